@@ -1,0 +1,73 @@
+"""Run the Alembic migrations programmatically: the only way the schema comes into existence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+DEFAULT_URL = "sqlite:///data/cardsort.db"
+
+#: Repository root: alembic/ and alembic.ini live beside the cardsort_app package.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT_LOCATION = REPO_ROOT / "alembic"
+
+
+def ensure_sqlite_dir(url: str | sa.URL) -> None:
+    """Create the parent directory of a SQLite file so a fresh checkout works without setup."""
+    u = sa.make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        if not u.database.startswith("file:"):
+            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _config(url: str, connection: sa.Connection | None = None):  # -> alembic.config.Config
+    from alembic.config import Config
+
+    cfg = Config()  # no ini file: env.py then leaves the host's logging configuration alone
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("path_separator", "os")
+    cfg.attributes["url"] = url
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(url: str = DEFAULT_URL, rev: str = "head", connection: sa.Connection | None = None) -> None:
+    """Migrate the database at ``url`` up to ``rev`` (idempotent; safe for concurrent PG workers)."""
+    from alembic import command
+
+    command.upgrade(_config(url, connection), rev)
+
+
+def downgrade(url: str = DEFAULT_URL, rev: str = "base", connection: sa.Connection | None = None) -> None:
+    """Migrate the database at ``url`` down to ``rev`` (``base`` drops every store table)."""
+    from alembic import command
+
+    command.downgrade(_config(url, connection), rev)
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at, ``None`` if it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped in alembic/versions."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config(DEFAULT_URL)).get_current_head()
+
+
+if __name__ == "__main__":  # python -m cardsort_app.store.migrate [url]
+    import os
+    import sys
+
+    upgrade(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DATABASE_URL", DEFAULT_URL))
