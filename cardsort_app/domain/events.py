@@ -224,11 +224,6 @@ EVENT_CLASSES: dict[EventType, type[BaseEvent]] = {
     EventType.SELECTION_REVEALED: SelectionRevealedEvent,
 }
 
-_PAYLOAD_CLASSES: dict[type[BaseEvent], type[_WireModel]] = {
-    cls: cls.model_fields["payload"].annotation  # type: ignore[misc]
-    for cls in EVENT_CLASSES.values()
-}
-
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
@@ -270,7 +265,7 @@ def parse_event(data: dict[str, Any] | str | bytes | BaseEvent) -> Event:
             size = len(data.encode()) if isinstance(data, str) else len(data)
             if size > MAX_EVENT_BYTES:
                 raise InvalidEvent(f"Invalid event: {size} bytes is over the {MAX_EVENT_BYTES}-byte limit")
-            return _EVENT_ADAPTER.validate_json(data)
+            return _EVENT_ADAPTER.validate_json(data, by_alias=True, by_name=False)
         if not isinstance(data, dict):
             raise InvalidEvent(f"Invalid event: expected a JSON object, got {type(data).__name__}")
         try:
@@ -279,7 +274,7 @@ def parse_event(data: dict[str, Any] | str | bytes | BaseEvent) -> Event:
             raise InvalidEvent(f"Invalid event: not JSON-serialisable ({exc})") from exc
         if size > MAX_EVENT_BYTES:
             raise InvalidEvent(f"Invalid event: {size} bytes is over the {MAX_EVENT_BYTES}-byte limit")
-        return _EVENT_ADAPTER.validate_python(data)
+        return _EVENT_ADAPTER.validate_python(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise _wrap(exc) from exc
 
@@ -303,14 +298,11 @@ def new_event(
     position=0)``.
     """
     cls = cls_or_type if isinstance(cls_or_type, type) else EVENT_CLASSES[EventType(cls_or_type)]
-    payload_cls = _PAYLOAD_CLASSES[cls]
+    if payload is None:
+        payload = payload_fields  # validated below, so errors are located as ``payload.<field>``
+    elif payload_fields:
+        raise TypeError("give the payload either as payload= or as keyword fields, not both")
     try:
-        if payload is None:
-            payload = payload_cls(**payload_fields)
-        elif payload_fields:
-            raise TypeError("give the payload either as payload= or as keyword fields, not both")
-        elif isinstance(payload, dict):
-            payload = payload_cls.model_validate(payload)
         return cls(  # type: ignore[return-value]
             id=id if id is not None else str(uuid.uuid4()),
             session_code=session_code,
