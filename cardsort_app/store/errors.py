@@ -30,3 +30,27 @@ class VersionConflict(StoreError):
         super().__init__(f"version conflict: expected {expected}, current {current}")
         self.current = current
         self.expected = expected
+
+
+class ParticipantExists(StoreError):
+    """``add_participant`` with an id already registered under a different token hash."""
+
+    def __init__(self, code: str, participant_id: str) -> None:
+        super().__init__(
+            f"participant {participant_id!r} of session {code!r} is registered with another token"
+        )
+        self.code = code
+        self.participant_id = participant_id
+
+
+class DuplicateEventId(StoreError):
+    """The event id is already stored for another session (ids are globally unique dedup keys)."""
+
+    def __init__(self, event_id: str, stored_session: str) -> None:
+        super().__init__(f"event id {event_id!r} is already used in session {stored_session!r}")
+        self.event_id = event_id
+        self.stored_session = stored_session
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or stayed locked past the busy timeout; safe to retry."""

@@ -79,7 +79,7 @@ class EventRow(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, sa_type=BigIntId)
+    id: int | None = Field(default=None, sa_type=BigIntId, nullable=False)
     session_code: str = Field(sa_type=sa.String(), nullable=False)
     seq: int = Field(nullable=False)
     event_id: str = Field(sa_type=sa.String(), nullable=False)

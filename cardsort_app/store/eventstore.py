@@ -1,0 +1,470 @@
+"""The per-session SQL event log: the single source of truth and the ordering authority.
+
+Every append takes the session's next ``seq`` from ``sessions.last_seq`` inside its own transaction, with
+that row locked (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE`` takes the database's
+write lock), so concurrent writers - threads or processes - serialize per session and the log is gapless
+and duplicate-free. ``UNIQUE(event_id)`` makes appends idempotent: re-appending a stored id returns the
+stored event. The API is synchronous on purpose; async callers wrap calls in ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from cardsort_app.domain.events import Event, parse_event
+from cardsort_app.domain.reducer import replay
+from cardsort_app.domain.state import SessionState
+
+from .errors import (
+    DuplicateEventId,
+    ParticipantExists,
+    SessionExists,
+    StoreError,
+    StoreUnavailable,
+    UnknownSession,
+    VersionConflict,
+)
+from .tables import events_table, participants_table, sessions_table, snapshots_table, utcnow
+
+__all__ = ["EventStore", "SessionRecord"]
+
+log = logging.getLogger(__name__)
+
+_S = sessions_table.c
+_P = participants_table.c
+_E = events_table.c
+_N = snapshots_table.c
+
+#: Execution option marking a connection whose transaction must start with ``BEGIN IMMEDIATE`` (SQLite).
+_WRITE_OPTION = "cardsort_write"
+
+#: One lock per SQLite file shared by every EventStore of this process: threads queue on it instead of
+#: polling SQLite's busy handler (which sleeps up to 100 ms per retry); other processes still serialize
+#: on BEGIN IMMEDIATE.
+_SQLITE_LOCKS: dict[str, threading.Lock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+
+
+def _sqlite_lock(path: str) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _SQLITE_LOCKS_GUARD:
+        return _SQLITE_LOCKS.setdefault(key, threading.Lock())
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A ``sessions`` row as a plain value (no ORM object or DB session escapes the store)."""
+
+    code: str
+    title: str
+    deck: str
+    facilitator_key_hash: str
+    last_seq: int
+    created_at: datetime
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class EventStore:
+    """Append / read / snapshot the per-session event log on SQLite (embedded) or PostgreSQL.
+
+    The schema must already exist (``cardsort_app.store.migrate.upgrade(url)``); the store never creates
+    tables. One instance per process is enough: it is thread-safe and pools its connections.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        snapshot_every: int = 100,
+        *,
+        busy_timeout_ms: int = 30_000,
+        sqlite_synchronous: str = "NORMAL",
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """``sqlite_synchronous=NORMAL`` in WAL mode survives a killed process (SIGKILL) but not a power
+        cut; pass ``"FULL"`` to fsync every commit. ``engine_kwargs`` go to ``sqlalchemy.create_engine``."""
+        if snapshot_every < 1:
+            raise ValueError("snapshot_every must be >= 1")
+        self.url = url
+        self.snapshot_every = snapshot_every
+        u = sa.make_url(url)
+        self.dialect = u.get_backend_name()
+        self._write_lock: threading.Lock | None = None
+        kwargs = dict(engine_kwargs or {})
+        if self.dialect == "sqlite":
+            if not u.database or u.database == ":memory:" or "mode=memory" in str(u):
+                raise StoreError("in-memory SQLite is not supported: every pooled connection would be empty")
+            kwargs.setdefault("pool_size", 8)
+            kwargs.setdefault("max_overflow", 16)
+            connect_args = kwargs.setdefault("connect_args", {})
+            connect_args.setdefault("timeout", busy_timeout_ms / 1000)
+            connect_args.setdefault("check_same_thread", False)
+            self._engine = sa.create_engine(u, **kwargs)
+            self._install_sqlite_hooks(busy_timeout_ms, sqlite_synchronous)
+            self._write_lock = _sqlite_lock(u.database)
+        else:
+            kwargs.setdefault("pool_size", 10)
+            kwargs.setdefault("max_overflow", 20)
+            kwargs.setdefault("pool_pre_ping", True)
+            self._engine = sa.create_engine(u, **kwargs)
+
+    # --- engine plumbing -----------------------------------------------------------------------------
+    def _install_sqlite_hooks(self, busy_timeout_ms: int, synchronous: str) -> None:
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError(f"bad sqlite_synchronous {synchronous!r}")
+
+        @sa_event.listens_for(self._engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # pysqlite must not emit its own BEGIN: we do, below
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+                cur.execute("PRAGMA foreign_keys = ON")
+            finally:
+                cur.close()
+
+        @sa_event.listens_for(self._engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            # Writers take the write lock up front: a DEFERRED transaction that reads and then writes can
+            # fail with SQLITE_BUSY without waiting (lock upgrade), IMMEDIATE waits for its turn instead.
+            immediate = conn.get_execution_options().get(_WRITE_OPTION)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @contextmanager
+    def _tx(self, write: bool) -> Iterator[sa.Connection]:
+        lock: AbstractContextManager[Any] = self._write_lock if write and self._write_lock else nullcontext()
+        try:
+            with lock, self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE_OPTION: True})
+                with conn.begin():
+                    yield conn
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailable(f"database unavailable: {exc.orig or exc}") from exc
+
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        return self._tx(write=True)
+
+    def _read(self) -> AbstractContextManager[sa.Connection]:
+        return self._tx(write=False)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call on shutdown, and in a child process after fork)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers (for health checks)."""
+        with self._read() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # --- sessions and participants -------------------------------------------------------------------
+    def create_session(self, code: str, title: str, deck: str, facilitator_key_hash: str) -> SessionRecord:
+        """Insert the session row (``last_seq`` 0); the service then appends SESSION_CREATED."""
+        now = utcnow()
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    sa.insert(sessions_table).values(
+                        code=code,
+                        title=title,
+                        deck=deck,
+                        facilitator_key_hash=facilitator_key_hash,
+                        last_seq=0,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError as exc:
+            raise SessionExists(code) from exc
+        return SessionRecord(code, title, deck, facilitator_key_hash, 0, now)
+
+    def get_session(self, code: str) -> SessionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(
+                    _S.code, _S.title, _S.deck, _S.facilitator_key_hash, _S.last_seq, _S.created_at
+                ).where(_S.code == code)
+            ).first()
+        if row is None:
+            return None
+        return SessionRecord(row[0], row[1], row[2], row[3], row[4], _aware(row[5]))
+
+    def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
+        """Register a participant's token hash; repeating it with the same hash is a no-op.
+
+        Raises UnknownSession, or ParticipantExists when the id is taken under another hash (the
+        existing registration is never overwritten: that would hand the identity to someone else).
+        """
+        with self._write() as conn:
+            if conn.execute(sa.select(_S.code).where(_S.code == code)).first() is None:
+                raise UnknownSession(code)
+            stored = conn.execute(
+                sa.select(_P.token_hash).where(_P.session_code == code, _P.participant_id == participant_id)
+            ).scalar_one_or_none()
+            if stored is None:
+                conn.execute(
+                    sa.insert(participants_table).values(
+                        session_code=code,
+                        participant_id=participant_id,
+                        token_hash=token_hash,
+                        created_at=utcnow(),
+                    )
+                )
+            elif stored != token_hash:
+                raise ParticipantExists(code, participant_id)
+
+    def participant_token_hash(self, code: str, participant_id: str) -> str | None:
+        with self._read() as conn:
+            return conn.execute(
+                sa.select(_P.token_hash).where(_P.session_code == code, _P.participant_id == participant_id)
+            ).scalar_one_or_none()
+
+    # --- appending -----------------------------------------------------------------------------------
+    def append(self, event: Event, expected_version: int | None = None) -> Event:
+        """Sequence and store ``event``; returns it with its ``seq``.
+
+        Idempotent on ``event.id``: an id already stored for this session returns the stored event (its
+        original seq and content) and appends nothing. ``expected_version`` (optimistic concurrency)
+        raises VersionConflict unless it equals the session's ``last_seq``. Raises UnknownSession,
+        DuplicateEventId (id used by another session) or StoreUnavailable.
+        """
+        return self._append([event], expected_version)[0]
+
+    def append_many(self, events: Sequence[Event], expected_version: int | None = None) -> list[Event]:
+        """Append several events of one session in one transaction (consecutive seqs, all or nothing).
+
+        Already stored ids come back as stored; ``expected_version`` is checked against ``last_seq``
+        before the batch.
+        """
+        return self._append(list(events), expected_version) if events else []
+
+    def _append(self, events: list[Event], expected_version: int | None) -> list[Event]:
+        code = events[0].session_code
+        if any(e.session_code != code for e in events):
+            raise ValueError("append_many: all events must belong to one session")
+        batch = len(events) > 1
+        first = last = 0
+        try:
+            with self._write() as conn:
+                last_seq = conn.execute(
+                    sa.select(_S.last_seq).where(_S.code == code).with_for_update()
+                ).scalar_one_or_none()
+                if last_seq is None:
+                    raise UnknownSession(code)
+                conflict = expected_version is not None and expected_version != last_seq
+                # The common single append skips this lookup: a duplicate id then fails the INSERT below.
+                stored = self._stored(conn, [e.id for e in events]) if batch or conflict else {}
+                if conflict and not all(e.id in stored for e in events):
+                    raise VersionConflict(current=last_seq, expected=expected_version)
+                out: list[Event] = []
+                rows: list[dict[str, Any]] = []
+                seq = last_seq
+                now = utcnow()
+                for e in events:
+                    done = stored.get(e.id)
+                    if done is None:
+                        seq += 1
+                        done = e.sequenced(seq)
+                        stored[e.id] = done
+                        rows.append(self._row(done, now))
+                    out.append(done)
+                for e in out:
+                    if e.session_code != code:
+                        raise DuplicateEventId(e.id, e.session_code)
+                if rows:
+                    conn.execute(sa.insert(events_table), rows)
+                    conn.execute(sa.update(sessions_table).where(_S.code == code).values(last_seq=seq))
+                    first, last = last_seq + 1, seq
+        except IntegrityError as exc:
+            # Only UNIQUE(event_id) can fire (seq is taken under the session lock): the id is stored
+            # already - by this session (a race with a retry of the same event) or by another one.
+            with self._read() as conn:
+                stored = self._stored(conn, [e.id for e in events])
+            for e in stored.values():
+                if e.session_code != code:
+                    raise DuplicateEventId(e.id, e.session_code) from exc
+            if batch or events[0].id not in stored:
+                raise StoreError(f"append to {code} failed: {exc.orig}") from exc
+            return [stored[events[0].id]]
+        if last:
+            self._maybe_snapshot(code, first, last)
+        return out
+
+    @staticmethod
+    def _row(e: Event, now: datetime) -> dict[str, Any]:
+        return {
+            "session_code": e.session_code,
+            "seq": e.seq,
+            "event_id": e.id,
+            "type": str(e.type),
+            "participant_id": e.participant_id,
+            "body": e.to_json(),
+            "created_at": now,
+            "published": False,
+        }
+
+    @staticmethod
+    def _stored(conn: sa.Connection, event_ids: Iterable[str]) -> dict[str, Event]:
+        ids = list(dict.fromkeys(event_ids))
+        rows = conn.execute(sa.select(_E.body).where(_E.event_id.in_(ids))).scalars()
+        return {(ev := parse_event(body)).id: ev for body in rows}
+
+    def get_event(self, event_id: str) -> Event | None:
+        """The stored (sequenced) event with this id, if any."""
+        with self._read() as conn:
+            return self._stored(conn, [event_id]).get(event_id)
+
+    # --- reading -------------------------------------------------------------------------------------
+    def last_seq(self, code: str) -> int:
+        """The session's newest seq (0 before the first event); raises UnknownSession."""
+        with self._read() as conn:
+            value = conn.execute(sa.select(_S.last_seq).where(_S.code == code)).scalar_one_or_none()
+        if value is None:
+            raise UnknownSession(code)
+        return value
+
+    def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]:
+        """Events with ``seq`` greater than ``seq``, in seq order (``[]`` for an unknown session).
+
+        Commits are seq-ordered per session, so a reader always sees a gapless prefix of the log.
+        """
+        with self._read() as conn:
+            return self._events_after(conn, code, seq, limit=limit)
+
+    @staticmethod
+    def _events_after(
+        conn: sa.Connection, code: str, after: int, *, upto: int | None = None, limit: int | None = None
+    ) -> list[Event]:
+        q = sa.select(_E.body).where(_E.session_code == code, _E.seq > after)
+        if upto is not None:
+            q = q.where(_E.seq <= upto)
+        q = q.order_by(_E.seq)
+        if limit is not None:
+            q = q.limit(limit)
+        return [parse_event(body) for body in conn.execute(q).scalars()]
+
+    # --- snapshots and loading -----------------------------------------------------------------------
+    def load(self, code: str) -> SessionState:
+        """Current state: newest snapshot + replay of the events after it (cheap: <= snapshot_every).
+
+        ``SessionState.empty(code)`` for a session without events; raises UnknownSession.
+        """
+        with self._read() as conn:
+            return self._state_at(conn, code, upto=None)
+
+    def load_full(self, code: str) -> SessionState:
+        """State replayed from seq 1, ignoring snapshots (verification and tests)."""
+        with self._read() as conn:
+            events = self._events_after(conn, code, 0)
+            if not events:
+                self._require_session(conn, code)
+        return replay(events, SessionState.empty(code))
+
+    def save_snapshot(self, code: str, state: SessionState) -> None:
+        """Store ``state`` as the snapshot at ``state.version`` (a no-op if that snapshot exists)."""
+        if state.code != code:
+            raise ValueError(f"snapshot of {state.code!r} saved under {code!r}")
+        if state.version < 1:
+            raise ValueError("only a state with version >= 1 can be snapshotted")
+        body = json.dumps(state.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        row = {"session_code": code, "seq": state.version, "state": body, "created_at": utcnow()}
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(snapshots_table).values(**row).on_conflict_do_nothing()
+        try:
+            with self._write() as conn:
+                conn.execute(stmt)
+        except IntegrityError as exc:  # the FK: no such session
+            raise UnknownSession(code) from exc
+
+    def snapshot_seqs(self, code: str) -> list[int]:
+        """Seqs of the stored snapshots, ascending (introspection for tests and tooling)."""
+        with self._read() as conn:
+            return list(
+                conn.execute(sa.select(_N.seq).where(_N.session_code == code).order_by(_N.seq)).scalars()
+            )
+
+    def _maybe_snapshot(self, code: str, first: int, last: int) -> None:
+        """After appending seqs first..last, snapshot at the newest multiple of snapshot_every among them.
+
+        Runs after the append committed and outside its lock; a failure is logged, never raised: the
+        events are safe and ``load`` simply replays a little more until the next snapshot.
+        """
+        at = last - last % self.snapshot_every
+        if at < first or at < 1:
+            return
+        try:
+            with self._read() as conn:
+                state = self._state_at(conn, code, upto=at)
+            self.save_snapshot(code, state)
+        except Exception:
+            log.exception("snapshot of %s at seq %d failed", code, at)
+
+    def _state_at(self, conn: sa.Connection, code: str, upto: int | None) -> SessionState:
+        q = sa.select(_N.seq, _N.state).where(_N.session_code == code)
+        if upto is not None:
+            q = q.where(_N.seq <= upto)
+        snap = conn.execute(q.order_by(_N.seq.desc()).limit(1)).first()
+        state: SessionState | None = None
+        after = 0
+        if snap is not None:
+            try:
+                state = SessionState.from_dict(json.loads(snap[1]))
+                after = snap[0]
+            except (ValueError, KeyError, TypeError) as exc:  # an older snapshot format: rebuild from the log
+                log.warning("ignoring unreadable snapshot %s@%d: %s", code, snap[0], exc)
+        events = self._events_after(conn, code, after, upto=upto)
+        if state is None:
+            if not events:
+                self._require_session(conn, code)
+            state = SessionState.empty(code)
+        return replay(events, state)
+
+    @staticmethod
+    def _require_session(conn: sa.Connection, code: str) -> None:
+        if conn.execute(sa.select(_S.code).where(_S.code == code)).first() is None:
+            raise UnknownSession(code)
+
+    # --- outbox (for a future bus relay) ---------------------------------------------------------------
+    def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
+        """Stored events not yet marked published, oldest first (per session that is seq order)."""
+        q = sa.select(_E.body).where(_E.published == sa.false())
+        if code is not None:
+            q = q.where(_E.session_code == code)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(_E.id).limit(limit)).scalars()
+            return [parse_event(body) for body in rows]
+
+    def mark_published(self, code: str, up_to_seq: int) -> int:
+        """Mark the session's events with ``seq <= up_to_seq`` published; returns how many changed."""
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(events_table)
+                .where(_E.session_code == code, _E.seq <= up_to_seq, _E.published == sa.false())
+                .values(published=True)
+            )
+            return result.rowcount

@@ -1,0 +1,206 @@
+"""The schema exists only through Alembic: upgrade creates it, downgrade removes it, and it matches the
+SQLModel tables exactly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from cardsort_app.store import migrate
+from cardsort_app.store.eventstore import EventStore
+from cardsort_app.store.tables import STORE_TABLES
+
+from .conftest import Database
+from .helpers import created, new_code
+
+
+def _inspect(url: str):
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            insp = sa.inspect(conn)
+            tables = set(insp.get_table_names())
+            info = {}
+            for t in tables & set(STORE_TABLES):
+                info[t] = {
+                    "pk": (
+                        insp.get_pk_constraint(t)["name"],
+                        tuple(insp.get_pk_constraint(t)["constrained_columns"]),
+                    ),
+                    "uq": {u["name"]: tuple(u["column_names"]) for u in insp.get_unique_constraints(t)},
+                    "fk": {
+                        f["name"]: (tuple(f["constrained_columns"]), f["referred_table"])
+                        for f in insp.get_foreign_keys(t)
+                    },
+                    "ix": {
+                        i["name"]: tuple(i["column_names"])
+                        for i in insp.get_indexes(t)
+                        if not i.get("unique")
+                    },
+                }
+            return tables, info
+    finally:
+        engine.dispose()
+
+
+EXPECTED = {
+    "sessions": {"pk": ("pk_sessions", ("code",)), "uq": {}, "fk": {}, "ix": {}},
+    "participants": {
+        "pk": ("pk_participants", ("session_code", "participant_id")),
+        "uq": {},
+        "fk": {"fk_participants_session_code": (("session_code",), "sessions")},
+        "ix": {},
+    },
+    "events": {
+        "pk": ("pk_events", ("id",)),
+        "uq": {"uq_events_session_code_seq": ("session_code", "seq"), "uq_events_event_id": ("event_id",)},
+        "fk": {"fk_events_session_code": (("session_code",), "sessions")},
+        "ix": {"ix_events_session_code": ("session_code",), "ix_events_unpublished": ("id",)},
+    },
+    "snapshots": {
+        "pk": ("pk_snapshots", ("session_code", "seq")),
+        "uq": {},
+        "fk": {"fk_snapshots_session_code": (("session_code",), "sessions")},
+        "ix": {},
+    },
+}
+
+
+def _assert_schema(url: str) -> None:
+    tables, info = _inspect(url)
+    assert set(STORE_TABLES) <= tables
+    if sa.make_url(url).get_backend_name() == "sqlite":
+        # SQLite reflects unnamed PKs; the columns are what matter there.
+        for t in info:
+            info[t]["pk"] = (EXPECTED[t]["pk"][0], info[t]["pk"][1])
+    assert info == EXPECTED
+
+
+def test_upgrade_downgrade_upgrade(blank_db: Database) -> None:
+    url = blank_db.url
+    assert migrate.current_revision(url) is None
+    migrate.upgrade(url)
+    assert migrate.current_revision(url) == migrate.head_revision()
+    _assert_schema(url)
+
+    migrate.downgrade(url)
+    tables, _ = _inspect(url)
+    assert tables.isdisjoint(STORE_TABLES)
+    assert migrate.current_revision(url) is None
+
+    migrate.upgrade(url)
+    migrate.upgrade(url)  # idempotent
+    _assert_schema(url)
+    with EventStore(url) as store:  # and the schema works
+        code = new_code()
+        store.create_session(code, "t", "values-mini", "h")
+        assert store.append(created(code)).seq == 1
+
+
+def test_migration_matches_sqlmodel_tables(blank_db: Database) -> None:
+    migrate.upgrade(blank_db.url)
+    engine = sa.create_engine(blank_db.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _parent: kind != "table" or name in STORE_TABLES,
+                },
+            )
+            diff = compare_metadata(ctx, SQLModel.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
+
+
+def test_constraints_are_enforced(blank_db: Database) -> None:
+    migrate.upgrade(blank_db.url)
+    engine = sa.create_engine(blank_db.url, poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _fk_on(dbapi_conn, _rec):  # SQLite enforces foreign keys only when asked (the store always asks)
+        if blank_db.backend == "sqlite":
+            dbapi_conn.execute("PRAGMA foreign_keys = ON")
+
+    row = {
+        "session_code": "ABCD",
+        "seq": 1,
+        "event_id": "e1",
+        "type": "X",
+        "participant_id": "p",
+        "body": "{}",
+    }
+    try:
+        with engine.begin() as conn:  # FK events.session_code -> sessions.code
+            with pytest.raises(sa.exc.IntegrityError):
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO events (session_code, seq, event_id, type, participant_id, body)"
+                            " VALUES (:session_code, :seq, :event_id, :type, :participant_id, :body)"
+                        ),
+                        row,
+                    )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO sessions (code, title, deck, facilitator_key_hash) VALUES ('ABCD', 't', 'd', 'h')"
+                )
+            )
+            insert = sa.text(
+                "INSERT INTO events (session_code, seq, event_id, type, participant_id, body)"
+                " VALUES (:session_code, :seq, :event_id, :type, :participant_id, :body)"
+            )
+            conn.execute(insert, row)
+            for dup in (
+                {**row, "event_id": "e2"},
+                {**row, "seq": 2},
+            ):  # UNIQUE(session_code, seq), UNIQUE(event_id)
+                with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                    conn.execute(insert, dup)
+            defaults = conn.execute(sa.text("SELECT published, created_at FROM events")).one()
+            assert defaults[0] in (False, 0) and defaults[1] is not None
+            assert conn.execute(sa.text("SELECT last_seq FROM sessions")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_any_cwd_and_default_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    migrate.upgrade("sqlite:///data/nested/cardsort.db")  # creates the directory like a fresh checkout needs
+    assert (tmp_path / "data" / "nested" / "cardsort.db").exists()
+    _assert_schema(f"sqlite:///{tmp_path / 'data' / 'nested' / 'cardsort.db'}")
+
+
+def test_alembic_cli_takes_url_from_x_argument_and_env(tmp_path: Path) -> None:
+    ini = migrate.REPO_ROOT / "alembic.ini"
+    alembic = [sys.executable, "-m", "alembic", "-c", str(ini)]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    x_db, env_db = tmp_path / "x.db", tmp_path / "env.db"
+    subprocess.run(
+        [*alembic, "-x", f"url=sqlite:///{x_db}", "upgrade", "head"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*alembic, "upgrade", "head"],
+        cwd="/",
+        env={**env, "DATABASE_URL": f"sqlite:///{env_db}"},
+        check=True,
+        capture_output=True,
+    )
+    _assert_schema(f"sqlite:///{x_db}")
+    _assert_schema(f"sqlite:///{env_db}")
