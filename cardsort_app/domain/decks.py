@@ -68,9 +68,13 @@ def deck_names() -> tuple[str, ...]:
     )
 
 
-@cache
 def load_deck(name: str = DEFAULT_DECK) -> Deck:
     """Load (once) and validate a shipped deck; UnknownDeck when there is no deck of that name."""
+    return _load(name)
+
+
+@cache
+def _load(name: str) -> Deck:
     if name not in deck_names():
         raise UnknownDeck(name, deck_names())
     data = json.loads((_deck_dir() / f"{name}.json").read_text(encoding="utf-8"))
