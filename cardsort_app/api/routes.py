@@ -1,0 +1,76 @@
+"""REST API (DESIGN §5). Mounted in front of Reflex, so `/api/...` wins over pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from cardsort_app.api.views import session_view
+from cardsort_app.service.errors import ServiceError
+from cardsort_app.service.runtime import get_runtime
+
+api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+_bearer = HTTPBearer(auto_error=False)
+
+MAX_EVENTS_PAGE = 1000
+
+
+class CreateSessionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Annotated[str, Field(max_length=120)] = ""
+    deck: Annotated[str, Field(max_length=40)] = "values"
+
+
+@api.exception_handler(ServiceError)
+async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+
+def _key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+@api.get("/api/health")
+async def health() -> JSONResponse:
+    runtime = get_runtime()
+    checks: dict[str, Any] = {}
+    try:
+        await runtime.store.ping()
+        checks["database"] = "ok"
+    except Exception as exc:  # report, don't crash the probe
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["bus"] = "ok" if await runtime.bus.healthy() else "error"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ok" if ok else "error", **checks}, status_code=200 if ok else 503)
+
+
+@api.post("/api/sessions", status_code=201)
+async def create_session(body: CreateSessionBody | None = None) -> dict[str, str]:
+    body = body or CreateSessionBody()
+    created = await get_runtime().service.create_session(body.title, body.deck)
+    return {"code": created.code, "facilitatorKey": created.facilitator_key}
+
+
+@api.get("/api/sessions/{code}")
+async def get_session(code: str, key: str | None = Depends(_key)) -> dict[str, Any]:
+    runtime = get_runtime()
+    code = await runtime.service.check_facilitator(code, key)
+    state = await runtime.hub.state(code)
+    return session_view(state, runtime.presence.online(code))
+
+
+@api.get("/api/sessions/{code}/events")
+async def get_events(
+    code: str,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
+    key: str | None = Depends(_key),
+) -> dict[str, Any]:
+    runtime = get_runtime()
+    code = await runtime.service.check_facilitator(code, key)
+    events = await runtime.store.events_after(code, after, limit)
+    return {"events": [e.to_wire() for e in events], "next": events[-1].seq if events else after}

@@ -1,0 +1,31 @@
+"""JSON views of a session projection, shared by REST and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cardsort_app.domain.state import PILES, SessionState
+
+
+def session_view(state: SessionState, online: set[str]) -> dict[str, Any]:
+    people = state.active_participants
+    return {
+        "code": state.code,
+        "title": state.title,
+        "deck": state.deck,
+        "version": state.version,
+        "participants": [
+            {"id": p.id, "name": p.name, "step": p.step, "online": p.id in online} for p in people
+        ],
+        "piles": {p.id: {pile: list(p.pile(pile)) for pile in PILES} for p in people},
+        "reveals": [
+            {
+                "participantId": r.participant_id,
+                "participantName": r.participant_name,
+                "revealType": str(r.reveal_type),
+                "cards": list(r.cards),
+                "seq": r.seq,
+            }
+            for r in state.reveals
+        ],
+    }

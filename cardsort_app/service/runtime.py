@@ -1,0 +1,72 @@
+"""Wiring: builds the store, bus, hub, presence and service from the environment, once per process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardsort_app.bus.base import EventBus
+from cardsort_app.bus.inprocess import InProcessBus
+from cardsort_app.service.hub import SessionHub
+from cardsort_app.service.presence import InProcessPresence
+from cardsort_app.service.sessions import SessionService
+from cardsort_app.service.store_port import AsyncStore
+from cardsort_app.store import migrate
+from cardsort_app.store.eventstore import EventStore
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """DATABASE_URL, or the embedded default: a SQLite file under ./data."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'data' / 'cardsort.db'}"
+
+
+def snapshot_every() -> int:
+    return int(os.environ.get("CARDSORT_SNAPSHOT_EVERY", "100"))
+
+
+@dataclass
+class Runtime:
+    store: AsyncStore
+    bus: EventBus
+    hub: SessionHub
+    presence: InProcessPresence
+    service: SessionService
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await asyncio.to_thread(self.store.sync.dispose)
+
+
+_runtime: Runtime | None = None
+
+
+def build(url: str | None = None, bus: EventBus | None = None) -> Runtime:
+    url = url or database_url()
+    migrate.upgrade(url)  # the schema exists only through migrations, applied at start-up
+    store = AsyncStore(EventStore(url, snapshot_every=snapshot_every()))
+    bus = bus or InProcessBus()
+    hub = SessionHub(store, bus)
+    return Runtime(store, bus, hub, InProcessPresence(), SessionService(store, bus, hub))
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built on first use (lifespan start-up, or the first request)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = build()
+        log.info("cardsort runtime ready on %s", database_url().split("@")[-1])
+    return _runtime
+
+
+async def shutdown() -> None:
+    global _runtime
+    if _runtime is not None:
+        await _runtime.close()
+        _runtime = None

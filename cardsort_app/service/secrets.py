@@ -1,0 +1,38 @@
+"""Session codes, facilitator keys and participant secrets.
+
+Secrets are stored only as SHA-256 hashes: they are long random tokens, so a slow password hash buys nothing.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+# No 0/O, 1/I/L: codes are read aloud and typed on phones.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(code: str) -> str:
+    return code.strip().upper()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_participant_id() -> str:
+    return "p_" + secrets.token_hex(8)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def matches(secret: str | None, stored_hash: str | None) -> bool:
+    if not secret or not stored_hash:
+        return False
+    return hmac.compare_digest(hash_secret(secret), stored_hash)

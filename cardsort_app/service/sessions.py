@@ -1,0 +1,222 @@
+"""SessionService: commands in, sequenced events out.
+
+Every command is decided against the session's projection, appended to the log with the version it was
+decided on (optimistic concurrency: another worker's append in between forces a catch-up and a re-decide),
+applied to the local projection and published on the bus. The caller's identity always comes from a
+secret it proves, never from an id it claims.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import partial
+
+from cardsort_app.bus.base import EventBus
+from cardsort_app.domain import rules
+from cardsort_app.domain.decks import UnknownDeck, load_deck
+from cardsort_app.domain.events import Event, InvalidEvent, RevealType, parse_event
+from cardsort_app.domain.rules import DomainError
+from cardsort_app.domain.state import SessionState
+from cardsort_app.service import secrets
+from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
+from cardsort_app.service.hub import SessionHub
+from cardsort_app.service.store_port import AsyncStore
+from cardsort_app.store.errors import SessionExists, VersionConflict
+
+log = logging.getLogger(__name__)
+
+#: Re-decide at most this many times when other writers keep winning the race for the next seq.
+MAX_DECIDE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class CreatedSession:
+    code: str
+    facilitator_key: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a browser is in one session: kept in its localStorage, the secret proves the id."""
+
+    participant_id: str
+    secret: str
+
+
+class SessionService:
+    def __init__(self, store: AsyncStore, bus: EventBus, hub: SessionHub) -> None:
+        self.store = store
+        self.bus = bus
+        self.hub = hub
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._token_hashes: dict[tuple[str, str], str] = {}
+
+    # --- sessions -------------------------------------------------------------------------------------
+    async def create_session(self, title: str = "", deck: str = "values") -> CreatedSession:
+        title = (title or "").strip()[:120] or "Values card sort"
+        try:
+            cards = load_deck(deck)
+        except UnknownDeck as exc:
+            raise Rejected(str(exc)) from exc
+        key = secrets.new_secret()
+        for _ in range(10):
+            code = secrets.new_code()
+            try:
+                await self.store.create_session(code, title, cards.name, secrets.hash_secret(key))
+                break
+            except SessionExists:
+                continue
+        else:  # pragma: no cover - 31^6 codes
+            raise Rejected("Could not allocate a session code; try again")
+        event = rules.create_session(code, title, cards.name, [c.id for c in cards.cards])
+        await self._commit(code, lambda _state: event)
+        return CreatedSession(code=code, facilitator_key=key)
+
+    async def require_session(self, code: str) -> str:
+        code = secrets.normalize_code(code)
+        if not code or await self.store.get_session(code) is None:
+            raise SessionNotFound(code)
+        return code
+
+    async def check_facilitator(self, code: str, key: str | None) -> str:
+        code = secrets.normalize_code(code)
+        record = await self.store.get_session(code)
+        if record is None:
+            raise SessionNotFound(code)
+        if not secrets.matches(key, record.facilitator_key_hash):
+            raise Forbidden("The facilitator key does not match this session")
+        return code
+
+    # --- participants ---------------------------------------------------------------------------------
+    async def join(self, code: str, name: str, identity: Identity | None = None) -> Identity:
+        """Join, or resume the identity the browser already holds. Never makes a second copy of anyone."""
+        code = await self.require_session(code)
+        if identity is not None and await self._verify(code, identity):
+            pid, secret = identity.participant_id, identity.secret
+            known = True
+        else:
+            pid, secret = secrets.new_participant_id(), secrets.new_secret()
+            known = False
+
+        def decide(state: SessionState) -> Event | None:
+            current = state.participant(pid)
+            return rules.join(state, pid, current.name if current and not name.strip() else name)
+
+        if not known:
+            # Check the name before registering the identity so a refused join leaves nothing behind.
+            state = await self.hub.state(code)
+            self._check(state, self._build(lambda: rules.join(state, pid, name)))
+            await self.store.add_participant(code, pid, secrets.hash_secret(secret))
+            self._token_hashes[(code, pid)] = secrets.hash_secret(secret)
+        await self._commit(code, decide)
+        return Identity(pid, secret)
+
+    async def authenticate(self, code: str, identity: Identity | None) -> str:
+        code = secrets.normalize_code(code)
+        if identity is None or not await self._verify(code, identity):
+            raise Forbidden("This browser is not a participant of this session; join first")
+        return identity.participant_id
+
+    async def _verify(self, code: str, identity: Identity) -> bool:
+        key = (code, identity.participant_id)
+        stored = self._token_hashes.get(key)
+        if stored is None:
+            stored = await self.store.participant_token_hash(code, identity.participant_id)
+            if stored is not None:
+                self._token_hashes[key] = stored
+        return secrets.matches(identity.secret, stored)
+
+    # --- commands -------------------------------------------------------------------------------------
+    async def submit(self, code: str, identity: Identity, event: Event | dict) -> Event | None:
+        """Append a participant's own (optimistically applied) event; returns it sequenced.
+
+        Raises Rejected with the rule's message when it no longer applies, Forbidden when the event
+        claims to be somebody else's.
+        """
+        pid = await self.authenticate(code, identity)
+        try:
+            event = parse_event(event)
+        except InvalidEvent as exc:
+            raise Rejected(str(exc)) from exc
+        if event.participant_id != pid or event.session_code != secrets.normalize_code(code):
+            raise Forbidden("An event may only be sent by the participant it names, in its own session")
+        return await self._commit(event.session_code, lambda _state: event)
+
+    async def command(self, code: str, identity: Identity, build) -> Event | None:
+        """Decide a command from the current state: `build(state, participant_id) -> event`."""
+        pid = await self.authenticate(code, identity)
+        return await self._commit(secrets.normalize_code(code), lambda state: build(state, pid))
+
+    async def leave(self, code: str, identity: Identity) -> Event | None:
+        return await self.command(code, identity, rules.leave)
+
+    async def reveal_all(self, code: str, facilitator_key: str) -> list[Event]:
+        """The facilitator reveals every selection that can be revealed and is not yet."""
+        code = await self.check_facilitator(code, facilitator_key)
+        state = await self.hub.state(code)
+        made: list[Event] = []
+        for person in state.active_participants:
+            for reveal_type in (RevealType.TOP8, RevealType.TOP3):
+                if state.reveal_of(person.id, reveal_type) is not None:
+                    continue
+
+                def decide(s: SessionState, pid: str = person.id, rt: RevealType = reveal_type) -> Event:
+                    return rules.reveal(s, pid, rt)
+
+                try:
+                    if (event := await self._commit(code, decide)) is not None:
+                        made.append(event)
+                except Rejected:
+                    continue  # not revealable (yet): skip, it's a bulk action
+        return made
+
+    # --- the one write path ---------------------------------------------------------------------------
+    async def _commit(self, code: str, decide) -> Event | None:
+        async with self._locks[code]:
+            for _ in range(MAX_DECIDE_ATTEMPTS):
+                state = await self.hub.state(code)
+                event = self._build(partial(decide, state))
+                if event is None or rules.is_noop(state, event):
+                    return None
+                try:
+                    self._check(state, event)
+                except Rejected:
+                    if (stored := await self.store.find_event(event.id)) is not None:
+                        return stored  # a retried event that already landed: idempotent
+                    raise
+                try:
+                    stored = await self.store.append(event, expected_version=state.version)
+                except VersionConflict:
+                    await self.hub.catch_up(code)  # another worker appended first: re-decide
+                    continue
+                await self.hub.receive(stored)
+                break
+            else:
+                raise Rejected("The session is very busy; please try again")
+        await self._publish(stored)
+        return stored
+
+    async def _publish(self, event: Event) -> None:
+        try:
+            await self.bus.publish(event)
+        except Exception:  # the log has it; the relay / catch-up delivers it later
+            log.exception("publish of %s seq %s failed", event.session_code, event.seq)
+
+    @staticmethod
+    def _build(make):
+        try:
+            return make()
+        except InvalidEvent as exc:
+            if "name" in str(exc):
+                raise Rejected("Enter a display name of 1 to 40 characters") from exc
+            raise Rejected(str(exc)) from exc
+
+    @staticmethod
+    def _check(state: SessionState, event: Event) -> None:
+        try:
+            rules.check(state, event)
+        except DomainError as exc:
+            raise Rejected(str(exc)) from exc

@@ -1,0 +1,49 @@
+"""The async face of the synchronous EventStore: each call runs in a worker thread, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import Any
+
+from cardsort_app.domain.events import Event
+from cardsort_app.domain.state import SessionState
+from cardsort_app.store.eventstore import EventStore, SessionRecord
+
+
+class AsyncStore:
+    def __init__(self, store: EventStore) -> None:
+        self.sync = store
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+    async def create_session(self, code: str, title: str, deck: str, facilitator_key_hash: str) -> None:
+        await self._run(self.sync.create_session, code, title, deck, facilitator_key_hash)
+
+    async def get_session(self, code: str) -> SessionRecord | None:
+        return await self._run(self.sync.get_session, code)
+
+    async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
+        await self._run(self.sync.add_participant, code, participant_id, token_hash)
+
+    async def participant_token_hash(self, code: str, participant_id: str) -> str | None:
+        return await self._run(self.sync.participant_token_hash, code, participant_id)
+
+    async def append(self, event: Event, expected_version: int | None = None) -> Event:
+        return await self._run(self.sync.append, event, expected_version)
+
+    async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]:
+        return await self._run(self.sync.events_after, code, seq, limit)
+
+    async def load(self, code: str) -> SessionState:
+        return await self._run(self.sync.load, code)
+
+    async def last_seq(self, code: str) -> int:
+        return await self._run(self.sync.last_seq, code)
+
+    async def find_event(self, event_id: str) -> Event | None:
+        return await self._run(self.sync.get_event, event_id)
+
+    async def ping(self) -> int:
+        return await self._run(self.sync.ping)

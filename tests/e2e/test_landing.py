@@ -1,0 +1,33 @@
+"""The landing page in real Chromium against the real app."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+CODE = re.compile(r"^[A-Z0-9]{6}$")
+
+
+def test_create_session_through_the_ui_shows_its_code(page: Page, api) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Run a workshop")).to_be_visible()
+    page.get_by_test_id("create-session").click()
+    code_el = page.get_by_test_id("session-code")
+    expect(code_el).to_have_text(CODE)
+    code = code_el.inner_text()
+    # The session really exists on the server, with the facilitator key the page links to.
+    href = page.get_by_test_id("facilitator-link").get_attribute("href")
+    key = href.split("key=")[1]
+    body = api.get(f"/api/sessions/{code}", headers={"Authorization": f"Bearer {key}"}).json()
+    assert body["code"] == code and body["participants"] == []
+
+
+def test_joining_with_a_wrong_code_says_so(page: Page) -> None:
+    page.goto("/")
+    page.get_by_test_id("join-code").fill("ZZZZZZ")
+    page.get_by_test_id("join-name").fill("Ann")
+    page.get_by_test_id("join-submit").click()
+    expect(page.get_by_test_id("join-error")).to_contain_text("No session with code 'ZZZZZZ'")
+
+
+def test_health_answers(api) -> None:
+    assert api.get("/api/health").json()["status"] == "ok"
