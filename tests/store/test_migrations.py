@@ -132,6 +132,13 @@ def test_constraints_are_enforced(blank_db: Database) -> None:
         if blank_db.backend == "sqlite":
             dbapi_conn.execute("PRAGMA foreign_keys = ON")
 
+    insert_event = sa.text(
+        "INSERT INTO events (session_code, seq, event_id, type, participant_id, body)"
+        " VALUES (:session_code, :seq, :event_id, :type, :participant_id, :body)"
+    )
+    insert_session = sa.text(
+        "INSERT INTO sessions (code, title, deck, facilitator_key_hash) VALUES ('ABCD', 't', 'd', 'h')"
+    )
     row = {
         "session_code": "ABCD",
         "seq": 1,
@@ -140,35 +147,22 @@ def test_constraints_are_enforced(blank_db: Database) -> None:
         "participant_id": "p",
         "body": "{}",
     }
+
+    def rejected(stmt: sa.TextClause, params: dict | None = None) -> None:
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(stmt, params)
+
     try:
-        with engine.begin() as conn:  # FK events.session_code -> sessions.code
-            with pytest.raises(sa.exc.IntegrityError):
-                with conn.begin_nested():
-                    conn.execute(
-                        sa.text(
-                            "INSERT INTO events (session_code, seq, event_id, type, participant_id, body)"
-                            " VALUES (:session_code, :seq, :event_id, :type, :participant_id, :body)"
-                        ),
-                        row,
-                    )
-            conn.execute(
-                sa.text(
-                    "INSERT INTO sessions (code, title, deck, facilitator_key_hash) VALUES ('ABCD', 't', 'd', 'h')"
-                )
-            )
-            insert = sa.text(
-                "INSERT INTO events (session_code, seq, event_id, type, participant_id, body)"
-                " VALUES (:session_code, :seq, :event_id, :type, :participant_id, :body)"
-            )
-            conn.execute(insert, row)
-            for dup in (
-                {**row, "event_id": "e2"},
-                {**row, "seq": 2},
-            ):  # UNIQUE(session_code, seq), UNIQUE(event_id)
-                with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
-                    conn.execute(insert, dup)
-            defaults = conn.execute(sa.text("SELECT published, created_at FROM events")).one()
-            assert defaults[0] in (False, 0) and defaults[1] is not None
+        rejected(insert_event, row)  # FK events.session_code -> sessions.code
+        with engine.begin() as conn:
+            conn.execute(insert_session)
+            conn.execute(insert_event, row)
+        rejected(insert_session)  # PK sessions.code
+        rejected(insert_event, {**row, "event_id": "e2"})  # UNIQUE(session_code, seq)
+        rejected(insert_event, {**row, "seq": 2})  # UNIQUE(event_id)
+        with engine.connect() as conn:  # server defaults
+            published, created_at = conn.execute(sa.text("SELECT published, created_at FROM events")).one()
+            assert published in (False, 0) and created_at is not None
             assert conn.execute(sa.text("SELECT last_seq FROM sessions")).scalar_one() == 0
     finally:
         engine.dispose()
