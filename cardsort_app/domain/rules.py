@@ -214,18 +214,18 @@ def _check_move(state: SessionState, event: CardMovedEvent) -> None:
     if p.card_id not in person.pile(p.from_pile):
         raise DomainError("That card has already moved")
     top8_size, top3_size = selection_sizes(len(state.card_ids))
-    if p.to_pile is Pile.TOP8 and len(person.pile(Pile.TOP8)) >= top8_size:
+    if p.to_pile == Pile.TOP8 and len(person.pile(Pile.TOP8)) >= top8_size:
         raise DomainError("Your top 8 is full: move a card out first")
-    if p.to_pile is Pile.TOP3 and len(person.pile(Pile.TOP3)) >= top3_size:
+    if p.to_pile == Pile.TOP3 and len(person.pile(Pile.TOP3)) >= top3_size:
         raise DomainError("Your top 3 is full: move a card out first")
 
 
 def _check_reveal(state: SessionState, event: SelectionRevealedEvent) -> None:
     person = _active_participant(state, event)
     reveal_type = event.payload.reveal_type
-    if reveal_type is RevealType.TOP8 and person.step < 3:
+    if reveal_type == RevealType.TOP8 and person.step < 3:
         raise DomainError("Finish your top 8 before revealing it")
-    if reveal_type is RevealType.TOP3 and person.step < FINAL_STEP:
+    if reveal_type == RevealType.TOP3 and person.step < FINAL_STEP:
         raise DomainError("Finish your top 3 before revealing it")
     if sorted(event.payload.cards) != sorted(person.selection(reveal_type)):  # order is not checked
         raise DomainError("The cards to reveal no longer match your selection; try again")
