@@ -11,6 +11,7 @@ import os
 import sys
 from logging.config import fileConfig
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import pool
@@ -57,12 +58,31 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def _run(connection: sa.Connection) -> None:
-    _configure(connection=connection)
+def _run(connection: sa.Connection, **kwargs: object) -> None:
+    _configure(connection=connection, **kwargs)
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         context.run_migrations()
+
+
+def _engine(url: str) -> sa.Engine:
+    """A throwaway engine; on SQLite every migration run is one ``BEGIN IMMEDIATE`` transaction, so
+    concurrent runs (several processes starting at once) serialize and a failed run leaves nothing."""
+    ensure_sqlite_dir(url)
+    engine = sa.create_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, DDL included
+            dbapi_conn.execute("PRAGMA busy_timeout = 60000")
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def run_migrations_online() -> None:
@@ -71,12 +91,10 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = _url()
-    ensure_sqlite_dir(url)
-    engine = sa.create_engine(url, poolclass=pool.NullPool)
+    engine = _engine(_url())
     try:
         with engine.connect() as conn:
-            _run(conn)
+            _run(conn, transactional_ddl=True)
             conn.commit()
     finally:
         engine.dispose()

@@ -16,9 +16,9 @@ SCRIPT_LOCATION = REPO_ROOT / "alembic"
 def ensure_sqlite_dir(url: str | sa.URL) -> None:
     """Create the parent directory of a SQLite file so a fresh checkout works without setup."""
     u = sa.make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        if not u.database.startswith("file:"):
-            Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    db = u.database or ""
+    if u.get_backend_name() == "sqlite" and db and db != ":memory:" and not db.startswith("file:"):
+        Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _config(url: str, connection: sa.Connection | None = None):  # -> alembic.config.Config

@@ -3,9 +3,11 @@ SQLModel tables exactly."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,33 @@ def test_alembic_cli_takes_url_from_x_argument_and_env(tmp_path: Path) -> None:
     )
     _assert_schema(f"sqlite:///{x_db}")
     _assert_schema(f"sqlite:///{env_db}")
+
+
+_barrier = None
+
+
+def _init(barrier) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _upgrade_at_once(url: str) -> str | None:
+    _barrier.wait(timeout=60)
+    migrate.upgrade(url)
+    return migrate.current_revision(url)
+
+
+def test_concurrent_upgrades_serialize(blank_db: Database) -> None:
+    """Several app workers migrating at start-up: one creates the schema, the others find it done."""
+    ctx = multiprocessing.get_context("spawn")
+    n = 4
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init, initargs=(ctx.Barrier(n),)) as pool:
+        revs = list(pool.map(_upgrade_at_once, [blank_db.url] * n, timeout=120))
+    assert revs == [migrate.head_revision()] * n
+    _assert_schema(blank_db.url)
+    engine = sa.create_engine(blank_db.url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    finally:
+        engine.dispose()
