@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///data/cardsort.db"
 
@@ -21,7 +25,7 @@ def ensure_sqlite_dir(url: str | sa.URL) -> None:
         Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def _config(url: str, connection: sa.Connection | None = None):  # -> alembic.config.Config
+def _config(url: str, connection: sa.Connection | None = None) -> Config:
     from alembic.config import Config
 
     cfg = Config()  # no ini file: env.py then leaves the host's logging configuration alone

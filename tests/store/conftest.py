@@ -17,7 +17,7 @@ from cardsort_app.store import migrate
 from cardsort_app.store.eventstore import EventStore
 
 PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
 
 
 def _pg_admin_engine() -> sa.Engine:
@@ -26,7 +26,8 @@ def _pg_admin_engine() -> sa.Engine:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at DATABASE_URL_TEST / {PG_URL!r} is unreachable: {exc}", pytrace=False)
+        shown = sa.make_url(PG_URL).render_as_string(hide_password=True)
+        pytest.fail(f"PostgreSQL at {shown} (DATABASE_URL_TEST) is unreachable: {exc}", pytrace=False)
     return engine
 
 

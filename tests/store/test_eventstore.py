@@ -260,3 +260,30 @@ def test_outbox(store: EventStore) -> None:
     assert [x for x in everyone if x[0] in (a, b)] == [(a, 5), (a, 6), (b, 1), (b, 2), (b, 3), (b, 4)]
     assert store.mark_published(b, 100) == 4
     assert store.unpublished(b) == []
+
+
+def test_writes_take_the_session_lock(store: EventStore) -> None:
+    """SQLite: WAL, busy timeout, foreign keys and BEGIN IMMEDIATE for writes (plain BEGIN for reads);
+    PostgreSQL: the append locks the session row with SELECT ... FOR UPDATE."""
+    statements: list[str] = []
+
+    @sa.event.listens_for(store._engine, "before_cursor_execute")
+    def _record(_conn, _cursor, statement, *_args):
+        statements.append(" ".join(statement.split()).upper())
+
+    code = _session(store)
+    statements.clear()
+    store.append(created(code))
+    if store.dialect == "sqlite":
+        assert statements[0] == "BEGIN IMMEDIATE"
+        statements.clear()
+        store.events_after(code, 0)
+        assert statements[0] == "BEGIN"
+        with store._engine.connect() as conn:
+            pragma = {
+                p: conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "foreign_keys")
+            }
+            assert pragma == {"journal_mode": "wal", "foreign_keys": 1}
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    else:
+        assert any(s.startswith("SELECT SESSIONS.LAST_SEQ") and s.endswith("FOR UPDATE") for s in statements)
