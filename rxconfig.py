@@ -16,5 +16,5 @@ config = rx.Config(
             theme=rx.theme(accent_color="indigo", gray_color="slate", radius="large"),
         ),
     ],
-    disable_plugins=["reflex_base.plugins.sitemap.SitemapPlugin"],
+    disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -6,13 +6,17 @@ import reflex as rx
 
 from cardsort_app.api.routes import api
 from cardsort_app.service import runtime
+from cardsort_app.ui.board import board_page
+from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.landing import LandingState, landing_page
+from cardsort_app.ui.live import install as install_live
 
 
 @contextlib.asynccontextmanager
-async def _runtime_lifespan():
+async def _runtime_lifespan(app: rx.App):
     # Migrations run here, before the first request, in every worker (idempotent).
     runtime.get_runtime()
+    install_live(app)
     try:
         yield
     finally:
@@ -25,3 +29,4 @@ app = rx.App(
 )
 app.register_lifespan_task(_runtime_lifespan)
 app.add_page(landing_page, route="/", title="Cardsort", on_load=LandingState.prefill)
+app.add_page(board_page, route="/s/[code]", title="Cardsort · board", on_load=BoardState.load)

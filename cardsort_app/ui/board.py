@@ -1,0 +1,331 @@
+"""`/s/{code}`: the participant's board — three steps, six piles, the group's progress beside it."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from cardsort_app.domain.rules import PILE_LABELS
+from cardsort_app.domain.state import PILES
+from cardsort_app.ui.board_state import BoardState
+from cardsort_app.ui.components import participant_row, reveal_block, step_badge
+from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
+from cardsort_app.ui.theme import ACCENT, brand, error_callout, page_shell
+
+PILE_TONE = {
+    "unsorted": "gray",
+    "very-important": "green",
+    "important": "blue",
+    "not-important": "gray",
+    "top8": "violet",
+    "top3": "amber",
+}
+
+
+def _menu_item(card_id: rx.Var, from_pile: str, to_pile: str) -> rx.Component:
+    return rx.cond(
+        BoardState.allowed_piles.contains(to_pile) & BoardState.allowed_piles.contains(from_pile),
+        rx.menu.item(
+            f"Move to {PILE_LABELS[to_pile]}",
+            on_click=BoardState.move(card_id, to_pile),
+            data_testid=f"move-to-{to_pile}",
+        ),
+    )
+
+
+def _card(c: rx.Var, pile: str) -> rx.Component:
+    movable = BoardState.allowed_piles.contains(pile)
+    return draggable_card(
+        rx.hstack(
+            rx.box(
+                rx.text(c["name"], weight="bold", size="2"),
+                rx.text(c["meaning"], size="1", color_scheme="gray", line_height="1.3"),
+                flex="1",
+                min_width="0",
+            ),
+            rx.menu.root(
+                rx.menu.trigger(
+                    rx.icon_button(
+                        rx.icon("ellipsis", size=16),
+                        variant="ghost",
+                        size="1",
+                        aria_label="Move card",
+                        data_testid="card-menu-" + c["id"],
+                    ),
+                ),
+                rx.menu.content(*[_menu_item(c["id"], pile, p) for p in PILES if p != pile]),
+            ),
+            align="start",
+            spacing="2",
+            width="100%",
+        ),
+        card_id=c["id"],
+        pile=pile,
+        disabled=~movable,
+        data_testid="card",
+        data_card_id=c["id"],
+        key=c["id"],
+        style={
+            "background": "var(--color-panel-solid)",
+            "border": "1px solid var(--gray-6)",
+            "borderRadius": "10px",
+            "padding": "8px 10px",
+            "userSelect": "none",
+        },
+    )
+
+
+def _pile(pile: str, min_height: str = "96px") -> rx.Component:
+    active = BoardState.allowed_piles.contains(pile)
+    tone = PILE_TONE[pile]
+    return droppable_pile(
+        rx.hstack(
+            rx.text(PILE_LABELS[pile], weight="bold", size="2"),
+            rx.badge(BoardState.counts[pile], color_scheme=tone, variant="soft", radius="full"),
+            justify="between",
+            align="center",
+            width="100%",
+            padding_bottom="6px",
+        ),
+        rx.grid(
+            rx.foreach(BoardState.piles[pile], lambda c: _card(c, pile)),
+            grid_template_columns="repeat(auto-fill, minmax(190px, 1fr))",
+            gap="8px",
+            width="100%",
+        ),
+        pile=pile,
+        disabled=~active,
+        data_testid="pile",
+        data_pile=pile,
+        style={
+            "background": rx.cond(active, f"var(--{tone}-2)", "var(--gray-2)"),
+            "border": rx.cond(active, f"1.5px dashed var(--{tone}-7)", "1px solid var(--gray-4)"),
+            "borderRadius": "14px",
+            "padding": "10px",
+            "minHeight": min_height,
+            "opacity": rx.cond(active, "1", "0.75"),
+            "width": "100%",
+        },
+    )
+
+
+def _step_bar() -> rx.Component:
+    return rx.card(
+        rx.flex(
+            rx.box(
+                rx.hstack(
+                    rx.heading(BoardState.step_title, size="5"),
+                    step_badge(BoardState.step),
+                    align="center",
+                    spacing="3",
+                ),
+                rx.text(BoardState.step_help, color_scheme="gray", size="2"),
+                flex="1",
+            ),
+            rx.hstack(
+                rx.button(
+                    rx.icon("undo-2"),
+                    "Back",
+                    on_click=BoardState.back_step,
+                    variant="soft",
+                    color_scheme="gray",
+                    disabled=BoardState.step <= 1,
+                    data_testid="back-step",
+                ),
+                rx.cond(
+                    BoardState.can_reveal,
+                    rx.button(
+                        rx.icon("eye"),
+                        BoardState.reveal_label,
+                        on_click=BoardState.reveal,
+                        variant="outline",
+                        data_testid="reveal-selection",
+                    ),
+                ),
+                rx.button(
+                    rx.icon("check"),
+                    rx.cond(BoardState.step >= 3, "Finish", "Complete step"),
+                    on_click=BoardState.complete_step,
+                    disabled=BoardState.step >= 4,
+                    data_testid="complete-step",
+                ),
+                spacing="2",
+                wrap="wrap",
+            ),
+            direction=rx.breakpoints(initial="column", sm="row"),
+            gap="3",
+            align=rx.breakpoints(initial="stretch", sm="center"),
+        ),
+        width="100%",
+    )
+
+
+def _notice() -> rx.Component:
+    return rx.cond(
+        BoardState.notice != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon(rx.cond(BoardState.notice_kind == "conflict", "refresh-ccw", "info"))),
+            rx.callout.text(BoardState.notice),
+            color_scheme=rx.cond(BoardState.notice_kind == "conflict", "amber", "red"),
+            on_click=BoardState.dismiss_notice,
+            cursor="pointer",
+            data_testid=rx.cond(BoardState.notice_kind == "conflict", "conflict-notice", "refused-notice"),
+            width="100%",
+        ),
+    )
+
+
+def _piles() -> rx.Component:
+    return dnd_board(
+        rx.vstack(
+            _pile("unsorted", "72px"),
+            rx.grid(
+                _pile("very-important"),
+                _pile("important"),
+                _pile("not-important"),
+                columns=rx.breakpoints(initial="1", sm="3"),
+                spacing="3",
+                width="100%",
+            ),
+            rx.grid(
+                _pile("top8", "120px"),
+                _pile("top3", "120px"),
+                columns=rx.breakpoints(initial="1", sm="2"),
+                spacing="3",
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        on_drop=BoardState.drop,
+        style={"width": "100%"},
+    )
+
+
+def participants_panel(rows: rx.Var) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.icon("users", size=16),
+            rx.text("Participants", weight="bold", size="2"),
+            rx.badge(rows.length(), variant="soft", radius="full"),
+            align="center",
+            spacing="2",
+            padding_bottom="6px",
+        ),
+        rx.vstack(rx.foreach(rows, lambda p: participant_row(p)), spacing="1", width="100%"),
+        data_testid="participants",
+        width="100%",
+    )
+
+
+def _reveals() -> rx.Component:
+    return rx.cond(
+        BoardState.reveals.length() > 0,
+        rx.card(
+            rx.hstack(rx.icon("sparkles", size=16), rx.text("Revealed", weight="bold", size="2"), spacing="2"),
+            rx.vstack(rx.foreach(BoardState.reveals, reveal_block), spacing="2", width="100%", padding_top="6px"),
+            width="100%",
+        ),
+    )
+
+
+def _header() -> rx.Component:
+    return rx.hstack(
+        brand(),
+        rx.spacer(),
+        rx.text(BoardState.title, size="2", color_scheme="gray", display=["none", "none", "block"]),
+        rx.badge(
+            BoardState.session_code,
+            variant="outline",
+            size="2",
+            font_family="ui-monospace, monospace",
+            data_testid="board-code",
+        ),
+        rx.cond(
+            BoardState.status == "ready",
+            rx.button(
+                rx.icon("log-out", size=14),
+                "Leave",
+                variant="ghost",
+                color_scheme="gray",
+                size="2",
+                on_click=BoardState.leave,
+                data_testid="leave-session",
+            ),
+        ),
+        align="center",
+        spacing="3",
+        width="100%",
+        padding_bottom="8px",
+    )
+
+
+def _board() -> rx.Component:
+    return rx.box(
+        rx.grid(
+            rx.vstack(_step_bar(), _notice(), _piles(), spacing="3", width="100%"),
+            rx.vstack(participants_panel(BoardState.participants), _reveals(), spacing="3", width="100%"),
+            columns=rx.breakpoints(initial="1", md="minmax(0, 3fr) minmax(240px, 1fr)"),
+            spacing="4",
+            width="100%",
+        ),
+        data_testid="board",
+        data_step=BoardState.step,
+        width="100%",
+    )
+
+
+def _join_form() -> rx.Component:
+    return rx.center(
+        rx.card(
+            rx.form(
+                rx.vstack(
+                    rx.heading("Join ", BoardState.session_code, size="5"),
+                    rx.text("Choose the name the group will see.", color_scheme="gray", size="2"),
+                    rx.input(
+                        placeholder="Your name",
+                        value=BoardState.join_name,
+                        on_change=BoardState.set_join_name,
+                        max_length=40,
+                        size="3",
+                        width="100%",
+                        data_testid="join-name",
+                    ),
+                    rx.button("Join", type="submit", size="3", width="100%", data_testid="join-submit"),
+                    error_callout(BoardState.join_error, "join-error"),
+                    spacing="3",
+                    width="100%",
+                ),
+                on_submit=BoardState.join,
+                reset_on_submit=False,
+            ),
+            width="100%",
+            max_width="420px",
+        ),
+        padding_top="40px",
+    )
+
+
+def _missing() -> rx.Component:
+    return rx.center(
+        rx.callout(
+            "No session with code " + BoardState.session_code + ". Check the code with your facilitator.",
+            icon="search-x",
+            color_scheme="red",
+            data_testid="session-missing",
+        ),
+        padding_top="40px",
+    )
+
+
+def board_page() -> rx.Component:
+    return page_shell(
+        _header(),
+        rx.match(
+            BoardState.status,
+            ("ready", _board()),
+            ("join", _join_form()),
+            ("missing", _missing()),
+            ("left", rx.center(rx.text("You left the session."), padding_top="40px")),
+            rx.center(rx.spinner(size="3"), padding_top="60px"),
+        ),
+    )

@@ -1,0 +1,279 @@
+"""Per-tab state of the participant board `/s/{code}`.
+
+The tab renders `OptimisticState(confirmed=hub projection, pending=its own in-flight event).view`: its own
+move shows at once (yielded before the server round trip), the sequenced event settles it, a rejection
+rolls it back with a notice. Everyone else's progress comes only from the confirmed projection (the log),
+so a participant's step can never flicker between two sources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from cardsort_app.domain import rules
+from cardsort_app.domain.decks import Deck, UnknownDeck, load_deck
+from cardsort_app.domain.events import Event, Pile, RevealType
+from cardsort_app.domain.optimistic import OptimisticState
+from cardsort_app.domain.rules import ALLOWED_PILES, DomainError
+from cardsort_app.domain.state import PILES, SessionState
+from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
+from cardsort_app.service.runtime import get_runtime
+from cardsort_app.service.secrets import normalize_code
+from cardsort_app.ui.identity import IdentityState
+from cardsort_app.ui.live import live
+
+STEP_TITLES = {
+    1: "Step 1 · Sort every card",
+    2: "Step 2 · Pick your top 8",
+    3: "Step 3 · Pick your top 3",
+    4: "Done",
+}
+STEP_HELP = {
+    1: "Place each card in Very important, Important or Not important. Drag it, or use its ⋯ menu.",
+    2: "Move the 8 values that matter most to you into Top 8.",
+    3: "From your top 8, move the 3 that matter most into Top 3.",
+    4: "You have finished. Reveal your selection to the group, or go back a step to change it.",
+}
+
+
+def _card(deck: Deck | None, card_id: str) -> dict[str, str]:
+    if deck is not None:
+        try:
+            card = deck.card(card_id)
+            return {"id": card.id, "name": card.name, "meaning": card.meaning}
+        except KeyError:
+            pass
+    return {"id": card_id, "name": card_id, "meaning": ""}
+
+
+def _deck(state: SessionState) -> Deck | None:
+    try:
+        return load_deck(state.deck) if state.deck else None
+    except UnknownDeck:
+        return None
+
+
+def participant_rows(state: SessionState, online: set[str], me: str = "") -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.id,
+            "name": p.name,
+            "step": p.step,
+            "online": "true" if p.id in online else "false",
+            "is_me": p.id == me,
+        }
+        for p in state.active_participants
+    ]
+
+
+def reveal_rows(state: SessionState) -> list[dict[str, Any]]:
+    deck = _deck(state)
+    return [
+        {
+            "participant_id": r.participant_id,
+            "participant_name": r.participant_name,
+            "reveal_type": str(r.reveal_type),
+            "label": "Top 8" if r.reveal_type == RevealType.TOP8 else "Top 3",
+            "cards": [_card(deck, c) for c in r.cards],
+        }
+        for r in state.reveals
+    ]
+
+
+class BoardState(IdentityState):
+    session_code: str = ""
+    title: str = ""
+    status: str = "loading"  # loading | join | ready | missing | left
+    me: str = ""
+    my_name: str = ""
+    step: int = 1
+    piles: dict[str, list[dict[str, str]]] = {p: [] for p in PILES}
+    participants: list[dict[str, Any]] = []
+    reveals: list[dict[str, Any]] = []
+    notice: str = ""
+    notice_kind: str = ""  # conflict | refused
+    join_name: str = ""
+    join_error: str = ""
+    deck_size: int = 0
+
+    # --- derived --------------------------------------------------------------------------------------
+    @rx.var
+    def step_title(self) -> str:
+        return STEP_TITLES.get(self.step, "")
+
+    @rx.var
+    def step_help(self) -> str:
+        return STEP_HELP.get(self.step, "")
+
+    @rx.var
+    def allowed_piles(self) -> list[str]:
+        return [str(p) for p in PILES if Pile(p) in ALLOWED_PILES.get(self.step, frozenset())]
+
+    @rx.var
+    def counts(self) -> dict[str, int]:
+        return {p: len(cards) for p, cards in self.piles.items()}
+
+    @rx.var
+    def can_reveal(self) -> bool:
+        return self.step >= 3
+
+    @rx.var
+    def reveal_label(self) -> str:
+        return "Reveal my top 3" if self.step >= 4 else "Reveal my top 8"
+
+    # --- loading --------------------------------------------------------------------------------------
+    @rx.event
+    async def load(self):
+        self.session_code = normalize_code(self.router.page.params.get("code", ""))
+        self.status = "loading"
+        rt = get_runtime()
+        try:
+            code = await rt.service.require_session(self.session_code)
+        except ServiceError:
+            self.status = "missing"
+            return
+        identity = self.identity_for(code)
+        if identity is not None:
+            try:
+                await rt.service.join(code, "", identity)  # resumes; re-activates after a leave
+            except ServiceError:
+                identity = None
+        if identity is None:
+            self.status = "join"
+            await self._attach(None)
+            await self.sync()
+            return
+        self.me = identity.participant_id
+        self.status = "ready"
+        await self._attach(self.me)
+        await self.sync()
+
+    async def _attach(self, participant_id: str | None) -> None:
+        await live.attach(self.router.session.client_token, self.session_code, type(self), participant_id)
+
+    @rx.event
+    def set_join_name(self, value: str) -> None:
+        self.join_name = value
+
+    @rx.event
+    async def join(self, _form: dict | None = None):
+        rt = get_runtime()
+        try:
+            identity = await rt.service.join(self.session_code, self.join_name, self.identity_for(self.session_code))
+        except ServiceError as exc:
+            self.join_error = str(exc)
+            return
+        self.remember_identity(self.session_code, identity)
+        self.join_error = ""
+        self.me = identity.participant_id
+        self.status = "ready"
+        await self._attach(self.me)
+        await self.sync()
+
+    # --- rendering ------------------------------------------------------------------------------------
+    async def sync(self, view: SessionState | None = None) -> None:
+        """Render the projection (or an optimistic view of it) into this tab's vars, assigning only what
+        changed so the delta stays small."""
+        rt = get_runtime()
+        confirmed = rt.hub.loaded(self.session_code) or await rt.hub.state(self.session_code)
+        view = view or confirmed
+        online = rt.presence.online(self.session_code)
+        self._set("title", confirmed.title)
+        self._set("participants", participant_rows(confirmed, online, self.me))
+        self._set("reveals", reveal_rows(confirmed))
+        self._set("deck_size", len(confirmed.card_ids))
+        person = view.participant(self.me) if self.me else None
+        if person is None:
+            return
+        if not person.active and self.status == "ready":
+            self.status = "left"
+        deck = _deck(view)
+        self._set("my_name", person.name)
+        self._set("step", person.step)
+        self._set("piles", {p: [_card(deck, c) for c in person.pile(p)] for p in PILES})
+
+    def _set(self, name: str, value: Any) -> None:
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+
+    # --- commands -------------------------------------------------------------------------------------
+    async def _act(self, build):
+        """Optimistic command: show it, send it, then settle (confirm) or roll back (reject)."""
+        rt = get_runtime()
+        identity = self.identity_for(self.session_code)
+        if identity is None or self.status != "ready":
+            self._notify("Join the session first", "refused")
+            return
+        confirmed = await rt.hub.state(self.session_code)
+        try:
+            event: Event = build(confirmed, identity.participant_id)
+            rules.check(confirmed, event)
+        except DomainError as exc:
+            self._notify(str(exc), "refused")
+            return
+        optimistic = OptimisticState(confirmed)
+        self.notice = ""
+        await self.sync(optimistic.apply_optimistically(event))
+        yield  # the acting tab shows its change now, before the round trip
+        try:
+            await rt.service.submit(self.session_code, identity, event)
+        except Rejected as exc:
+            optimistic.reject(event.id)
+            self._notify(f"{exc} — your change was undone.", "conflict")
+        except Forbidden as exc:
+            self._notify(str(exc), "refused")
+        await self.sync()
+
+    def _notify(self, message: str, kind: str) -> None:
+        self.notice, self.notice_kind = message, kind
+
+    @rx.event
+    def dismiss_notice(self) -> None:
+        self.notice = ""
+
+    @rx.event
+    async def move(self, card_id: str, to_pile: str):
+        async for update in self._act(lambda s, pid: rules.move_card(s, pid, card_id, to_pile)):
+            yield update
+
+    @rx.event
+    async def drop(self, payload: dict):
+        """From the drag-and-drop wrapper: {cardId, toPile, position}."""
+        card_id, to_pile = str(payload.get("cardId", "")), str(payload.get("toPile", ""))
+        if to_pile not in PILES or not card_id:
+            return
+        position = payload.get("position")
+        position = position if isinstance(position, int) and position >= 0 else None
+        async for update in self._act(lambda s, pid: rules.move_card(s, pid, card_id, to_pile, position)):
+            yield update
+
+    @rx.event
+    async def complete_step(self):
+        async for update in self._act(lambda s, pid: rules.transition(s, pid, +1)):
+            yield update
+
+    @rx.event
+    async def back_step(self):
+        async for update in self._act(lambda s, pid: rules.transition(s, pid, -1)):
+            yield update
+
+    @rx.event
+    async def reveal(self):
+        reveal_type = RevealType.TOP3 if self.step >= 4 else RevealType.TOP8
+        async for update in self._act(lambda s, pid: rules.reveal(s, pid, reveal_type)):
+            yield update
+
+    @rx.event
+    async def leave(self):
+        identity = self.identity_for(self.session_code)
+        if identity is not None:
+            try:
+                await get_runtime().service.leave(self.session_code, identity)
+            except ServiceError as exc:
+                self._notify(str(exc), "refused")
+                return
+        await live.detach(self.router.session.client_token)
+        self.status = "left"
+        return rx.redirect(f"/?code={self.session_code}")

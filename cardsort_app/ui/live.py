@@ -1,0 +1,152 @@
+"""Live push from the session projections to the browser tabs that show them.
+
+One hub listener per session fans out to that session's tabs in this process. Each tab has at most one
+push task at a time; events arriving meanwhile only mark it dirty, so a burst coalesces into one delta.
+A push reads the projection inside the tab's lock, so a later push can never carry an older value, and
+it runs in its own task, never awaited inside an event handler (two tabs pushing to each other would
+deadlock otherwise).
+
+Presence is fed from Reflex's own websocket lifecycle: a tab is online from the moment its board loads
+until its socket disconnects, and again when the same tab reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import reflex as rx
+
+from cardsort_app.domain.events import Event
+from cardsort_app.domain.state import SessionState
+from cardsort_app.service.runtime import Runtime, get_runtime
+
+log = logging.getLogger(__name__)
+
+#: sync(state_instance) is called inside the tab's lock with the tab's own substate.
+Sync = Callable[[Any], Awaitable[None]]
+
+
+@dataclass
+class _Tab:
+    code: str
+    state_cls: type[rx.State]
+    participant_id: str | None
+    dirty: bool = False
+    task: asyncio.Task | None = None
+
+
+@dataclass
+class LiveRegistry:
+    app: Any = None
+    tabs: dict[str, _Tab] = field(default_factory=dict)  # client token -> tab
+    by_session: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    listeners: dict[str, Callable[[SessionState, Sequence[Event]], None]] = field(default_factory=dict)
+
+    @property
+    def runtime(self) -> Runtime:
+        return get_runtime()
+
+    async def attach(self, token: str, code: str, state_cls: type[rx.State], participant_id: str | None) -> None:
+        """Register a tab for live updates of `code` (and as online, for a participant's board)."""
+        previous = self.tabs.get(token)
+        if previous is not None and previous.code != code:
+            await self.detach(token)
+        self.tabs[token] = _Tab(code, state_cls, participant_id)
+        self.by_session[code].add(token)
+        if code not in self.listeners:
+            listener = self._make_listener(code)
+            self.listeners[code] = listener
+            await self.runtime.hub.listen(code, listener)
+        if participant_id:
+            self.runtime.presence.enter(token, code, participant_id)
+
+    async def detach(self, token: str) -> None:
+        tab = self.tabs.pop(token, None)
+        self.runtime.presence.leave(token)
+        if tab is None:
+            return
+        tokens = self.by_session.get(tab.code)
+        if tokens is not None:
+            tokens.discard(token)
+            if not tokens:
+                del self.by_session[tab.code]
+                listener = self.listeners.pop(tab.code, None)
+                if listener is not None:
+                    await self.runtime.hub.unlisten(tab.code, listener)
+                    await self.runtime.hub.release(tab.code)
+
+    def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
+        def on_events(_state: SessionState, _events: Sequence[Event]) -> None:
+            self.mark_session(code)
+
+        return on_events
+
+    def mark_session(self, code: str) -> None:
+        for token in list(self.by_session.get(code, ())):
+            self.mark(token)
+
+    def mark(self, token: str) -> None:
+        tab = self.tabs.get(token)
+        if tab is None:
+            return
+        tab.dirty = True
+        if tab.task is None or tab.task.done():
+            tab.task = asyncio.get_running_loop().create_task(self._push(token, tab))
+
+    async def _push(self, token: str, tab: _Tab) -> None:
+        while tab.dirty and self.tabs.get(token) is tab:
+            tab.dirty = False
+            try:
+                async with self.app.modify_state(rx.BaseStateToken(ident=token, cls=tab.state_cls)) as root:
+                    state = await root.get_state(tab.state_cls)
+                    await state.sync()
+            except Exception:
+                log.exception("push to tab failed")
+
+    # --- websocket lifecycle hooks --------------------------------------------------------------------
+    def on_presence(self, code: str, _participant_id: str, _online: bool) -> None:
+        self.mark_session(code)
+
+    def on_socket_connect(self, token: str) -> None:
+        tab = self.tabs.get(token)
+        if tab is not None:
+            if tab.participant_id:
+                self.runtime.presence.enter(token, tab.code, tab.participant_id)
+            self.mark(token)  # catch up whatever happened while it was away
+
+    def on_socket_disconnect(self, token: str) -> None:
+        self.runtime.presence.leave(token)
+
+
+live = LiveRegistry()
+
+
+def install(app: Any) -> None:
+    """Hook presence into Reflex's socket namespace (no public hook exists for connect/disconnect)."""
+    live.app = app
+    namespace = app.event_namespace
+    if namespace is None or getattr(namespace, "_cardsort_hooked", False):
+        return
+    original_link = namespace.link_token_to_sid
+    original_disconnect = namespace.on_disconnect
+
+    async def link_token_to_sid(sid: str, token: str, **kwargs: Any) -> Any:
+        result = await original_link(sid, token, **kwargs)
+        live.on_socket_connect(token)
+        return result
+
+    def on_disconnect(sid: str) -> Any:
+        token = namespace.sid_to_token.get(sid)
+        if token:
+            live.on_socket_disconnect(token)
+        return original_disconnect(sid)
+
+    namespace.link_token_to_sid = link_token_to_sid
+    namespace.on_disconnect = on_disconnect
+    namespace._cardsort_hooked = True
+    get_runtime().presence.listen(live.on_presence)
