@@ -1,0 +1,28 @@
+"""SQL event store: tables, migrations and the append/load/snapshot API (see ``eventstore``)."""
+
+from .errors import (
+    DuplicateEventId,
+    ParticipantExists,
+    SessionExists,
+    StoreError,
+    StoreUnavailable,
+    UnknownSession,
+    VersionConflict,
+)
+from .eventstore import EventStore, SessionRecord
+from .migrate import DEFAULT_URL, downgrade, upgrade
+
+__all__ = [
+    "DEFAULT_URL",
+    "DuplicateEventId",
+    "EventStore",
+    "ParticipantExists",
+    "SessionExists",
+    "SessionRecord",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownSession",
+    "VersionConflict",
+    "downgrade",
+    "upgrade",
+]

@@ -7,6 +7,7 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -22,7 +23,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _created_at() -> datetime:
+def _created_at() -> Any:
     return Field(
         default_factory=utcnow,
         sa_type=sa.DateTime(timezone=True),
