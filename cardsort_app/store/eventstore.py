@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from cardsort_app.domain.events import Event, parse_event
+from cardsort_app.domain.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
 from cardsort_app.domain.reducer import replay
 from cardsort_app.domain.state import SessionState
 
@@ -248,7 +248,8 @@ class EventStore:
         Idempotent on ``event.id``: an id already stored for this session returns the stored event (its
         original seq and content) and appends nothing. ``expected_version`` (optimistic concurrency)
         raises VersionConflict unless it equals the session's ``last_seq``. Raises UnknownSession,
-        DuplicateEventId (id used by another session) or StoreUnavailable.
+        DuplicateEventId (id used by another session), InvalidEvent (the domain's ValueError: the event
+        does not survive its own wire round trip) or StoreUnavailable.
         """
         return self._append([event], expected_version)[0]
 
@@ -264,6 +265,9 @@ class EventStore:
         code = events[0].session_code
         if any(e.session_code != code for e in events):
             raise ValueError("append_many: all events must belong to one session")
+        # Round-trip through the wire format before storing: an event built with model_copy (or any
+        # other way around validation) must never land in the log, where it would break every load.
+        events = [parse_event(e.to_json()) for e in events]
         batch = len(events) > 1
         first = last = 0
         try:
@@ -314,13 +318,16 @@ class EventStore:
 
     @staticmethod
     def _row(e: Event, now: datetime) -> dict[str, Any]:
+        body = e.to_json()
+        if len(body.encode()) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"Invalid event: over the {MAX_EVENT_BYTES}-byte limit once sequenced")
         return {
             "session_code": e.session_code,
             "seq": e.seq,
             "event_id": e.id,
             "type": str(e.type),
             "participant_id": e.participant_id,
-            "body": e.to_json(),
+            "body": body,
             "created_at": now,
             "published": False,
         }

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from cardsort_app.domain.events import Event
+from cardsort_app.domain.events import Event, InvalidEvent
 from cardsort_app.domain.reducer import reduce, replay
 from cardsort_app.domain.state import SessionState
 from cardsort_app.store.errors import (
@@ -287,3 +287,15 @@ def test_writes_take_the_session_lock(store: EventStore) -> None:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     else:
         assert any(s.startswith("SELECT SESSIONS.LAST_SEQ") and s.endswith("FOR UPDATE") for s in statements)
+
+
+def test_an_event_that_bypassed_validation_is_refused(store: EventStore) -> None:
+    code = _session(store)
+    bad = created(code).model_copy(update={"participant_id": ""})  # model_copy does not validate
+    with pytest.raises(InvalidEvent):
+        store.append(bad)
+    huge = created(code).model_copy(update={"id": "x" * 20_000})
+    with pytest.raises(InvalidEvent):
+        store.append(huge)
+    assert store.last_seq(code) == 0
+    assert store.append(created(code)).seq == 1
