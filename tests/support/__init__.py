@@ -1,0 +1,1 @@
+"""Test-support code shared by several test packages (fakes and local servers)."""
