@@ -53,7 +53,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_plus, urlencode
 
 from websockets.frames import OP_BINARY, OP_CONT, OP_TEXT, Frame
@@ -460,6 +460,8 @@ class AblyTestServer:
         extras: dict[str, Any] | None = None,
     ) -> str:
         """Publish as the service would (like a REST publish); returns the message serial."""
+        if not (data is None or isinstance(data, str | bytes | bytearray | dict | list)):
+            raise TypeError("data must be str, bytes, dict, list or None (as the SDK requires)")
         msg: dict[str, Any] = {"id": id or f"srv-{secrets.token_hex(6)}:0"}
         for k, v in (("name", name), ("data", data), ("clientId", client_id), ("extras", extras)):
             if v is not None:
@@ -1427,7 +1429,17 @@ def _int(value: Any, default: Any, lo: int | None = None, hi: int | None = None)
 _TOKEN_OVERRIDES = ("token", "token_details", "auth_token", "auth_callback", "auth_url")
 
 
-def client_options(server: AblyTestServer, **overrides: Any) -> dict[str, Any]:
+class ServerAddress(Protocol):
+    """Anything with the server's `key` and SDK `endpoint`: `AblyTestServer` or `ControlClient`."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+
+def client_options(server: ServerAddress, **overrides: Any) -> dict[str, Any]:
     """Kwargs for ``ably.AblyRealtime(**opts)`` / ``ably.AblyRest(**opts)`` that reach `server`.
 
     Defaults: the server's key with token auth, ``endpoint="127.0.0.1:{port}/"``, ``tls=False``,
