@@ -8,6 +8,8 @@ from cardsort_app.api.routes import api
 from cardsort_app.service import runtime
 from cardsort_app.ui.board import board_page
 from cardsort_app.ui.board_state import BoardState
+from cardsort_app.ui.dashboard import dashboard_page
+from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
 
@@ -26,7 +28,11 @@ async def _runtime_lifespan(app: rx.App):
 app = rx.App(
     api_transformer=api,
     head_components=[rx.el.meta(name="theme-color", content="#3e63dd")],
+    stylesheets=["/cardsort.css"],
 )
 app.register_lifespan_task(_runtime_lifespan)
 app.add_page(landing_page, route="/", title="Cardsort", on_load=LandingState.prefill)
 app.add_page(board_page, route="/s/[code]", title="Cardsort · board", on_load=BoardState.load)
+app.add_page(
+    dashboard_page, route="/s/[code]/facilitate", title="Cardsort · dashboard", on_load=DashboardState.load
+)

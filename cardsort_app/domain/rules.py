@@ -304,12 +304,19 @@ def move_card(
     to_pile: Pile | str,
     position: int | None = None,
     *,
+    from_pile: Pile | str | None = None,
     version: int | None = None,
 ) -> CardMovedEvent:
-    """Move ``card_id`` from wherever it is now to ``to_pile`` (at its end when ``position`` is None)."""
+    """Move ``card_id`` to ``to_pile`` (at its end when ``position`` is None).
+
+    ``from_pile`` defaults to where the card is now; a UI passes the pile it *showed* the card in, so a
+    move made on a stale view is refused (and rolled back) instead of silently moving the card twice.
+    """
     person = state.participant(participant_id)
     to_pile = Pile(to_pile)
-    from_pile = (person.pile_of(card_id) if person else None) or Pile.UNSORTED
+    if from_pile is None:
+        from_pile = (person.pile_of(card_id) if person else None) or Pile.UNSORTED
+    from_pile = Pile(from_pile)
     if position is None:
         position = len(person.pile(to_pile)) if person else 0
     return new_event(  # type: ignore[return-value]

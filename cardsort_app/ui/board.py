@@ -9,7 +9,7 @@ from cardsort_app.domain.state import PILES
 from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.components import participant_row, reveal_block, step_badge
 from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
-from cardsort_app.ui.theme import ACCENT, brand, error_callout, page_shell
+from cardsort_app.ui.theme import brand, error_callout, page_shell
 
 PILE_TONE = {
     "unsorted": "gray",
@@ -26,7 +26,7 @@ def _menu_item(card_id: rx.Var, from_pile: str, to_pile: str) -> rx.Component:
         BoardState.allowed_piles.contains(to_pile) & BoardState.allowed_piles.contains(from_pile),
         rx.menu.item(
             f"Move to {PILE_LABELS[to_pile]}",
-            on_click=BoardState.move(card_id, to_pile),
+            on_click=BoardState.move(card_id, from_pile, to_pile),
             data_testid=f"move-to-{to_pile}",
         ),
     )
@@ -105,6 +105,8 @@ def _pile(pile: str, min_height: str = "96px") -> rx.Component:
             "opacity": rx.cond(active, "1", "0.75"),
             "width": "100%",
         },
+        # On a phone only the piles of the current step are shown: less scrolling between drop targets.
+        class_name=rx.cond(BoardState.shown_piles.contains(pile), "pile-active", "pile-idle"),
     )
 
 
@@ -113,7 +115,7 @@ def _step_bar() -> rx.Component:
         rx.flex(
             rx.box(
                 rx.hstack(
-                    rx.heading(BoardState.step_title, size="5"),
+                    rx.heading(BoardState.step_title, size="5", data_testid="step-title"),
                     step_badge(BoardState.step),
                     align="center",
                     spacing="3",
@@ -125,7 +127,7 @@ def _step_bar() -> rx.Component:
                 rx.button(
                     rx.icon("undo-2"),
                     "Back",
-                    on_click=BoardState.back_step,
+                    on_click=BoardState.back_step(BoardState.step),
                     variant="soft",
                     color_scheme="gray",
                     disabled=BoardState.step <= 1,
@@ -144,7 +146,7 @@ def _step_bar() -> rx.Component:
                 rx.button(
                     rx.icon("check"),
                     rx.cond(BoardState.step >= 3, "Finish", "Complete step"),
-                    on_click=BoardState.complete_step,
+                    on_click=BoardState.complete_step(BoardState.step),
                     disabled=BoardState.step >= 4,
                     data_testid="complete-step",
                 ),
@@ -221,8 +223,12 @@ def _reveals() -> rx.Component:
     return rx.cond(
         BoardState.reveals.length() > 0,
         rx.card(
-            rx.hstack(rx.icon("sparkles", size=16), rx.text("Revealed", weight="bold", size="2"), spacing="2"),
-            rx.vstack(rx.foreach(BoardState.reveals, reveal_block), spacing="2", width="100%", padding_top="6px"),
+            rx.hstack(
+                rx.icon("sparkles", size=16), rx.text("Revealed", weight="bold", size="2"), spacing="2"
+            ),
+            rx.vstack(
+                rx.foreach(BoardState.reveals, reveal_block), spacing="2", width="100%", padding_top="6px"
+            ),
             width="100%",
         ),
     )

@@ -14,7 +14,7 @@ import reflex as rx
 
 from cardsort_app.domain import rules
 from cardsort_app.domain.decks import Deck, UnknownDeck, load_deck
-from cardsort_app.domain.events import Event, Pile, RevealType
+from cardsort_app.domain.events import CardMovedEvent, Event, Pile, RevealType, StepTransitionedEvent
 from cardsort_app.domain.optimistic import OptimisticState
 from cardsort_app.domain.rules import ALLOWED_PILES, DomainError
 from cardsort_app.domain.state import PILES, SessionState
@@ -82,6 +82,28 @@ def reveal_rows(state: SessionState) -> list[dict[str, Any]]:
     ]
 
 
+def _transition(state: SessionState, pid: str, shown: int, direction: int) -> Event:
+    """A step change from the step the tab *showed*: a click made on a stale step is refused."""
+    event = rules.transition(state, pid, direction)
+    if not isinstance(shown, int) or isinstance(shown, bool) or not 1 <= shown <= rules.FINAL_STEP:
+        return event
+    target = min(rules.FINAL_STEP, max(1, shown + direction))
+    payload = event.payload.model_copy(update={"from_step": shown, "to_step": target})
+    return event.model_copy(update={"payload": payload})
+
+
+def _stale(state: SessionState, event: Event) -> bool:
+    """Whether `event` assumed something (the card's pile, the step) that is no longer true."""
+    person = state.participant(event.participant_id)
+    if person is None:
+        return False
+    if isinstance(event, CardMovedEvent):
+        return person.pile_of(event.payload.card_id) != event.payload.from_pile
+    if isinstance(event, StepTransitionedEvent):
+        return person.step != event.payload.from_step
+    return False
+
+
 class BoardState(IdentityState):
     session_code: str = ""
     title: str = ""
@@ -110,6 +132,11 @@ class BoardState(IdentityState):
     @rx.var
     def allowed_piles(self) -> list[str]:
         return [str(p) for p in PILES if Pile(p) in ALLOWED_PILES.get(self.step, frozenset())]
+
+    @rx.var
+    def shown_piles(self) -> list[str]:
+        """Piles a small screen shows: the step's own, or the final selection once done."""
+        return self.allowed_piles or ["top8", "top3"]
 
     @rx.var
     def counts(self) -> dict[str, int]:
@@ -161,7 +188,9 @@ class BoardState(IdentityState):
     async def join(self, _form: dict | None = None):
         rt = get_runtime()
         try:
-            identity = await rt.service.join(self.session_code, self.join_name, self.identity_for(self.session_code))
+            identity = await rt.service.join(
+                self.session_code, self.join_name, self.identity_for(self.session_code)
+            )
         except ServiceError as exc:
             self.join_error = str(exc)
             return
@@ -211,7 +240,11 @@ class BoardState(IdentityState):
             event: Event = build(confirmed, identity.participant_id)
             rules.check(confirmed, event)
         except DomainError as exc:
-            self._notify(str(exc), "refused")
+            if _stale(confirmed, event):  # made on a view that has since changed (another tab, offline)
+                self._notify(f"{exc} — your change was undone.", "conflict")
+                await self.sync()
+            else:
+                self._notify(str(exc), "refused")
             return
         optimistic = OptimisticState(confirmed)
         self.notice = ""
@@ -234,29 +267,36 @@ class BoardState(IdentityState):
         self.notice = ""
 
     @rx.event
-    async def move(self, card_id: str, to_pile: str):
-        async for update in self._act(lambda s, pid: rules.move_card(s, pid, card_id, to_pile)):
+    async def move(self, card_id: str, from_pile: str, to_pile: str):
+        """From a card's menu; `from_pile` is where this tab showed the card."""
+        async for update in self._move(card_id, from_pile, to_pile):
             yield update
 
     @rx.event
     async def drop(self, payload: dict):
-        """From the drag-and-drop wrapper: {cardId, toPile, position}."""
-        card_id, to_pile = str(payload.get("cardId", "")), str(payload.get("toPile", ""))
-        if to_pile not in PILES or not card_id:
+        """From the drag-and-drop wrapper: {cardId, fromPile, toPile}."""
+        async for update in self._move(
+            str(payload.get("cardId", "")), str(payload.get("fromPile", "")), str(payload.get("toPile", ""))
+        ):
+            yield update
+
+    async def _move(self, card_id: str, from_pile: str, to_pile: str):
+        if not card_id or to_pile not in PILES or from_pile not in PILES:
+            self._notify("That is not a pile a card can go to", "refused")
             return
-        position = payload.get("position")
-        position = position if isinstance(position, int) and position >= 0 else None
-        async for update in self._act(lambda s, pid: rules.move_card(s, pid, card_id, to_pile, position)):
+        async for update in self._act(
+            lambda s, pid: rules.move_card(s, pid, card_id, to_pile, from_pile=from_pile)
+        ):
             yield update
 
     @rx.event
-    async def complete_step(self):
-        async for update in self._act(lambda s, pid: rules.transition(s, pid, +1)):
+    async def complete_step(self, shown_step: int):
+        async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, +1)):
             yield update
 
     @rx.event
-    async def back_step(self):
-        async for update in self._act(lambda s, pid: rules.transition(s, pid, -1)):
+    async def back_step(self, shown_step: int):
+        async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, -1)):
             yield update
 
     @rx.event

@@ -18,8 +18,9 @@ export function DndBoard({ children, onDrop, ...rest }) {
   );
   const handleDragEnd = ({ active, over }) => {
     if (!over || !onDrop) return;
-    if (active.data.current && active.data.current.pile === over.id) return;
-    onDrop({ cardId: String(active.id), toPile: String(over.id) });
+    const fromPile = active.data.current ? active.data.current.pile : "";
+    if (fromPile === over.id) return;
+    onDrop({ cardId: String(active.id), fromPile: String(fromPile), toPile: String(over.id) });
   };
   return (
     <DndContext sensors={sensors} onDragEnd={handleDragEnd}>

@@ -81,11 +81,20 @@ def reveal_block(r: rx.Var) -> rx.Component:
     return rx.box(
         rx.hstack(
             rx.text(r["participant_name"], weight="bold", size="2"),
-            rx.badge(r["label"], variant="surface", color_scheme=rx.cond(r["reveal_type"] == "top3", "amber", ACCENT)),
+            rx.badge(
+                r["label"],
+                variant="surface",
+                color_scheme=rx.cond(r["reveal_type"] == "top3", "amber", ACCENT),
+            ),
             spacing="2",
             align="center",
         ),
-        rx.flex(rx.foreach(r["cards"].to(list[dict[str, str]]), mini_card), wrap="wrap", gap="6px", padding_top="6px"),
+        rx.flex(
+            rx.foreach(r["cards"].to(list[dict[str, str]]), mini_card),
+            wrap="wrap",
+            gap="6px",
+            padding_top="6px",
+        ),
         data_testid="reveal",
         data_participant_name=r["participant_name"],
         data_reveal_type=r["reveal_type"],

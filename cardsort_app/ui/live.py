@@ -51,7 +51,9 @@ class LiveRegistry:
     def runtime(self) -> Runtime:
         return get_runtime()
 
-    async def attach(self, token: str, code: str, state_cls: type[rx.State], participant_id: str | None) -> None:
+    async def attach(
+        self, token: str, code: str, state_cls: type[rx.State], participant_id: str | None
+    ) -> None:
         """Register a tab for live updates of `code` (and as online, for a participant's board)."""
         previous = self.tabs.get(token)
         if previous is not None and previous.code != code:

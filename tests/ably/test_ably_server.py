@@ -410,3 +410,86 @@ async def test_standalone_server_is_driven_over_the_control_api(rest: Rest) -> N
     finally:
         proc.terminate()
         await asyncio.wait_for(asyncio.to_thread(proc.wait), 10)
+
+
+# -- auth lifecycle, lost ACKs, echo, threads ------------------------------------------------------
+
+
+async def test_expiring_token_is_renewed_and_the_connection_resumed(
+    server: AblyTestServer, realtime: Realtime
+) -> None:
+    client = await realtime(client_id="a", default_token_params={"ttl": 1000})
+    first = conn_id(client)
+    got = await collect(client.channels.get("t"))
+    seen = states(client)
+    await wait_until(lambda: "disconnected" in seen, 3, "the token-expiry disconnect")
+    assert client.connection.error_reason is not None and client.connection.error_reason.code == 40142
+    await wait_until(lambda: seen[-1:] == ["connected"], 3, "the reconnect with a new token")
+    assert conn_id(client) == first and server.counters.tokens_issued == 2
+    server.publish("t", "e", "after")
+    await wait_until(lambda: [m.data for m in got] == ["after"], 3, "delivery after renewal")
+
+    details = await asyncio.wait_for(client.auth.authorize(), 5)  # in-band AUTH on the live connection
+    assert details.client_id == "a" and server.counters.tokens_issued == 3
+    assert client.connection.state == "connected" and conn_id(client) == first
+
+
+async def test_unacked_publish_is_resent_after_resume_and_kept_once(
+    server: AblyTestServer, realtime: Realtime
+) -> None:
+    got = await collect((await realtime()).channels.get("acks"))
+    pub = (await realtime()).channels.get("acks")
+    server.lose_ack_next(1)
+    pending = asyncio.ensure_future(pub.publish("e", "only-once"))  # no explicit id
+    await wait_until(lambda: server.counters.acks_lost == 1, 3, "the publish to be processed")
+    await server.drop_connections()
+    result = await asyncio.wait_for(pending, 5)  # re-sent on the resumed connection, then ACKed
+    assert result.serials == ["0000000000000001"]
+    await asyncio.sleep(0.2)
+    assert [m.data for m in got] == ["only-once"]
+    assert server.counters.idempotent_dropped == 1
+
+
+async def test_after_a_failed_resume_only_explicit_ids_prevent_a_double_publish() -> None:
+    """DESIGN §6: a re-sent message without an id gets a new connection id, so it is new."""
+    async with AblyTestServer(connection_state_ttl_ms=200) as server:
+        pub = ably.AblyRealtime(**client_options(server, **FAST))
+        try:
+            await asyncio.wait_for(pub.connection.once_async("connected"), 5)
+            channel = pub.channels.get("resend")
+            server.lose_ack_next(2)
+            with_id = asyncio.ensure_future(channel.publish(Message("e", "keyed", id="S:1")))
+            without = asyncio.ensure_future(channel.publish("e", "anonymous"))
+            await wait_until(lambda: server.counters.acks_lost == 2, 3, "both publishes")
+            await server.drop_connections(hold_for=0.5)  # the connection state expires meanwhile
+            await asyncio.wait_for(asyncio.gather(with_id, without), 5)
+            assert [m["data"] for m in server.history("resend")] == ["keyed", "anonymous", "anonymous"]
+            assert server.counters.resume_failed == 1 and server.counters.idempotent_dropped == 1
+        finally:
+            await asyncio.wait_for(pub.close(), 3)
+
+
+async def test_echo_false_suppresses_own_messages(server: AblyTestServer, realtime: Realtime) -> None:
+    quiet = await realtime(transport_params={"echo": "false"})
+    loud = await realtime()
+    own = await collect(quiet.channels.get("echo"))
+    other = await collect(loud.channels.get("echo"))
+    await asyncio.wait_for(quiet.channels.get("echo").publish("e", "mine"), 5)
+    await wait_until(lambda: len(other) == 1, 3, "delivery to the other client")
+    await asyncio.sleep(0.1)
+    assert own == []
+
+
+async def test_server_thread_serves_a_client_on_another_loop() -> None:
+    from tests.support.ably_server import ServerThread
+
+    with ServerThread() as srv:
+        client = ably.AblyRealtime(**client_options(srv, **FAST))
+        try:
+            got = await collect(client.channels.get("threaded"))
+            srv.duplicate_next(1)
+            await asyncio.to_thread(srv.publish, "threaded", "e", "x")
+            await wait_until(lambda: len(got) == 2, 3, "the duplicated delivery")
+            assert srv.counters["duplicated"] == 1
+        finally:
+            await asyncio.wait_for(client.close(), 3)

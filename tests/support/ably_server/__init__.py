@@ -5,10 +5,12 @@
 
 See `server.py` for the options the SDK needs and the fault controls; `python -m
 tests.support.ably_server --port 0` runs it standalone (first stdout line `PORT=<n>`), and
-`ControlClient` drives a standalone server from another process.
+`ControlClient` drives a standalone server from another process; `ServerThread` runs one on a
+background thread's loop.
 """
 
 from .control import ControlClient
 from .server import AblyTestServer, client_options
+from .threaded import ServerThread
 
-__all__ = ["AblyTestServer", "ControlClient", "client_options"]
+__all__ = ["AblyTestServer", "ControlClient", "ServerThread", "client_options"]

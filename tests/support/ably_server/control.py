@@ -74,6 +74,9 @@ class ControlClient:
     def lose_next(self, n: int = 1) -> None:
         self.call("lose", next=n)
 
+    def lose_ack_next(self, n: int = 1) -> None:
+        self.call("lose_ack", next=n)
+
     def delay(self, seconds: float) -> None:
         self.call("delay", seconds=seconds)
 

@@ -430,6 +430,14 @@ class AblyTestServer:
         """Silently skip the next `n` MESSAGE deliveries (the log keeps them; history/re-attach recover)."""
         self.faults.lose_next += n
 
+    def lose_ack_next(self, n: int = 1) -> None:
+        """Accept the next `n` publishes (MESSAGE or PRESENCE) but never ACK them.
+
+        Pair it with `drop_connections()` to make the SDK re-send an unacknowledged message after
+        it reconnects, the case idempotent ids exist for.
+        """
+        self.faults.lose_ack_next += n
+
     def delay(self, seconds: float) -> None:
         """Hold every MESSAGE delivery for `seconds` (order is kept; ACKs are not delayed)."""
         self.faults.delay = seconds
@@ -787,6 +795,8 @@ class AblyTestServer:
                     self.duplicate_probability(float(params["probability"]))
             elif op == "lose":
                 self.lose_next(int(params.get("next", 1)))
+            elif op == "lose_ack":
+                self.lose_ack_next(int(params.get("next", 1)))
             elif op == "delay":
                 self.delay(float(params["seconds"]))
             elif op == "reorder":
@@ -1080,6 +1090,10 @@ class AblyTestServer:
             )
 
     def _ack(self, conn: Connection, msg: dict[str, Any], res: dict[str, Any] | None = None) -> None:
+        if self.faults.lose_ack_next > 0:
+            self.faults.lose_ack_next -= 1
+            self.counters.acks_lost += 1
+            return
         self.counters.acked += 1
         if conn.transport is not None:
             ack: dict[str, Any] = {"action": Action.ACK, "msgSerial": msg.get("msgSerial", 0), "count": 1}

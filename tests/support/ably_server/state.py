@@ -56,6 +56,7 @@ class Counters:
     delivered: int = 0  # messages written to subscriber sockets (duplicates included)
     undeliverable: int = 0  # messages for an attached connection that had no transport
     acked: int = 0  # ACKed protocol messages
+    acks_lost: int = 0  # ACKs a fault never sent
     nacked: int = 0
     presence_events: int = 0
     duplicated: int = 0  # messages a fault sent twice
@@ -77,11 +78,13 @@ class Counters:
 
 @dataclass
 class Faults:
-    """Delivery faults; they apply to MESSAGE deliveries only (never to ACK/NACK, ATTACHED or presence)."""
+    """Faults. Duplicate/lose/delay/reorder apply to MESSAGE deliveries only (never to ACK/NACK,
+    ATTACHED or presence); `lose_ack_next` swallows ACKs."""
 
     duplicate_next: int = 0
     duplicate_probability: float = 0.0
     lose_next: int = 0
+    lose_ack_next: int = 0
     delay: float = 0.0
     reorder_window: int = 0
     reorder_flush: float = 0.25  # a partial reorder window is released after this many seconds
@@ -91,6 +94,7 @@ class Faults:
         self.duplicate_next = 0
         self.duplicate_probability = 0.0
         self.lose_next = 0
+        self.lose_ack_next = 0
         self.delay = 0.0
         self.reorder_window = 0
 
@@ -99,6 +103,7 @@ class Faults:
             "duplicate_next": self.duplicate_next,
             "duplicate_probability": self.duplicate_probability,
             "lose_next": self.lose_next,
+            "lose_ack_next": self.lose_ack_next,
             "delay": self.delay,
             "reorder_window": self.reorder_window,
         }

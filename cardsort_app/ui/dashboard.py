@@ -1,0 +1,261 @@
+"""`/s/{code}/facilitate`: everyone's progress, reveals, group results and the raw event log, live."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from cardsort_app.domain.rules import PILE_LABELS
+from cardsort_app.domain.state import PILES
+from cardsort_app.ui.components import online_dot, reveal_block, step_badge
+from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.theme import ACCENT, brand, page_shell
+
+
+def _stat(label: str, value: rx.Var, icon: str) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.icon(icon, size=20, color=rx.color(ACCENT, 9)),
+            rx.vstack(
+                rx.text(label, size="1", color_scheme="gray"),
+                rx.text(value, size="5", weight="bold"),
+                spacing="0",
+            ),
+            align="center",
+            spacing="3",
+        ),
+        flex="1",
+        min_width="140px",
+    )
+
+
+def _progress_row(r: rx.Var) -> rx.Component:
+    counts = r["counts"].to(dict[str, int])
+    return rx.table.row(
+        rx.table.cell(
+            rx.hstack(
+                online_dot(r["online"]), rx.text(r["name"], weight="medium"), align="center", spacing="2"
+            )
+        ),
+        rx.table.cell(step_badge(r["step"].to(int))),
+        rx.table.cell(
+            rx.progress(value=r["sorted"].to(int), max=DashboardState.deck_size, width="90px"),
+        ),
+        *[rx.table.cell(counts[p], text_align="center") for p in PILES],
+        rx.table.cell(
+            rx.hstack(
+                rx.cond(r["revealed_top8"], rx.badge("top 8", color_scheme=ACCENT)),
+                rx.cond(r["revealed_top3"], rx.badge("top 3", color_scheme="amber")),
+                spacing="1",
+            )
+        ),
+        data_testid="participant",
+        data_participant_id=r["id"],
+        data_participant_name=r["name"],
+        data_step=r["step"],
+        data_online=r["online"],
+        key=r["id"],
+    )
+
+
+def _progress() -> rx.Component:
+    return rx.card(
+        rx.hstack(rx.icon("users", size=16), rx.text("Participants", weight="bold"), spacing="2"),
+        rx.box(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        rx.table.column_header_cell("Name"),
+                        rx.table.column_header_cell("Step"),
+                        rx.table.column_header_cell("Sorted"),
+                        *[rx.table.column_header_cell(PILE_LABELS[p], text_align="center") for p in PILES],
+                        rx.table.column_header_cell("Revealed"),
+                    )
+                ),
+                rx.table.body(rx.foreach(DashboardState.rows, _progress_row)),
+                size="1",
+                variant="ghost",
+                width="100%",
+            ),
+            overflow_x="auto",
+            width="100%",
+        ),
+        rx.cond(
+            DashboardState.rows.length() == 0,
+            rx.text("Nobody has joined yet. Share the code.", color_scheme="gray", size="2", padding="12px"),
+        ),
+        data_testid="participants",
+        width="100%",
+    )
+
+
+def _log_row(e: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(e["seq"], font_family="ui-monospace, monospace"),
+        rx.table.cell(e["when"], font_family="ui-monospace, monospace"),
+        rx.table.cell(rx.code(e["type"], size="1")),
+        rx.table.cell(e["who"]),
+        rx.table.cell(rx.text(e["detail"], size="1", color_scheme="gray")),
+        data_testid="event-row",
+        data_seq=e["seq"],
+        data_type=e["type"],
+        key=e["seq"],
+    )
+
+
+def _event_log() -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.icon("scroll-text", size=16),
+            rx.text("Event log", weight="bold"),
+            rx.badge("v", DashboardState.version, variant="soft"),
+            spacing="2",
+            align="center",
+        ),
+        rx.scroll_area(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[rx.table.column_header_cell(h) for h in ("seq", "time", "type", "who", "detail")]
+                    )
+                ),
+                rx.table.body(rx.foreach(DashboardState.log, _log_row)),
+                size="1",
+                width="100%",
+            ),
+            type="auto",
+            scrollbars="vertical",
+            style={"maxHeight": "360px"},
+        ),
+        data_testid="event-log",
+        width="100%",
+    )
+
+
+def _results() -> rx.Component:
+    return rx.card(
+        rx.hstack(rx.icon("chart-bar", size=16), rx.text("Group results", weight="bold"), spacing="2"),
+        rx.cond(
+            DashboardState.chart.length() > 0,
+            rx.recharts.bar_chart(
+                rx.recharts.bar(
+                    data_key="top8", name="in top 8", fill="#8da4ef", stack_id="a", is_animation_active=False
+                ),
+                rx.recharts.bar(
+                    data_key="top3", name="in top 3", fill="#ffc53d", stack_id="a", is_animation_active=False
+                ),
+                rx.recharts.x_axis(data_key="name", interval=0, angle=-30, text_anchor="end", height=70),
+                rx.recharts.y_axis(allow_decimals=False),
+                rx.recharts.legend(),
+                rx.recharts.graphing_tooltip(),
+                data=DashboardState.chart,
+                height=280,
+                width="100%",
+            ),
+            rx.text("Revealed selections appear here.", color_scheme="gray", size="2", padding="12px"),
+        ),
+        width="100%",
+    )
+
+
+def _reveals() -> rx.Component:
+    return rx.card(
+        rx.hstack(rx.icon("sparkles", size=16), rx.text("Reveals", weight="bold"), spacing="2"),
+        rx.vstack(
+            rx.foreach(DashboardState.reveals, reveal_block), spacing="2", width="100%", padding_top="6px"
+        ),
+        width="100%",
+    )
+
+
+def _header() -> rx.Component:
+    return rx.flex(
+        rx.vstack(
+            brand(),
+            rx.heading(DashboardState.title, size="6"),
+            spacing="1",
+        ),
+        rx.spacer(),
+        rx.hstack(
+            rx.vstack(
+                rx.text("Join with code", size="1", color_scheme="gray"),
+                rx.text(
+                    DashboardState.session_code,
+                    size="6",
+                    weight="bold",
+                    letter_spacing="0.12em",
+                    font_family="ui-monospace, monospace",
+                    data_testid="session-code",
+                ),
+                spacing="0",
+            ),
+            rx.link(
+                rx.button(rx.icon("link"), "Join link", variant="soft"),
+                href=DashboardState.join_path,
+                is_external=True,
+                data_testid="join-link",
+            ),
+            rx.button(
+                rx.icon("eye"),
+                "Reveal all",
+                on_click=DashboardState.reveal_all,
+                data_testid="reveal-all",
+            ),
+            align="center",
+            spacing="3",
+            wrap="wrap",
+        ),
+        direction=rx.breakpoints(initial="column", sm="row"),
+        gap="3",
+        width="100%",
+        padding_bottom="12px",
+    )
+
+
+def _ready() -> rx.Component:
+    return rx.vstack(
+        _header(),
+        rx.cond(DashboardState.message != "", rx.callout(DashboardState.message, icon="info", size="1")),
+        rx.flex(
+            _stat("Participants", DashboardState.rows.length(), "users"),
+            _stat("Online", DashboardState.online_count, "wifi"),
+            _stat("Done", DashboardState.done_count, "flag"),
+            _stat("Events", DashboardState.version, "activity"),
+            gap="3",
+            wrap="wrap",
+            width="100%",
+        ),
+        _progress(),
+        rx.grid(
+            _results(),
+            _reveals(),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="4",
+            width="100%",
+        ),
+        _event_log(),
+        spacing="4",
+        width="100%",
+        data_testid="dashboard",
+    )
+
+
+def dashboard_page() -> rx.Component:
+    return page_shell(
+        rx.match(
+            DashboardState.status,
+            ("ready", _ready()),
+            (
+                "forbidden",
+                rx.callout(
+                    "This dashboard needs the facilitator key: "
+                    "open the link you got when creating the session.",
+                    icon="lock",
+                    color_scheme="red",
+                    data_testid="forbidden",
+                ),
+            ),
+            ("missing", rx.callout("No session with this code.", icon="search-x", color_scheme="red")),
+            rx.center(rx.spinner(size="3"), padding_top="60px"),
+        ),
+        max_width="1280px",
+    )

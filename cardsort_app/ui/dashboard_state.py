@@ -1,0 +1,148 @@
+"""Per-tab state of the facilitator dashboard `/s/{code}/facilitate` (needs the facilitator key)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import reflex as rx
+
+from cardsort_app.domain.events import Event, EventType, RevealType
+from cardsort_app.domain.state import PILES, SessionState
+from cardsort_app.service.errors import Forbidden, ServiceError, SessionNotFound
+from cardsort_app.service.runtime import get_runtime
+from cardsort_app.service.secrets import normalize_code
+from cardsort_app.ui.board_state import _card, _deck, participant_rows, reveal_rows
+from cardsort_app.ui.identity import IdentityState
+from cardsort_app.ui.live import live
+
+#: How many of the newest events the live log shows.
+LOG_SIZE = 100
+
+
+def _who(state: SessionState, event: Event) -> str:
+    person = state.participant(event.participant_id)
+    return person.name if person else event.participant_id
+
+
+def _describe(state: SessionState, event: Event) -> str:
+    p = event.payload
+    match event.type:
+        case EventType.CARD_MOVED:
+            return f"{p.card_id}: {p.from_pile} → {p.to_pile}"
+        case EventType.STEP_TRANSITIONED:
+            return f"step {p.from_step} → {p.to_step}"
+        case EventType.SELECTION_REVEALED:
+            return f"revealed {p.reveal_type} ({len(p.cards)} cards)"
+        case EventType.PARTICIPANT_JOINED:
+            return f"joined as {p.participant.name}"
+        case EventType.SESSION_CREATED:
+            return f"deck {p.deck}, {len(p.card_ids)} cards"
+        case _:
+            return ""
+
+
+def log_row(state: SessionState, event: Event) -> dict[str, Any]:
+    return {
+        "seq": event.seq or 0,
+        "type": str(event.type),
+        "who": _who(state, event),
+        "when": datetime.fromtimestamp(event.timestamp / 1000, UTC).strftime("%H:%M:%S"),
+        "detail": _describe(state, event),
+    }
+
+
+def progress_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
+    revealed = {(r.participant_id, str(r.reveal_type)) for r in state.reveals}
+    rows = participant_rows(state, online)
+    for row in rows:
+        person = state.participants[row["id"]]
+        row["counts"] = {p: len(person.pile(p)) for p in PILES}
+        row["sorted"] = len(state.card_ids) - len(person.pile("unsorted"))
+        row["revealed_top8"] = (row["id"], "top8") in revealed
+        row["revealed_top3"] = (row["id"], "top3") in revealed
+    return rows
+
+
+def aggregate(state: SessionState) -> list[dict[str, Any]]:
+    """How often each card is in the group's revealed selections (top 3 weighs in on its own bar)."""
+    deck = _deck(state)
+    top8: Counter[str] = Counter()
+    top3: Counter[str] = Counter()
+    for r in state.reveals:
+        (top3 if r.reveal_type == RevealType.TOP3 else top8).update(r.cards)
+    cards = sorted(set(top8) | set(top3), key=lambda c: (-top8[c] - top3[c], c))
+    return [{"name": _card(deck, c)["name"], "top8": top8[c], "top3": top3[c]} for c in cards[:12]]
+
+
+class DashboardState(IdentityState):
+    session_code: str = ""
+    title: str = ""
+    status: str = "loading"  # loading | ready | forbidden | missing
+    rows: list[dict[str, Any]] = []
+    reveals: list[dict[str, Any]] = []
+    log: list[dict[str, Any]] = []
+    chart: list[dict[str, Any]] = []
+    version: int = 0
+    deck_size: int = 0
+    message: str = ""
+    _key: str = ""
+    _log_seq: int = 0
+
+    @rx.var
+    def join_path(self) -> str:
+        return f"/?code={self.session_code}"
+
+    @rx.var
+    def online_count(self) -> int:
+        return sum(1 for r in self.rows if r.get("online") == "true")
+
+    @rx.var
+    def done_count(self) -> int:
+        return sum(1 for r in self.rows if r.get("step") == 4)
+
+    @rx.event
+    async def load(self):
+        self.session_code = normalize_code(self.router.page.params.get("code", ""))
+        key = self.router.url.query_parameters.get("key") or self.facilitator_key_for(self.session_code) or ""
+        try:
+            code = await get_runtime().service.check_facilitator(self.session_code, key)
+        except SessionNotFound:
+            self.status = "missing"
+            return
+        except Forbidden:
+            self.status = "forbidden"
+            return
+        self._key = key
+        self.remember_facilitator_key(code, key)
+        self.status = "ready"
+        self._log_seq, self.log = 0, []
+        await live.attach(self.router.session.client_token, code, type(self), None)
+        await self.sync()
+
+    async def sync(self) -> None:
+        rt = get_runtime()
+        state = await rt.hub.state(self.session_code)
+        self.title = state.title
+        self.version = state.version
+        self.deck_size = len(state.card_ids)
+        self.rows = progress_rows(state, rt.presence.online(self.session_code))
+        self.reveals = reveal_rows(state)
+        self.chart = aggregate(state)
+        if not self.log:
+            self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
+        if state.version > self._log_seq:
+            fresh = await rt.store.events_after(self.session_code, self._log_seq, LOG_SIZE)
+            if fresh:
+                self._log_seq = fresh[-1].seq or self._log_seq
+                self.log = ([log_row(state, e) for e in reversed(fresh)] + self.log)[:LOG_SIZE]
+
+    @rx.event
+    async def reveal_all(self):
+        try:
+            made = await get_runtime().service.reveal_all(self.session_code, self._key)
+        except ServiceError as exc:
+            self.message = str(exc)
+            return
+        self.message = f"Revealed {len(made)} selection(s)." if made else "Nothing new to reveal yet."

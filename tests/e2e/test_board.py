@@ -1,0 +1,194 @@
+"""The participant board in real Chromium: identity, steps, rules, drag and drop, conflicts, offline."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e import helpers as h
+
+
+def test_reload_second_tab_and_rejoin_resume_the_same_participant(new_context, api) -> None:
+    s = h.create_session(api)
+    ctx = new_context()
+    page = h.join(ctx, s.code, "Dana")
+    card = h.pile_cards(page, "unsorted")[0]
+    h.move(page, card, "important")
+    me = h.participants(page)["Dana"]["id"]
+
+    page.reload()
+    expect(page.get_by_test_id("board")).to_be_visible()
+    expect(h.card_in(page, "important", card)).to_be_visible()
+
+    second = h.open_board(ctx, s.code)
+    expect(h.card_in(second, "important", card)).to_be_visible()
+    for p in (page, second):
+        expect(p.locator("[data-testid=participant]")).to_have_count(1)
+        assert h.participants(p)["Dana"]["id"] == me
+
+    # Leave cleanly, then rejoin from the landing page with the same browser: same person, same piles.
+    second.get_by_test_id("leave-session").click()
+    expect(second).to_have_url(f"/?code={s.code}")
+    assert h.rest_state(api, s)["participants"] == []
+    again = h.join(ctx, s.code, "Dana")
+    expect(h.card_in(again, "important", card)).to_be_visible()
+    state = h.rest_state(api, s)
+    assert [p["id"] for p in state["participants"]] == [me]
+    names = [
+        e["payload"]["participant"]["name"] for e in _events(api, s) if e["type"] == "PARTICIPANT_JOINED"
+    ]
+    assert names == ["Dana", "Dana"]  # joined, left, rejoined: never a "Dana-2"
+
+
+def test_a_taken_name_is_refused_with_a_message(new_context, api) -> None:
+    s = h.create_session(api)
+    h.join(new_context(), s.code, "Eve")
+    page = new_context().new_page()
+    page.goto(f"/?code={s.code}")
+    page.get_by_test_id("join-name").fill("eve")
+    page.get_by_test_id("join-submit").click()
+    expect(page.get_by_test_id("join-error")).to_contain_text("already taken")
+    assert [p["name"] for p in h.rest_state(api, s)["participants"]] == ["Eve"]
+
+
+def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
+    s = h.create_session(api)
+    page = h.join(new_context(), s.code, "Finn")
+    page.get_by_test_id("complete-step").click()
+    expect(page.get_by_test_id("refused-notice")).to_contain_text("Sort all 12 cards before finishing step 1")
+    expect(page.get_by_test_id("board")).to_have_attribute("data-step", "1")
+
+    h.sort_step1(page)
+    h.complete_step(page, 2)
+    h.pick(page, "top8", 5)
+    page.get_by_test_id("complete-step").click()
+    expect(page.get_by_test_id("refused-notice")).to_contain_text(
+        "Pick exactly 8 cards for your top 8 (you have 5)"
+    )
+    h.pick(page, "top8", 8)
+    h.complete_step(page, 3)
+    page.get_by_test_id("reveal-selection").click()
+    expect(page.locator("[data-testid=reveal][data-reveal-type=top8] [data-testid=card]")).to_have_count(8)
+
+    h.pick(page, "top3", 3)
+    h.complete_step(page, 4)
+    expect(page.get_by_test_id("step-title")).to_have_text("Done")
+    page.get_by_test_id("reveal-selection").click()
+    reveal = page.locator('[data-testid=reveal][data-reveal-type=top3][data-participant-name="Finn"]')
+    expect(reveal.locator("[data-testid=card]")).to_have_count(3)
+
+    # Back from Done reopens step 3 and withdraws the top 3 reveal; the top 8 stays revealed.
+    page.get_by_test_id("back-step").click()
+    expect(page.get_by_test_id("board")).to_have_attribute("data-step", "3")
+    expect(reveal).to_have_count(0)
+    state = h.rest_state(api, s)
+    assert [r["revealType"] for r in state["reveals"]] == ["top8"]
+    assert state["participants"][0]["step"] == 3
+
+
+def test_a_mouse_drag_moves_a_card_and_every_other_view_follows(new_context, api) -> None:
+    s = h.create_session(api)
+    ctx = new_context()
+    page = h.join(ctx, s.code, "Gus")
+    other_tab = h.open_board(ctx, s.code)
+    dashboard = new_context().new_page()
+    dashboard.goto(f"/s/{s.code}/facilitate?key={s.key}")
+    card = h.pile_cards(page, "unsorted")[2]
+
+    source = page.locator(f'[data-testid=card][data-card-id="{card}"]')
+    target = page.locator('[data-testid=pile][data-pile="not-important"]')
+    box, tbox = source.bounding_box(), target.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 10)
+    page.mouse.down()
+    for i in range(1, 11):  # a real drag: several pointer moves past the activation distance
+        page.mouse.move(
+            box["x"] + 20 + (tbox["x"] + 40 - box["x"] - 20) * i / 10,
+            box["y"] + 10 + (tbox["y"] + 40 - box["y"] - 10) * i / 10,
+        )
+    page.mouse.up()
+
+    expect(h.card_in(page, "not-important", card)).to_be_visible()
+    expect(h.card_in(other_tab, "not-important", card)).to_be_visible()
+    row = dashboard.locator('[data-testid=participant][data-participant-name="Gus"]')
+    expect(row).to_contain_text("11")  # unsorted count on the dashboard went 12 -> 11
+    assert h.rest_state(api, s)["piles"][h.participants(page)["Gus"]["id"]]["not-important"] == [card]
+
+
+def _fire_at(page: Page, selector: str, at_ms: float) -> None:
+    """Arm a click on `selector` for wall-clock time `at_ms`, so two tabs click at the same instant."""
+    page.evaluate(
+        """([sel, at]) => { const el = document.querySelector(sel);
+             setTimeout(() => el.click(), Math.max(0, at - Date.now())); }""",
+        [selector, at_ms],
+    )
+
+
+def _events(api, s) -> list[dict]:
+    return api.get(f"/api/sessions/{s.code}/events?limit=1000", headers=s.auth).json()["events"]
+
+
+def test_two_tabs_moving_the_same_card_end_identical_with_one_move_kept(new_context, api) -> None:
+    s = h.create_session(api)
+    ctx = new_context()
+    tab_a = h.join(ctx, s.code, "Hal")
+    tab_b = h.open_board(ctx, s.code)
+    card = h.pile_cards(tab_a, "unsorted")[0]
+    for tab in (tab_a, tab_b):
+        tab.get_by_test_id(f"card-menu-{card}").click()
+        expect(tab.get_by_test_id("move-to-important")).to_be_visible()
+    at = tab_a.evaluate("Date.now()") + 400
+    _fire_at(tab_a, '[data-testid="move-to-very-important"]', at)
+    _fire_at(tab_b, '[data-testid="move-to-not-important"]', at)
+
+    moves = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        moves = [e for e in _events(api, s) if e["type"] == "CARD_MOVED"]
+        notices = (
+            tab_a.get_by_test_id("conflict-notice").count() + tab_b.get_by_test_id("conflict-notice").count()
+        )
+        if moves and notices:
+            break
+        time.sleep(0.1)
+    assert len(moves) == 1, moves
+    winner = moves[0]["payload"]["toPile"]
+    for tab in (tab_a, tab_b):
+        expect(h.card_in(tab, winner, card)).to_be_visible()
+        expect(tab.locator(f'[data-testid=board] [data-card-id="{card}"]')).to_have_count(1)
+    loser = tab_b if winner == "very-important" else tab_a
+    expect(loser.get_by_test_id("conflict-notice")).to_be_visible()
+    pid = h.participants(tab_a)["Hal"]["id"]
+    assert h.rest_state(api, s)["piles"][pid][winner] == [card]
+
+
+def test_offline_moves_land_in_order_or_roll_back_visibly(new_context, api) -> None:
+    s = h.create_session(api)
+    ctx = new_context()
+    network = h.NetworkSwitch(ctx)
+    page = h.join(ctx, s.code, "Ivy")
+    # The same person on a second device (same identity in localStorage), which stays online.
+    twin = h.open_board(new_context(storage_state=ctx.storage_state()), s.code)
+    assert h.participants(twin)["Ivy"]["id"] == h.participants(page)["Ivy"]["id"]
+    cards = h.pile_cards(page, "unsorted")[:4]
+
+    network.go_offline()
+    for card, pile in zip(cards[:3], ["very-important", "important", "not-important"], strict=True):
+        h.move(page, card, pile, wait=False)
+    h.move(page, cards[3], "important", wait=False)  # will no longer apply: the twin moves it first
+    h.move(twin, cards[3], "not-important")
+    page.wait_for_timeout(500)
+    network.go_online()
+
+    expect(h.card_in(page, "very-important", cards[0])).to_be_visible(timeout=30_000)
+    expect(h.card_in(page, "important", cards[1])).to_be_visible()
+    expect(h.card_in(page, "not-important", cards[2])).to_be_visible()
+    expect(h.card_in(page, "not-important", cards[3])).to_be_visible()
+    moved = [e["payload"]["cardId"] for e in _events(api, s) if e["type"] == "CARD_MOVED"]
+    expect(page.get_by_test_id("conflict-notice")).to_be_visible()
+    assert moved == [cards[3], *cards[:3]]  # the twin's move, then the queued ones in the order made
+    for pile in ("very-important", "important", "not-important", "unsorted"):
+        expect(twin.locator(f'[data-testid=board] [data-pile="{pile}"] [data-testid=card]')).to_have_count(
+            len(h.pile_cards(page, pile))
+        )
+        assert h.pile_cards(page, pile) == h.pile_cards(twin, pile)
