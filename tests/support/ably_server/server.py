@@ -14,7 +14,7 @@ How the SDK reaches it (`client_options`) — pure client options, no patch:
   slash the base becomes ``http://127.0.0.1:P/:80`` and, because every REST path is absolute,
   ``urljoin`` replaces ``/:80`` and keeps the authority ``127.0.0.1:P``. Without the slash REST would
   build ``http://127.0.0.1:P:80`` and fail. An endpoint containing a dot is used verbatim and has no
-  fallback hosts (``ably/transport/defaults.py:47-59``), so the SDK never looks up Ably's hosts or
+  fallback hosts (``ably/transport/defaults.py:47-58``), so the SDK never looks up Ably's hosts or
   its internet-connectivity URL.
 * ``tls=False`` (plain ``ws://`` and ``http://``).
 * ``use_token_auth=True`` with the key. REST refuses Basic auth over plain http with 40103
@@ -38,7 +38,14 @@ Protocol behaviour worth knowing when writing tests:
   and not delivered again. Realtime messages without an id get ``{connectionId}:{msgSerial}:{index}``,
   so a re-send after a resume is also dropped (a re-send after a *failed* resume has a new
   connection id and is a new message — the SDK quirk noted in DESIGN §6).
-* Faults (duplicate, lose, delay, reorder) apply to MESSAGE deliveries only.
+* Faults (duplicate, lose, delay, reorder) apply to MESSAGE deliveries only; `lose_ack_next` eats
+  ACKs. A message `lose_next` skipped comes back only through history or a later re-attach.
+* While the server is stopped, the SDK's connection attempt is refused, but ably 3.1.4 only handles
+  websocket and DNS errors there (``websockettransport.py:110``), so it sits in CONNECTING until
+  ``realtime_request_timeout`` (10 s) and then waits ``disconnected_retry_timeout`` (15 s) before
+  trying again: tests shorten both (see `client_options`).
+* AblyRealtime with ``client_id`` and token auth needs the clientId in ``default_token_params``;
+  `client_options` adds it (see the comment there).
 """
 
 from __future__ import annotations
@@ -142,7 +149,11 @@ class Transport:
                 asyncio.get_running_loop().call_later(1.0, self.abort)
                 return
             msg, delivered = item
-            data = encode(msg, self.fmt)
+            try:
+                data = encode(msg, self.fmt)
+            except Exception:
+                log.exception("ably test server: cannot encode %r", msg)
+                continue
             if isinstance(data, bytes):
                 self.protocol.send_binary(data)
             else:
@@ -345,7 +356,9 @@ class AblyTestServer:
         for writer in list(self._sockets):
             with contextlib.suppress(Exception):
                 writer.transport.abort()
-        await server.wait_closed()
+        # Python 3.12+ waits here for every handler; all sockets are aborted, so that is quick.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 2)
         await asyncio.sleep(0)
 
     async def stop_for(self, seconds: float) -> asyncio.Task[None]:
@@ -588,6 +601,9 @@ class AblyTestServer:
             raise AblyError(40400, 404, f"No such resource: {req.method} {req.path}")
         except AblyError as err:
             return error_response(req, err)
+        except Exception as exc:
+            log.exception("ably test server: %s %s failed", req.method, req.path)
+            return error_response(req, AblyError(50000, 500, f"Internal error: {exc!r}"))
 
     def _rest_auth(self, req: HttpRequest) -> Credentials:
         header = req.header("authorization")
@@ -1476,9 +1492,9 @@ def client_options(server: ServerAddress, **overrides: Any) -> dict[str, Any]:
     opts.update(overrides)
     client_id = opts.get("client_id")
     if opts.get("use_token_auth") and opts.get("key") and client_id:
-        # AblyRealtime leaves clientId out of the token requests it signs (auth.py:38-43 keeps
-        # `Auth.client_id` None for realtime, create_token_request() reads only that and the token
-        # params), then rejects the clientId-less token with 40102 (auth.py:349). Asking for the
-        # clientId in the default token params makes the token carry it.
+        # AblyRealtime leaves clientId out of the token requests it signs: `Auth.client_id` stays
+        # None for realtime (auth.py:38-43) and create_token_request() reads only that and the
+        # token params (auth.py:277); the clientId-less token is then rejected with 40102
+        # (auth.py:350). Asking for the clientId in the default token params fixes the request.
         opts["default_token_params"] = {"client_id": client_id, **(opts.get("default_token_params") or {})}
     return opts
