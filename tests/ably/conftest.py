@@ -12,9 +12,7 @@ import pytest
 
 from tests.support.ably_server import AblyTestServer, client_options
 
-# Client timings for tests: give up on a silent or refused connection after 1.5 s (SDK default 10 s)
-# and retry 0.3 s after a failed attempt (SDK default 15 s).
-FAST = {"realtime_request_timeout": 1500, "disconnected_retry_timeout": 300}
+from .helpers import FAST
 
 
 @pytest.fixture
@@ -52,13 +50,3 @@ async def rest(server: AblyTestServer) -> AsyncIterator[Callable[..., ably.AblyR
     yield make
     for client in clients:
         await client.close()
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Poll `predicate` every 20 ms; fail the test (not hang) after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)

@@ -15,9 +15,9 @@ import ably
 import pytest
 from ably.types.message import Message
 
-from tests.support.ably_server import AblyTestServer, ControlClient, client_options
+from tests.support.ably_server import AblyTestServer, ControlClient, ServerThread, client_options
 
-from .conftest import FAST, wait_until
+from .helpers import FAST, wait_until
 
 Realtime = Callable[..., Awaitable[ably.AblyRealtime]]
 Rest = Callable[..., ably.AblyRest]
@@ -71,12 +71,16 @@ async def test_connect_heartbeats_keep_an_idle_connection_alive_and_ping_echoes(
             assert rtt >= 0 and server.counters.pings == 1
         finally:
             await asyncio.wait_for(client.close(), 3)
-        assert server.counters.closed == 1 and server.counters.active_connections == 0
+        await wait_until(lambda: server.counters.active_connections == 0, 3, "the socket to close")
+        assert server.counters.closed == 1
 
 
 async def test_pause_silences_the_server_until_the_client_gives_up_then_it_resumes() -> None:
     async with AblyTestServer(max_idle_interval_ms=300) as server:
-        client = ably.AblyRealtime(**client_options(server, realtime_request_timeout=500, **_retry()))
+        retry = FAST["disconnected_retry_timeout"]
+        client = ably.AblyRealtime(
+            **client_options(server, realtime_request_timeout=500, disconnected_retry_timeout=retry)
+        )
         try:
             await asyncio.wait_for(client.connection.once_async("connected"), 5)
             first = conn_id(client)
@@ -88,10 +92,6 @@ async def test_pause_silences_the_server_until_the_client_gives_up_then_it_resum
             assert server.counters.resumed >= 1
         finally:
             await asyncio.wait_for(client.close(), 3)
-
-
-def _retry() -> dict[str, Any]:
-    return {"disconnected_retry_timeout": FAST["disconnected_retry_timeout"]}
 
 
 async def test_wrong_key_fails_the_connection(server: AblyTestServer) -> None:
@@ -481,8 +481,6 @@ async def test_echo_false_suppresses_own_messages(server: AblyTestServer, realti
 
 
 async def test_server_thread_serves_a_client_on_another_loop() -> None:
-    from tests.support.ably_server import ServerThread
-
     with ServerThread() as srv:
         client = ably.AblyRealtime(**client_options(srv, **FAST))
         try:
