@@ -24,12 +24,19 @@ from cardsort_app.service import secrets
 from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.store_port import AsyncStore
-from cardsort_app.store.errors import SessionExists, VersionConflict
+from cardsort_app.store.errors import DuplicateEventId, SessionExists, VersionConflict
 
 log = logging.getLogger(__name__)
 
 #: Re-decide at most this many times when other writers keep winning the race for the next seq.
 MAX_DECIDE_ATTEMPTS = 20
+
+_ID_TAKEN = "This change's id is already used by another change; send it again with a new id"
+
+
+def _same_origin(stored: Event, event: Event) -> bool:
+    """A stored event with `event`'s id is its earlier copy only if the same session and sender made it."""
+    return stored.session_code == event.session_code and stored.participant_id == event.participant_id
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,8 @@ class SessionService:
                 try:
                     self._check(state, event)
                 except Rejected:
-                    if (stored := await self.store.find_event(event.id)) is not None:
+                    stored = await self.store.find_event(event.id)
+                    if stored is not None and _same_origin(stored, event):
                         return stored  # a retried event that already landed: idempotent
                     raise
                 try:
@@ -192,6 +200,10 @@ class SessionService:
                 except VersionConflict:
                     await self.hub.catch_up(code)  # another worker appended first: re-decide
                     continue
+                except DuplicateEventId as exc:  # the sender reused an id of another session
+                    raise Rejected(_ID_TAKEN) from exc
+                if not _same_origin(stored, event):  # an id of somebody else's event: nothing appended
+                    raise Rejected(_ID_TAKEN)
                 await self.hub.receive(stored)
                 break
             else:
