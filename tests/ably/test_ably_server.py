@@ -288,6 +288,27 @@ async def test_rest_token_publish_and_history(server: AblyTestServer, rest: Rest
     assert [m.data for m in (await rt.channels.get("log:1").history(limit=1)).items] == [{"i": 4}]
 
 
+async def test_rest_capability_limits_a_restricted_token(server: AblyTestServer, rest: Rest) -> None:
+    client = rest(default_token_params={"capability": {"log:*": ["publish"]}})
+    await client.channels.get("log:2").publish("e", "ok")
+    for call in (client.channels.get("log:2").history(), client.channels.get("other").publish("e", "no")):
+        with pytest.raises(ably.AblyException) as exc:
+            await call
+        assert exc.value.code == 40160
+    assert [m["data"] for m in server.history("log:2")] == ["ok"] and server.history("other") == []
+
+
+async def test_rewind_param_replays_the_last_messages_on_attach(
+    server: AblyTestServer, realtime: Realtime
+) -> None:
+    for i in range(5):
+        server.publish("rewound", "e", str(i))
+    client = await realtime()
+    got = await collect(client.channels.get("rewound", params={"rewind": "2"}))
+    await wait_until(lambda: len(got) == 2, 3, "the rewound messages")
+    assert [m.data for m in got] == ["3", "4"]
+
+
 async def test_rest_refuses_basic_auth_over_plain_http_as_documented(server: AblyTestServer) -> None:
     client = ably.AblyRest(**client_options(server, use_token_auth=False))
     try:
