@@ -44,21 +44,26 @@ class SessionHub:
         return (await self._projection(code)).state
 
     def loaded(self, code: str) -> SessionState | None:
+        if code in self._loading:
+            return None  # registered but still empty
         p = self._projections.get(code)
         return p.state if p else None
 
     async def _projection(self, code: str) -> _Projection:
-        if (p := self._projections.get(code)) is not None:
-            return p
+        # While loading, the projection is registered (so `receive` keeps what arrives meanwhile) but still
+        # empty: callers must wait for the load, not take the empty state.
         if (pending := self._loading.get(code)) is not None:
             return await pending
+        if (p := self._projections.get(code)) is not None:
+            return p
         future: asyncio.Future[_Projection] = asyncio.get_running_loop().create_future()
         self._loading[code] = future
+        subscription: Subscription | None = None
         try:
             p = _Projection(state=SessionState.empty(code))
             # Subscribe before loading so nothing published in between is missed; early events are
             # either already in the load (ignored as repeats) or trigger a gap fetch.
-            p.subscription = await self._bus.subscribe(code, self.receive)
+            p.subscription = subscription = await self._bus.subscribe(code, self.receive)
             self._projections[code] = p
             async with p.lock:
                 loaded = await self._store.load(code)
@@ -68,6 +73,11 @@ class SessionHub:
             return p
         except BaseException as exc:
             self._projections.pop(code, None)
+            if subscription is not None:  # a failed load must not leave a subscription behind
+                try:
+                    await subscription.close()
+                except Exception:
+                    log.exception("closing the subscription of %s failed", code)
             future.set_exception(exc)
             future.exception()  # mark retrieved: the caller re-raises it
             raise
@@ -128,7 +138,7 @@ class SessionHub:
     async def release(self, code: str) -> None:
         """Drop a projection nobody listens to, and its bus subscription."""
         p = self._projections.get(code)
-        if p is None or p.listeners:
+        if p is None or p.listeners or code in self._loading:  # a loader is about to hand it out
             return
         del self._projections[code]
         if p.subscription is not None:
