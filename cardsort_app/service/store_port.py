@@ -45,5 +45,10 @@ class AsyncStore:
     async def find_event(self, event_id: str) -> Event | None:
         return await self._run(self.sync.get_event, event_id)
 
-    async def ping(self) -> int:
-        return await self._run(self.sync.ping)
+    async def ping(self) -> None:
+        """Raise unless the database answers *and* holds the schema (health checks)."""
+        await self._run(self._ping)
+
+    def _ping(self) -> None:
+        self.sync.ping()
+        self.sync.get_session("")  # reads the sessions table: a database that lost its schema fails here
