@@ -17,6 +17,8 @@ api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/open
 _bearer = HTTPBearer(auto_error=False)
 
 MAX_EVENTS_PAGE = 1000
+#: The largest seq a database can hold (a signed 64-bit integer); a bigger `after` cannot even be bound.
+MAX_SEQ = 2**63 - 1
 
 
 class CreateSessionBody(BaseModel):
@@ -66,7 +68,7 @@ async def get_session(code: str, key: str | None = Depends(_key)) -> dict[str, A
 @api.get("/api/sessions/{code}/events")
 async def get_events(
     code: str,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
     key: str | None = Depends(_key),
 ) -> dict[str, Any]:

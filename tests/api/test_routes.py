@@ -226,11 +226,22 @@ async def test_events_paging(client: httpx.AsyncClient, rt: Runtime) -> None:
     assert [e["seq"] for e in r.json()["events"]] == [19, 20, 21] and r.json()["next"] == 21
     r = await client.get(f"/api/sessions/{code}/events?after=500", headers=bearer(key))
     assert r.json() == {"events": [], "next": 500}
+    r = await client.get(f"/api/sessions/{code}/events?after={2**63 - 1}", headers=bearer(key))
+    assert r.json() == {"events": [], "next": 2**63 - 1}
 
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=1001", "limit=-1", "after=-1", "limit=abc", "after=1.5"],
+    [
+        "limit=0",
+        "limit=1001",
+        "limit=-1",
+        "after=-1",
+        "limit=abc",
+        "after=1.5",
+        f"after={2**63}",
+        "after=1e30",
+    ],
 )
 async def test_events_query_bounds(client: httpx.AsyncClient, query: str) -> None:
     code, key = await create(client, deck="values-mini")
