@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cardsort_app.bus.inprocess import InProcessBus
@@ -62,16 +62,19 @@ def scenarios(draw):
     log = valid_log(draw, code=code, max_events=30)
     loaded = draw(st.integers(1, len(log)))  # the hub loads when the log holds this many events
     rest = list(range(loaded, len(log)))  # indexes of the events the bus should deliver
-    dropped = draw(st.sets(st.sampled_from(rest))) if rest and draw(st.booleans()) else set()
+    dropped = draw(st.sets(st.sampled_from(rest), min_size=1)) if rest and draw(st.booleans()) else set()
     base = [i for i in rest if i not in dropped]
     repeats = draw(st.lists(st.sampled_from(rest), max_size=len(rest))) if rest else []
     stale = draw(st.lists(st.integers(0, loaded - 1), max_size=3))  # events the hub loaded already
     order = draw(st.permutations(base + repeats + stale))
     concurrent = draw(st.booleans())
+    event("drops" if dropped else "no drops")
+    event("reordered" if order != sorted(order) else "in order")
+    event(f"{len(rest)} events to deliver" if len(rest) < 5 else "5+ events to deliver")
     return log, loaded, order, concurrent
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_hub_converges_whatever_the_delivery(store: AsyncStore, scenario) -> None:
     log, loaded, order, concurrent = scenario
