@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
 
+from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.domain import rules
 from cardsort_app.domain.decks import deck_names, load_deck
-from cardsort_app.domain.events import EventType, Pile
+from cardsort_app.domain.events import Event, EventType, Pile
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.service import secrets
 from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
-from cardsort_app.service.runtime import Runtime
+from cardsort_app.service.runtime import Runtime, build
 from cardsort_app.service.sessions import Identity
 
-from .helpers import MINI, check_log, new_session, stored_log
+from .helpers import MINI, check_log, move, new_session, stored_log
 
 CODE_RE = re.compile(r"^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$")
 
@@ -182,6 +184,8 @@ async def test_unknown_code(rt: Runtime, code: str) -> None:
         await rt.service.check_facilitator(code, "key")
     with pytest.raises(SessionNotFound):
         await rt.service.reveal_all(code, "key")
+    with pytest.raises(Forbidden):  # nobody holds an identity in a session that does not exist
+        await rt.service.authenticate(code, Identity("p_x", "secret"))
 
 
 # --- submit ------------------------------------------------------------------------------------------
@@ -380,3 +384,30 @@ async def test_event_id_of_another_participant_is_rejected(rt: Runtime) -> None:
         )
     assert (await rt.hub.state(created.code)) == s
     assert len(await stored_log(rt, created.code)) == s.version
+
+
+class _BrokenBus(InProcessBus):
+    """A bus whose publish always fails (a network outage): delivers nothing, raises every time."""
+
+    async def publish(self, event: Event) -> None:
+        raise ConnectionError("bus down")
+
+
+async def test_a_failing_bus_loses_nothing(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The log is the truth: a publish failure is logged, the command still succeeds and the local
+    projection has it; another worker catches up from the log."""
+    rt = build(db_url, bus=_BrokenBus())
+    try:
+        created, (ann,) = await new_session(rt, "Ann")
+        state = await rt.hub.state(created.code)
+        with caplog.at_level(logging.ERROR):
+            stored = await move(rt, created.code, ann, state.card_ids[0], Pile.IMPORTANT)
+        assert stored is not None and "publish of" in caplog.text
+        assert (await rt.hub.state(created.code)).version == stored.seq
+        other = build(db_url)
+        try:
+            assert await other.hub.catch_up(created.code) == rt.store.sync.load_full(created.code)
+        finally:
+            await other.close()
+    finally:
+        await rt.close()
