@@ -17,7 +17,7 @@ from cardsort_app.ui.live import install as install_live
 @contextlib.asynccontextmanager
 async def _runtime_lifespan(app: rx.App):
     # Migrations run here, before the first request, in every worker (idempotent).
-    runtime.get_runtime()
+    await runtime.get_runtime().start()
     install_live(app)
     try:
         yield

@@ -44,6 +44,9 @@ class InProcessBus:
     def subscribed_sessions(self) -> set[str]:
         return set(self._handlers)
 
+    async def debug(self, session_code: str, kind: str, detail: dict) -> None:
+        log.debug("%s %s %s", session_code, kind, detail)
+
     async def healthy(self) -> bool:
         return True
 

@@ -12,6 +12,7 @@ from cardsort_app.bus.base import EventBus
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.presence import InProcessPresence
+from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import SessionService
 from cardsort_app.service.store_port import AsyncStore
 from cardsort_app.store import migrate
@@ -38,8 +39,23 @@ class Runtime:
     hub: SessionHub
     presence: InProcessPresence
     service: SessionService
+    relay: OutboxRelay
+
+    async def start(self) -> None:
+        """Connect the bus, and publish whatever an earlier process appended but never published."""
+        if (start := getattr(self.bus, "start", None)) is not None:
+            await start()
+        if (on_resync := getattr(self.bus, "on_resync", None)) is not None:
+            on_resync(self._resync)
+        await self.relay.recover()
+
+    async def _resync(self, code: str) -> None:
+        """After the bus lost continuity: level the projection with the log, republish what is pending."""
+        await self.hub.catch_up(code)
+        await self.relay.recover(code)
 
     async def close(self) -> None:
+        await self.relay.close()
         await self.bus.close()
         await asyncio.to_thread(self.store.sync.dispose)
 
@@ -47,13 +63,26 @@ class Runtime:
 _runtime: Runtime | None = None
 
 
+def bus_from_env() -> EventBus:
+    """AblyBus when ABLY_API_KEY is set (see cardsort_app/bus/ably_bus.py), else the in-process bus."""
+    if os.environ.get("ABLY_API_KEY"):
+        from cardsort_app.bus.ably_bus import AblyBus
+
+        bus = AblyBus.from_env()
+        if bus is not None:
+            return bus
+    return InProcessBus()
+
+
 def build(url: str | None = None, bus: EventBus | None = None) -> Runtime:
     url = url or database_url()
     migrate.upgrade(url)  # the schema exists only through migrations, applied at start-up
     store = AsyncStore(EventStore(url, snapshot_every=snapshot_every()))
-    bus = bus or InProcessBus()
+    bus = bus or bus_from_env()
     hub = SessionHub(store, bus)
-    return Runtime(store, bus, hub, InProcessPresence(), SessionService(store, bus, hub))
+    relay = OutboxRelay(store, bus)
+    presence = getattr(bus, "presence", None) or InProcessPresence()
+    return Runtime(store, bus, hub, presence, SessionService(store, bus, hub, relay), relay)
 
 
 def get_runtime() -> Runtime:

@@ -23,13 +23,12 @@ from cardsort_app.domain.state import SessionState
 from cardsort_app.service import secrets
 from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
 from cardsort_app.service.hub import SessionHub
+from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.store_port import AsyncStore
-from cardsort_app.store.errors import DuplicateEventId, SessionExists, VersionConflict
+from cardsort_app.store.errors import DuplicateEventId, SessionExists
 
 log = logging.getLogger(__name__)
 
-#: Re-decide at most this many times when other writers keep winning the race for the next seq.
-MAX_DECIDE_ATTEMPTS = 20
 
 _ID_TAKEN = "This change's id is already used by another change; send it again with a new id"
 
@@ -54,10 +53,11 @@ class Identity:
 
 
 class SessionService:
-    def __init__(self, store: AsyncStore, bus: EventBus, hub: SessionHub) -> None:
+    def __init__(self, store: AsyncStore, bus: EventBus, hub: SessionHub, relay: OutboxRelay) -> None:
         self.store = store
         self.bus = bus
         self.hub = hub
+        self.relay = relay
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._token_hashes: dict[tuple[str, str], str] = {}
 
@@ -182,40 +182,51 @@ class SessionService:
 
     # --- the one write path ---------------------------------------------------------------------------
     async def _commit(self, code: str, decide) -> Event | None:
+        """Decide against the log's head and append, in one store transaction; then apply and publish.
+
+        The local lock keeps this process's commands for a session in line; the store's transaction makes
+        the decision see every event before it, whichever worker appended them.
+        """
         async with self._locks[code]:
-            for _ in range(MAX_DECIDE_ATTEMPTS):
-                state = await self.hub.state(code)
-                event = self._build(partial(decide, state))
-                if event is None or rules.is_noop(state, event):
+            base = await self.hub.state(code)
+            made: list[Event] = []
+
+            def decide_checked(current: SessionState) -> Event | None:
+                event = self._build(partial(decide, current))
+                if event is None or rules.is_noop(current, event):
                     return None
-                try:
-                    self._check(state, event)
-                except Rejected:
-                    stored = await self.store.find_event(event.id)
-                    if stored is not None and _same_origin(stored, event):
-                        return stored  # a retried event that already landed: idempotent
-                    raise
-                try:
-                    stored = await self.store.append(event, expected_version=state.version)
-                except VersionConflict:
-                    await self.hub.catch_up(code)  # another worker appended first: re-decide
-                    continue
-                except DuplicateEventId as exc:  # the sender reused an id of another session
-                    raise Rejected(_ID_TAKEN) from exc
-                if not _same_origin(stored, event):  # an id of somebody else's event: nothing appended
-                    raise Rejected(_ID_TAKEN)
-                await self.hub.receive(stored)
-                break
-            else:
-                raise Rejected("The session is very busy; please try again")
-        await self._publish(stored)
+                made.append(event)
+                self._check(current, event)
+                return event
+
+            try:
+                tail, stored = await self.store.append_decided(code, base, decide_checked)
+            except Rejected as rejection:
+                await self.hub.catch_up(code)  # the decision may have seen events the hub has not
+                event = made[-1] if made else None
+                if event is not None:
+                    found = await self.store.find_event(event.id)
+                    if found is not None and _same_origin(found, event):
+                        return found  # a retried event that already landed: idempotent
+                    await self._diagnose(code, "rejected", {"eventId": event.id, "reason": str(rejection)})
+                raise
+            except DuplicateEventId as exc:  # the sender reused an id of another session
+                raise Rejected(_ID_TAKEN) from exc
+            for event in tail:  # appended by another worker, not yet delivered here by the bus
+                await self.hub.receive(event)
+            if stored is None:
+                return None
+            if not _same_origin(stored, made[-1]):  # an id of somebody else's event: nothing appended
+                raise Rejected(_ID_TAKEN)
+            await self.hub.receive(stored)
+        self.relay.submit(stored)
         return stored
 
-    async def _publish(self, event: Event) -> None:
+    async def _diagnose(self, code: str, kind: str, detail: dict) -> None:
         try:
-            await self.bus.publish(event)
-        except Exception:  # the log has it; the relay / catch-up delivers it later
-            log.exception("publish of %s seq %s failed", event.session_code, event.seq)
+            await self.bus.debug(code, kind, detail)
+        except Exception:  # diagnostics are best effort
+            log.debug("diagnostic %s for %s not sent", kind, code, exc_info=True)
 
     @staticmethod
     def _build(make):

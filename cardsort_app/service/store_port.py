@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -32,6 +33,17 @@ class AsyncStore:
 
     async def append(self, event: Event, expected_version: int | None = None) -> Event:
         return await self._run(self.sync.append, event, expected_version)
+
+    async def append_decided(
+        self, code: str, base: SessionState, decide: Callable[[SessionState], Event | None]
+    ) -> tuple[list[Event], Event | None]:
+        return await self._run(self.sync.append_decided, code, base, decide)
+
+    async def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
+        return await self._run(self.sync.unpublished, code, limit)
+
+    async def mark_published(self, code: str, up_to_seq: int) -> int:
+        return await self._run(self.sync.mark_published, code, up_to_seq)
 
     async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]:
         return await self._run(self.sync.events_after, code, seq, limit)

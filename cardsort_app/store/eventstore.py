@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -260,6 +260,48 @@ class EventStore:
         before the batch.
         """
         return self._append(list(events), expected_version) if events else []
+
+    def append_decided(
+        self, code: str, base: SessionState, decide: Callable[[SessionState], Event | None]
+    ) -> tuple[list[Event], Event | None]:
+        """Decide and append in one transaction, under the session's lock.
+
+        ``decide`` (pure, quick: it runs while the lock is held) sees ``base`` brought level with the log,
+        so a command is never decided on a stale projection and no writer can starve another by winning
+        the race for the next seq. Returns the events that were missing from ``base`` (the caller applies
+        them) and the stored event (None when ``decide`` returned None). Exceptions from ``decide`` (e.g.
+        a rule's DomainError) roll back and propagate. Idempotent on the decided event's id.
+        """
+        try:
+            with self._write() as conn:
+                last_seq = conn.execute(
+                    sa.select(_S.last_seq).where(_S.code == code).with_for_update()
+                ).scalar_one_or_none()
+                if last_seq is None:
+                    raise UnknownSession(code)
+                tail = (
+                    self._events_after(conn, code, base.version, upto=last_seq)
+                    if last_seq > base.version
+                    else []
+                )
+                decided = decide(replay(tail, base))
+                if decided is None:
+                    return tail, None
+                decided = parse_event(decided.to_json())
+                if decided.session_code != code:
+                    raise ValueError(f"append_decided: event for {decided.session_code} in session {code}")
+                stored = self._stored(conn, [decided.id]).get(decided.id)
+                if stored is not None:
+                    if stored.session_code != code:
+                        raise DuplicateEventId(stored.id, stored.session_code)
+                    return tail, stored
+                done = decided.sequenced(last_seq + 1)
+                conn.execute(sa.insert(events_table), [self._row(done, utcnow())])
+                conn.execute(sa.update(sessions_table).where(_S.code == code).values(last_seq=done.seq))
+        except IntegrityError as exc:  # UNIQUE(event_id) across sessions (same-session ids are found above)
+            raise DuplicateEventId(decided.id, "another session") from exc
+        self._maybe_snapshot(code, done.seq, done.seq)
+        return tail, done
 
     def _append(self, events: list[Event], expected_version: int | None) -> list[Event]:
         code = events[0].session_code

@@ -147,7 +147,9 @@ async def test_hub_follows_the_shared_bus(rt: Runtime) -> None:
     state = await rt.hub.state(code)
     for card in state.card_ids[:3]:
         await move(rt, code, ann, card, Pile.NOT_IMPORTANT)
+    await rt.relay.flush()  # publishing is the outbox relay's job, just after the append
     assert hub.loaded(code) == await rt.hub.state(code) == rt.store.sync.load_full(code)
+    assert rt.store.sync.unpublished(code) == []  # and the log knows it was published
 
 
 async def test_concurrent_first_loads_share_one_loaded_projection(rt: Runtime) -> None:

@@ -1,0 +1,81 @@
+"""The outbox relay: every appended event reaches the bus in seq order, even after a failure or a crash."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cardsort_app.bus.inprocess import InProcessBus
+from cardsort_app.domain.events import Event, Pile
+from cardsort_app.service.runtime import Runtime, build
+
+from .helpers import move, new_session
+
+
+class FlakyBus(InProcessBus):
+    """An in-process bus whose publishes fail while `down` is set (a network outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.published: list[Event] = []
+        self.diagnostics: list[str] = []
+
+    async def publish(self, event: Event) -> None:
+        if self.down:
+            raise ConnectionError("bus unreachable")
+        self.published.append(event)
+        await super().publish(event)
+
+    async def debug(self, session_code: str, kind: str, detail: dict) -> None:
+        self.diagnostics.append(kind)
+
+
+async def test_publishes_in_order_and_marks_the_log(rt: Runtime) -> None:
+    created, (ann,) = await new_session(rt, "Ann")
+    state = await rt.hub.state(created.code)
+    for card in state.card_ids[:5]:
+        await move(rt, created.code, ann, card, Pile.IMPORTANT)
+    await rt.relay.flush()
+    assert rt.store.sync.unpublished(created.code) == []
+
+
+async def test_a_failed_publish_is_retried_until_it_lands(tmp_path) -> None:
+    bus = FlakyBus()
+    rt = build(f"sqlite:///{tmp_path / 'relay.db'}", bus=bus)
+    try:
+        created, (ann,) = await new_session(rt, "Ann")
+        await rt.relay.flush()
+        bus.down = True
+        state = await rt.hub.state(created.code)
+        made = [await move(rt, created.code, ann, c, Pile.IMPORTANT) for c in state.card_ids[:3]]
+        await asyncio.sleep(0.5)
+        assert len(rt.store.sync.unpublished(created.code)) == 3  # the log remembers what is pending
+        bus.down = False
+        await asyncio.wait_for(rt.relay.flush(), 10)
+        seqs = [e.seq for e in bus.published if e.session_code == created.code]
+        assert seqs == sorted(seqs) and seqs[-3:] == [e.seq for e in made]
+        assert "relay-retry" in bus.diagnostics
+        assert rt.store.sync.unpublished(created.code) == []
+    finally:
+        await rt.close()
+
+
+async def test_a_new_process_publishes_what_a_crashed_one_appended(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    first = build(url, bus=FlakyBus())
+    created, (ann,) = await new_session(first, "Ann")
+    await first.relay.flush()
+    first.bus.down = True  # appended, never published: then the process dies
+    state = await first.hub.state(created.code)
+    made = [await move(first, created.code, ann, c, Pile.IMPORTANT) for c in state.card_ids[:4]]
+    await first.relay.close()
+    first.store.sync.dispose()
+
+    bus = FlakyBus()
+    second = build(url, bus=bus)
+    try:
+        await second.start()
+        assert [e.seq for e in bus.published] == [e.seq for e in made]
+        assert second.store.sync.unpublished() == []
+    finally:
+        await second.close()
