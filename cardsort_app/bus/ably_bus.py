@@ -1,0 +1,697 @@
+"""AblyBus: the event bus on Ably's realtime service (the `ably` package), used when ABLY_API_KEY is set.
+
+Ably is the fan-out between backend workers (and to outside subscribers); it is never the source of
+truth. The SQL log is: a subscriber applies events by ``seq``, drops repeats and fetches gaps from the log
+(`SessionHub.receive`), and after any reconnect or re-attach the bus asks the owner to catch up from the
+log (`on_resync`), so nothing depends on Ably delivering every message exactly once.
+
+Channels and messages
+    * ``sessions:{code}``: the session's sequenced events. Message ``name`` = the event type, ``id`` =
+      ``{code}:{seq}`` (Ably's idempotent publishing drops a repeated id, so a retried publish is
+      delivered once), ``data`` = the event's wire JSON (`Event.to_wire()`, a JSON object).
+    * ``sessions:{code}:debug``: diagnostics (rejections, conflicts, catch-ups, relay retries, malformed
+      messages); ``name`` = the kind, ``data`` = a JSON object. Best effort, never awaited by callers.
+    * Presence on ``sessions:{code}`` (client id = participant id) says who is online: see
+      `cardsort_app.bus.ably_presence.AblyPresence` (``bus.presence``).
+
+Selective subscriptions: a worker attaches ``sessions:{code}`` only while something holds it (a hub
+subscription or a local tab's presence) and detaches -- and releases the SDK channel -- when the last
+holder lets go. Publishing does not attach.
+
+The bus's own connection must be able to enter presence on behalf of any participant: with key auth
+(the default) that needs nothing more; with token auth the bus asks for a wildcard (``*``) clientId.
+
+Environment (`AblyBus.from_env`; every variable but the key is optional):
+
+==================================== ===================================================================
+``ABLY_API_KEY``                     ``appId.keyId:secret``. Required: without it `from_env` returns None
+                                     and the app uses the in-process bus.
+``ABLY_ENDPOINT``                    SDK ``endpoint``: a routing policy name, or a host. A local
+                                     Ably-compatible server needs ``127.0.0.1:PORT/`` (the port inside
+                                     the host string *and* the trailing slash: ably 3.1.4's realtime
+                                     transport ignores ``port``, and its REST client needs the slash).
+                                     Default: Ably's production endpoint.
+``ABLY_TLS``                         ``1`` (default) or ``0`` for plain ``ws://`` / ``http://``.
+``ABLY_USE_TOKEN_AUTH``              ``0`` (default): the key authenticates the realtime connection.
+                                     ``1``: the SDK signs token requests with the key (needed where Basic
+                                     auth is refused, e.g. REST over plain http); the bus asks for a
+                                     wildcard clientId so it may enter presence for participants.
+``ABLY_REALTIME_REQUEST_TIMEOUT_MS`` SDK ``realtime_request_timeout`` (default here 5000; SDK 10000):
+                                     also how long a refused connection attempt hangs (SDK quirk).
+``ABLY_DISCONNECTED_RETRY_TIMEOUT_MS`` SDK ``disconnected_retry_timeout`` (default here 2000; SDK 15000).
+``ABLY_CHANNEL_RETRY_TIMEOUT_MS``    SDK ``channel_retry_timeout`` (default here 5000; SDK 15000).
+``ABLY_PUBLISH_TIMEOUT_MS``          How long `publish` waits for the ACK before raising (default 5000).
+                                     The SDK still sends a queued message when it reconnects; the
+                                     caller's retry of the same ``seq`` is dropped by its id.
+``ABLY_CONNECT_TIMEOUT_MS``          How long `start` waits for the first connection (default 10000);
+                                     past it `start` returns and the SDK keeps trying.
+``ABLY_ATTACH_TIMEOUT_MS``           How long `subscribe` waits for the channel to attach (default
+                                     5000); past it the subscription stands and a later attach triggers
+                                     a resync.
+==================================== ===================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cardsort_app.bus.base import Handler
+from cardsort_app.domain.events import Event, parse_event
+
+log = logging.getLogger(__name__)
+
+ResyncCallback = Callable[[str], Awaitable[None]]
+
+#: SDK options the bus sets unless the caller does (faster recovery than the SDK's defaults).
+SDK_DEFAULTS: dict[str, Any] = {
+    "realtime_request_timeout": 5000,
+    "disconnected_retry_timeout": 2000,
+    "channel_retry_timeout": 5000,
+}
+
+_ENV_SDK_MS = {
+    "ABLY_REALTIME_REQUEST_TIMEOUT_MS": "realtime_request_timeout",
+    "ABLY_DISCONNECTED_RETRY_TIMEOUT_MS": "disconnected_retry_timeout",
+    "ABLY_CHANNEL_RETRY_TIMEOUT_MS": "channel_retry_timeout",
+}
+_ENV_BUS_MS = {
+    "ABLY_PUBLISH_TIMEOUT_MS": "publish_timeout",
+    "ABLY_CONNECT_TIMEOUT_MS": "connect_timeout",
+    "ABLY_ATTACH_TIMEOUT_MS": "attach_timeout",
+}
+_TOKEN_SOURCES = ("token", "token_details", "auth_token", "auth_callback", "auth_url")
+_MAX_DEBUG_IN_FLIGHT = 200
+
+
+def channel_name(code: str) -> str:
+    return f"sessions:{code}"
+
+
+def debug_channel_name(code: str) -> str:
+    return f"sessions:{code}:debug"
+
+
+def message_id(code: str, seq: int) -> str:
+    return f"{code}:{seq}"
+
+
+class BusUnavailable(RuntimeError):
+    """A publish was refused (NACK) or not acknowledged in time; the caller retries (same id, same seq)."""
+
+
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 0 or 1, got {environ.get(name)!r}")
+
+
+def _millis(environ: Mapping[str, str], name: str) -> int | None:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of milliseconds, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _json_safe(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON object the SDK can send (it only takes str/bytes/dict/list data)."""
+    try:
+        return json.loads(json.dumps(dict(detail), default=str))
+    except (TypeError, ValueError):
+        return {"detail": str(detail)[:1000]}
+
+
+def _state(obj: Any) -> str:
+    state = getattr(obj, "state", None)
+    return str(getattr(state, "value", state))
+
+
+class _Subscription:
+    def __init__(self, bus: AblyBus, code: str, handler: Handler) -> None:
+        self.bus = bus
+        self.session_code = code
+        self.handler = handler
+        self.closed = False
+
+    async def close(self) -> None:
+        """Stop delivering; the last holder of the channel detaches it (selective subscriptions)."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.bus._unsubscribe(self)
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One held channel ``sessions:{code}``: its subscriptions, presence hold and delivery queue."""
+
+    code: str
+    channel: Any  # ably RealtimeChannel
+    subs: set[_Subscription] = field(default_factory=set)
+    presence_hold: bool = False
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    consumer: asyncio.Task[None] | None = None
+    listen_task: asyncio.Task[Any] | None = None
+    attach_task: asyncio.Task[Any] | None = None
+    attached_once: bool = False
+    awaiting_first_attach: bool = False
+    # Listeners are plain functions (the SDK accepts only functions and methods), one set per entry.
+    on_message: Callable[[Any], None] | None = None
+    on_presence: Callable[[Any], None] | None = None
+    on_state: Callable[[Any], None] | None = None
+
+    @property
+    def held(self) -> bool:
+        return bool(self.subs) or self.presence_hold
+
+
+_STOP = object()
+
+
+class AblyBus:
+    """`EventBus` on Ably; see the module docstring. Build with `AblyBus(client_options)` or `from_env()`.
+
+    `client_options` are keyword arguments for ``ably.AblyRealtime`` (``key``, ``endpoint``, ``tls``,
+    ``use_token_auth``, timeouts ...). The realtime client is created in `start()` (inside the running
+    loop); every other coroutine starts the bus on first use.
+    """
+
+    def __init__(
+        self,
+        client_options: Mapping[str, Any],
+        *,
+        publish_timeout: float = 5.0,
+        connect_timeout: float = 10.0,
+        attach_timeout: float = 5.0,
+        detach_timeout: float = 3.0,
+        presence_timeout: float = 5.0,
+        debug_timeout: float = 3.0,
+    ) -> None:
+        from cardsort_app.bus.ably_presence import AblyPresence
+
+        self._client_options = dict(client_options)
+        if not (self._client_options.get("key") or any(self._client_options.get(k) for k in _TOKEN_SOURCES)):
+            raise ValueError("AblyBus needs a key (or a token source) in its client options")
+        self.publish_timeout = publish_timeout
+        self.connect_timeout = connect_timeout
+        self.attach_timeout = attach_timeout
+        self.detach_timeout = detach_timeout
+        self.presence_timeout = presence_timeout
+        self.debug_timeout = debug_timeout
+        self._client: Any = None
+        self._start_lock: asyncio.Lock | None = None
+        self._closed = False
+        self._entries: dict[str, _Entry] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._resync_callbacks: list[ResyncCallback] = []
+        self._resyncing: dict[str, asyncio.Task[None]] = {}
+        self._resync_again: set[str] = set()
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._debug_in_flight = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.stats: dict[str, int] = defaultdict(int)
+        self.presence = AblyPresence(self)
+
+    # --- construction ---------------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AblyBus | None:
+        """The bus the environment describes (see the module docstring), or None without ABLY_API_KEY."""
+        env = os.environ if environ is None else environ
+        key = (env.get("ABLY_API_KEY") or "").strip()
+        if not key:
+            return None
+        return cls(cls.options_from_env(env), **cls.settings_from_env(env))
+
+    @staticmethod
+    def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+        """The SDK client options from the environment (ABLY_API_KEY must be set)."""
+        key = (environ.get("ABLY_API_KEY") or "").strip()
+        if not key:
+            raise ValueError("ABLY_API_KEY is not set")
+        opts: dict[str, Any] = {"key": key, "tls": _flag(environ, "ABLY_TLS", True)}
+        endpoint = (environ.get("ABLY_ENDPOINT") or "").strip()
+        if endpoint:
+            opts["endpoint"] = endpoint
+        opts["use_token_auth"] = _flag(environ, "ABLY_USE_TOKEN_AUTH", False)
+        for var, option in _ENV_SDK_MS.items():
+            if (value := _millis(environ, var)) is not None:
+                opts[option] = value
+        return opts
+
+    @staticmethod
+    def settings_from_env(environ: Mapping[str, str]) -> dict[str, float]:
+        settings: dict[str, float] = {}
+        for var, name in _ENV_BUS_MS.items():
+            if (value := _millis(environ, var)) is not None:
+                settings[name] = value / 1000
+        return settings
+
+    def sdk_options(self) -> dict[str, Any]:
+        """The kwargs `start()` passes to ``ably.AblyRealtime``."""
+        opts = {**SDK_DEFAULTS, **self._client_options}
+        if opts.get("use_token_auth") and opts.get("key"):
+            # The bus enters presence on behalf of participants, so a token must allow any clientId.
+            # ably 3.1.4 quirks: a realtime client leaves clientId out of the token requests it signs
+            # unless it is in default_token_params, and a '*' token only lets enter_client() name other
+            # clients when client_id='*' is configured too (Auth._configure_client_id keeps None
+            # otherwise, and can_assume_client_id() then refuses every clientId).
+            client_id = opts.setdefault("client_id", "*")
+            opts["default_token_params"] = {"client_id": client_id, **(opts.get("default_token_params") or {})}
+        return opts
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Create the realtime client and wait (bounded) for it to connect. Idempotent.
+
+        Raises BusUnavailable if the connection fails for good (e.g. a rejected key); a connection that
+        is merely slow or refused keeps retrying in the background after `connect_timeout`.
+        """
+        if self._closed:
+            raise BusUnavailable("the bus is closed")
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._client is None:
+                import ably
+
+                self._client = ably.AblyRealtime(**self.sdk_options())
+                self._client.connection.on(self._make_connection_listener())
+        await self._wait_connected(self.connect_timeout)
+
+    async def _wait_connected(self, timeout: float) -> bool:
+        client = self._client
+        if _state(client.connection) == "connected":
+            return True
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+
+        def on_change(change: Any) -> None:
+            if not done.done() and change.current.value in ("connected", "failed", "closed"):
+                done.set_result(change)
+
+        client.connection.on(on_change)
+        try:
+            if _state(client.connection) == "connected":
+                return True
+            change = await asyncio.wait_for(done, timeout)
+        except asyncio.TimeoutError:
+            log.warning("ably: not connected after %.1fs (state %s); retrying in the background",
+                        timeout, _state(client.connection))
+            return False
+        finally:
+            client.connection.off(on_change)
+        if change.current.value != "connected":
+            raise BusUnavailable(f"Ably connection {change.current.value}: {change.reason}")
+        return True
+
+    def _make_connection_listener(self) -> Callable[[Any], None]:
+        def on_connection(change: Any) -> None:
+            current = getattr(change.current, "value", change.current)
+            previous = getattr(change.previous, "value", change.previous)
+            if current == previous and current != "connected":
+                return
+            self.stats[f"connection_{current}"] += 1
+            reason = change.reason
+            if current == "connected" and reason is not None:
+                # e.g. 80008: the connection could not be resumed; channels re-attach (and we resync).
+                log.warning("ably: connected with a new connection (%s)", reason)
+            elif current in ("disconnected", "suspended", "failed"):
+                log.warning("ably: connection %s (%s)", current, reason)
+            else:
+                log.info("ably: connection %s -> %s", previous, current)
+
+        return on_connection
+
+    async def _ready(self) -> Any:
+        if self._client is None:
+            await self.start()
+        if self._closed:
+            raise BusUnavailable("the bus is closed")
+        return self._client
+
+    async def healthy(self) -> bool:
+        return self._client is not None and not self._closed and _state(self._client.connection) == "connected"
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.presence._close()
+        for entry in list(self._entries.values()):
+            self._stop_entry(entry)
+        self._entries.clear()
+        tasks = [t for t in self._tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await asyncio.wait_for(client.close(), 5)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.debug("ably: close did not complete cleanly", exc_info=True)
+
+    def _spawn(self, coro: Awaitable[Any], *, quiet: bool = False) -> asyncio.Task[Any]:
+        """A tracked background task (cancelled by close). `quiet`: its failure is the awaiter's business."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._quiet_done if quiet else self._task_done)
+        return task
+
+    def _quiet_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # mark retrieved
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("ably bus task failed", exc_info=exc)
+
+    # --- publishing -----------------------------------------------------------------------------------
+    async def publish(self, event: Event) -> None:
+        """Publish a sequenced event and wait for Ably's ACK; raise BusUnavailable on NACK or timeout."""
+        if event.seq is None:
+            raise ValueError("only sequenced events are published (seq is None)")
+        from ably.types.message import Message
+
+        client = await self._ready()
+        code = event.session_code
+        mid = message_id(code, event.seq)
+        task = self._inflight.get(mid)
+        if task is None or task.done():
+            # One SDK publish per id at a time: a retry while the first is still queued (disconnected)
+            # waits for it instead of queueing another copy.
+            channel = client.channels.get(channel_name(code))
+            message = Message(name=str(event.type), data=event.to_wire(), id=mid)
+            task = asyncio.ensure_future(channel.publish(message))
+            self._inflight[mid] = task
+            task.add_done_callback(lambda t, mid=mid: self._publish_done(mid, t))
+            self._release_unheld(code, channel)
+        done, _ = await asyncio.wait({task}, timeout=self.publish_timeout)
+        if not done:
+            self.stats["publish_timeouts"] += 1
+            raise BusUnavailable(
+                f"no ACK for {mid} within {self.publish_timeout:.1f}s "
+                f"(connection {_state(client.connection)}); it stays queued until the connection is back"
+            )
+        if (exc := task.exception()) is not None:
+            self.stats["publish_failures"] += 1
+            raise BusUnavailable(f"publish of {mid} failed: {exc}") from exc
+        self.stats["published"] += 1
+
+    def _publish_done(self, mid: str, task: asyncio.Task[Any]) -> None:
+        if self._inflight.get(mid) is task:
+            del self._inflight[mid]
+        if not task.cancelled():
+            task.exception()  # retrieved: a late failure is the caller's retry's business
+
+    def _release_unheld(self, code: str, channel: Any) -> None:
+        """Forget a publish-only channel object (it never attached) so the SDK's registry stays small."""
+        if code in self._entries or _state(channel) != "initialized" or self._client is None:
+            return
+        with contextlib.suppress(Exception):
+            self._client.channels.release(channel.name)
+
+    async def debug(self, code: str, kind: str, detail: Mapping[str, Any]) -> None:
+        """Best effort diagnostic on ``sessions:{code}:debug`` (name = kind). Never raises, never blocks."""
+        try:
+            if self._closed or self._debug_in_flight >= _MAX_DEBUG_IN_FLIGHT:
+                self.stats["debug_dropped"] += 1
+                return
+            data = _json_safe({"kind": kind, "at": int(time.time() * 1000), **dict(detail)})
+            self._debug_in_flight += 1
+            self._spawn(self._send_debug(code, kind, data))
+        except Exception:  # noqa: BLE001 - diagnostics must never hurt the caller
+            log.debug("ably: diagnostic %s for %s not sent", kind, code, exc_info=True)
+
+    async def _send_debug(self, code: str, kind: str, data: dict[str, Any]) -> None:
+        from ably.types.message import Message
+
+        try:
+            client = await self._ready()
+            channel = client.channels.get(debug_channel_name(code))
+            await asyncio.wait_for(channel.publish(Message(name=kind, data=data)), self.debug_timeout)
+            self.stats["debug_sent"] += 1
+            if _state(channel) == "initialized" and self._client is not None:
+                self._client.channels.release(channel.name)
+        except Exception:  # noqa: BLE001
+            self.stats["debug_dropped"] += 1
+            log.debug("ably: diagnostic %s for %s not sent", kind, code, exc_info=True)
+        finally:
+            self._debug_in_flight -= 1
+
+    # --- subscribing ----------------------------------------------------------------------------------
+    async def subscribe(self, session_code: str, handler: Handler) -> _Subscription:
+        """Attach ``sessions:{code}`` (bounded wait) and deliver each event to ``await handler(event)``."""
+        await self._ready()
+        sub = _Subscription(self, session_code, handler)
+        async with self._locks[session_code]:
+            entry = self._entry(session_code)
+            entry.subs.add(sub)  # before the attach: nothing delivered after it is missed
+            try:
+                await self._attach(entry)
+            except BaseException:
+                entry.subs.discard(sub)
+                await self._release_if_idle(session_code)
+                raise
+        return sub
+
+    async def _unsubscribe(self, sub: _Subscription) -> None:
+        code = sub.session_code
+        async with self._locks[code]:
+            entry = self._entries.get(code)
+            if entry is not None:
+                entry.subs.discard(sub)
+                await self._release_if_idle(code)
+
+    def subscribed_sessions(self) -> set[str]:
+        return {code for code, entry in self._entries.items() if entry.subs}
+
+    def attached_sessions(self) -> set[str]:
+        """Sessions whose channel this worker holds (subscriptions or presence)."""
+        return set(self._entries)
+
+    def on_resync(self, callback: ResyncCallback) -> None:
+        """``await callback(code)`` for each subscribed session whenever its channel re-attaches after
+        the first attach: after a reconnect (resumed or not), a failed resume, a server-side re-attach,
+        or an attach that completed after `subscribe` stopped waiting. The callback catches up from the
+        log (a no-op when level), so the bus never relies on Ably's replay for completeness."""
+        self._resync_callbacks.append(callback)
+
+    # --- channel holding (shared by subscriptions and presence) ---------------------------------------
+    def _entry(self, code: str) -> _Entry:
+        entry = self._entries.get(code)
+        if entry is not None:
+            return entry
+        channel = self._client.channels.get(channel_name(code))
+        entry = _Entry(code=code, channel=channel)
+        bus = self
+
+        def on_message(message: Any) -> None:
+            entry.queue.put_nowait(message)
+
+        def on_presence(_member: Any) -> None:
+            bus.presence._refresh(code)
+
+        def on_state(change: Any) -> None:
+            bus._on_channel_state(entry, change)
+
+        entry.on_message, entry.on_presence, entry.on_state = on_message, on_presence, on_state
+        channel.on(on_state)
+        entry.consumer = self._spawn(self._consume(entry))
+        self._entries[code] = entry
+        return entry
+
+    async def _attach(self, entry: _Entry) -> None:
+        """Attach, waiting at most `attach_timeout`; the first call also registers the listeners."""
+        channel = entry.channel
+        if entry.listen_task is None:
+            if not entry.attached_once:
+                entry.awaiting_first_attach = True
+            entry.listen_task = entry.attach_task = self._spawn(self._listen_and_attach(entry), quiet=True)
+        elif _state(channel) == "attached":
+            return
+        elif entry.attach_task is None or entry.attach_task.done():
+            entry.attach_task = self._spawn(channel.attach(), quiet=True)
+        task = entry.attach_task
+        done, _ = await asyncio.wait({task}, timeout=self.attach_timeout)
+        entry.awaiting_first_attach = False
+        if not done:
+            log.warning("ably: %s not attached after %.1fs (channel %s); a later attach resyncs",
+                        channel.name, self.attach_timeout, _state(channel))
+            return
+        exc = task.exception()
+        if exc is not None and _state(channel) == "failed":
+            raise BusUnavailable(f"cannot attach {channel.name}: {exc}") from exc
+        if exc is not None:  # suspended: the SDK retries after channel_retry_timeout
+            log.warning("ably: attaching %s: %s; the SDK retries", channel.name, exc)
+
+    async def _listen_and_attach(self, entry: _Entry) -> None:
+        """Register the entry's listeners (once) and attach."""
+        channel = entry.channel
+        try:
+            # subscribe() registers the listener synchronously, then attaches (raising if that fails).
+            await channel.subscribe(entry.on_message)
+        finally:
+            try:
+                # Registers; attaches only from initialized/detached, i.e. never twice here.
+                await channel.presence.subscribe(entry.on_presence)
+            except Exception:  # noqa: BLE001
+                log.debug("ably: presence subscribe on %s", channel.name, exc_info=True)
+
+    def _on_channel_state(self, entry: _Entry, change: Any) -> None:
+        current = getattr(change.current, "value", change.current)
+        previous = getattr(change.previous, "value", change.previous)
+        if self._entries.get(entry.code) is not entry:
+            return
+        self.presence._refresh(entry.code)
+        if current == "attached":
+            first = not entry.attached_once
+            entry.attached_once = True
+            if first and entry.awaiting_first_attach:
+                return  # subscribe() is waiting for this very attach; the caller loads after it
+            resumed = bool(getattr(change, "resumed", False))
+            reason = "update" if previous == "attached" else ("late-attach" if first else "reattach")
+            self._schedule_resync(entry.code, reason, resumed)
+            self.presence._kick(entry.code)
+        elif current == "failed" and entry.held:
+            log.warning("ably: channel %s failed (%s); re-attaching", entry.channel.name, change.reason)
+            self._spawn(self._reattach_later(entry))
+        elif current in ("suspended", "detached") and previous != "detaching":
+            log.warning("ably: channel %s %s (%s)", entry.channel.name, current, change.reason)
+
+    async def _reattach_later(self, entry: _Entry) -> None:
+        await asyncio.sleep(self._client_options.get("channel_retry_timeout", SDK_DEFAULTS["channel_retry_timeout"]) / 1000)
+        if self._entries.get(entry.code) is entry and entry.held and _state(entry.channel) in ("failed", "detached"):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(entry.channel.attach(), self.attach_timeout)
+
+    async def _hold_presence(self, code: str) -> _Entry:
+        """Hold ``sessions:{code}`` for presence (attach, bounded). Returns the entry."""
+        await self._ready()
+        async with self._locks[code]:
+            entry = self._entry(code)
+            entry.presence_hold = True
+            await self._attach(entry)
+            return entry
+
+    async def _drop_presence(self, code: str) -> None:
+        async with self._locks[code]:
+            entry = self._entries.get(code)
+            if entry is not None:
+                entry.presence_hold = False
+                await self._release_if_idle(code)
+
+    async def _release_if_idle(self, code: str) -> None:
+        """Detach and forget the channel when nothing holds it any more (caller holds the code's lock)."""
+        entry = self._entries.get(code)
+        if entry is None or entry.held:
+            return
+        del self._entries[code]
+        self._stop_entry(entry)
+        channel = entry.channel
+        if self._client is None:
+            return
+        try:
+            if _state(channel) not in ("initialized", "detached", "failed"):
+                await asyncio.wait_for(channel.detach(), self.detach_timeout)
+        except Exception as exc:  # noqa: BLE001 - the SDK sends DETACH once connected again
+            log.warning("ably: detaching %s: %s", channel.name, exc)
+        if code not in self._entries and _state(channel) in ("initialized", "detached", "failed"):
+            with contextlib.suppress(Exception):
+                self._client.channels.release(channel.name)
+        self.presence._refresh(code)
+
+    def _stop_entry(self, entry: _Entry) -> None:
+        channel = entry.channel
+        with contextlib.suppress(Exception):
+            channel.unsubscribe(entry.on_message)
+        with contextlib.suppress(Exception):
+            channel.presence.unsubscribe(entry.on_presence)
+        with contextlib.suppress(Exception):
+            channel.off(entry.on_state)
+        entry.queue.put_nowait(_STOP)
+        # A pending attach is left to finish: cancelling the SDK's attach() strands its internal waiter.
+
+    # --- delivery -------------------------------------------------------------------------------------
+    async def _consume(self, entry: _Entry) -> None:
+        """Deliver the channel's messages one at a time, in arrival order."""
+        while True:
+            message = await entry.queue.get()
+            if message is _STOP:
+                return
+            await self._deliver(entry, message)
+
+    async def _deliver(self, entry: _Entry, message: Any) -> None:
+        code = entry.code
+        try:
+            event = parse_event(message.data)
+            if event.session_code != code:
+                raise ValueError(f"event of session {event.session_code} on {channel_name(code)}")
+            if event.seq is None:
+                raise ValueError("event without seq")
+        except Exception as exc:  # noqa: BLE001 - a malformed message must never stop delivery
+            self.stats["malformed"] += 1
+            log.warning("ably: dropped a malformed message %r on %s: %s", message.id, channel_name(code), exc)
+            await self.debug(
+                code,
+                "malformed",
+                {"messageId": message.id, "name": message.name, "error": str(exc)[:500]},
+            )
+            return
+        self.stats["received"] += 1
+        for sub in list(entry.subs):
+            if sub.closed:
+                continue
+            try:
+                await sub.handler(event)
+            except Exception:  # noqa: BLE001 - one failing subscriber must not starve the others
+                log.exception("ably: subscriber failed on %s seq %s", code, event.seq)
+
+    # --- resync ---------------------------------------------------------------------------------------
+    def _schedule_resync(self, code: str, reason: str, resumed: bool) -> None:
+        entry = self._entries.get(code)
+        if entry is None or not entry.subs or not self._resync_callbacks:
+            return
+        self.stats["resyncs"] += 1
+        running = self._resyncing.get(code)
+        if running is not None and not running.done():
+            self._resync_again.add(code)  # coalesce: one more pass after the running one
+            return
+        self._resyncing[code] = self._spawn(self._resync(code, reason, resumed))
+
+    async def _resync(self, code: str, reason: str, resumed: bool) -> None:
+        try:
+            while True:
+                self._resync_again.discard(code)
+                log.info("ably: %s re-attached (%s, resumed=%s); catching up from the log", code, reason, resumed)
+                await self.debug(code, "catch-up", {"reason": reason, "resumed": resumed})
+                for callback in list(self._resync_callbacks):
+                    try:
+                        await callback(code)
+                    except Exception:  # noqa: BLE001
+                        log.exception("ably: resync callback failed for %s", code)
+                if code not in self._resync_again:
+                    return
+        finally:
+            self._resyncing.pop(code, None)

@@ -1,0 +1,229 @@
+"""AblyPresence: who is online, on Ably presence, with the same synchronous face as InProcessPresence.
+
+A participant is online while at least one of their tabs, on any worker, holds a live websocket.
+
+* This worker counts its own tabs per (session, participant). The first local tab makes the bus's
+  connection ``enter_client(participant_id)`` on ``sessions:{code}``; when the last one leaves it
+  ``leave_client``s. Several tabs, or several workers, holding one participant are one online person.
+* The channel's presence set (the SDK's member map: sync on attach + presence events) is mirrored, so
+  `online(code)` is the union over *all* workers, plus this worker's own tabs at once (before Ably
+  echoes the enter).
+* Listeners hear ``(code, participant_id, online)`` once per change of that union: never twice for
+  one change, however many tabs or workers hold the participant.
+* If this worker's Ably connection dies, Ably removes its members after its presence grace period and
+  the other workers see those participants go offline; when the connection comes back the SDK
+  re-enters them (and `_reconcile` re-enters whatever it could not), so they show online again.
+
+`enter`/`leave` are synchronous (called from UI handlers); the Ably calls they imply run in one
+background task per session, in order, and are retried while the channel is unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cardsort_app.bus.ably_bus import AblyBus
+
+log = logging.getLogger(__name__)
+
+PresenceListener = Callable[[str, str, bool], None]
+
+#: Seconds before a failed enter/leave is tried again.
+RETRY_S = 1.0
+
+
+class AblyPresence:
+    def __init__(self, bus: AblyBus) -> None:
+        self._bus = bus
+        self._tabs: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+        self._where: dict[str, tuple[str, str]] = {}  # client token -> (session, participant)
+        self._listeners: set[PresenceListener] = set()
+        self._entered: defaultdict[str, set[str]] = defaultdict(set)  # code -> pids entered on Ably
+        self._shown: dict[str, set[str]] = {}  # code -> online set listeners last heard
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._dirty: set[str] = set()
+        self._retry: dict[str, asyncio.TimerHandle] = {}
+        self._closed = False
+
+    # --- the InProcessPresence interface --------------------------------------------------------------
+    def listen(self, listener: PresenceListener) -> None:
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: PresenceListener) -> None:
+        self._listeners.discard(listener)
+
+    def enter(self, client_token: str, code: str, participant_id: str) -> None:
+        previous = self._where.get(client_token)
+        if previous == (code, participant_id):
+            return
+        if previous is not None:
+            self.leave(client_token)
+        self._where[client_token] = (code, participant_id)
+        tabs = self._tabs[(code, participant_id)]
+        tabs.add(client_token)
+        if len(tabs) == 1:
+            self._kick(code)
+        self._refresh(code)
+
+    def leave(self, client_token: str) -> None:
+        where = self._where.pop(client_token, None)
+        if where is None:
+            return
+        tabs = self._tabs.get(where)
+        if tabs is None:
+            return
+        tabs.discard(client_token)
+        if not tabs:
+            del self._tabs[where]
+            self._kick(where[0])
+        self._refresh(where[0])
+
+    def is_online(self, code: str, participant_id: str) -> bool:
+        return participant_id in self.online(code)
+
+    def online(self, code: str) -> set[str]:
+        return self._local(code) | self._remote(code)
+
+    # --- views ----------------------------------------------------------------------------------------
+    def local(self, code: str) -> set[str]:
+        """Participants of `code` with a tab on this worker."""
+        return self._local(code)
+
+    def _local(self, code: str) -> set[str]:
+        return {pid for (c, pid), tabs in self._tabs.items() if c == code and tabs}
+
+    def _remote(self, code: str) -> set[str]:
+        """Participants present on the channel (any worker), as this worker's SDK currently sees them."""
+        entry = self._bus._entries.get(code)
+        if entry is None:
+            return set()
+        try:
+            members = entry.channel.presence.members.values()
+        except Exception:  # noqa: BLE001
+            return set()
+        return {m.client_id for m in members if m.client_id}
+
+    def _refresh(self, code: str) -> None:
+        """Tell listeners about every change of `online(code)` since they last heard (once each)."""
+        now = self.online(code)
+        before = self._shown.get(code, set())
+        if now == before:
+            return
+        if now:
+            self._shown[code] = now
+        else:
+            self._shown.pop(code, None)
+        for pid in sorted(now - before):
+            self._notify(code, pid, True)
+        for pid in sorted(before - now):
+            self._notify(code, pid, False)
+
+    def _notify(self, code: str, participant_id: str, online: bool) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(code, participant_id, online)
+            except Exception:  # noqa: BLE001
+                log.exception("presence listener failed")
+
+    # --- syncing this worker's tabs to Ably -----------------------------------------------------------
+    def _kick(self, code: str) -> None:
+        """Bring Ably in line with this worker's tabs for `code`, in the background (coalesced)."""
+        if self._closed:
+            return
+        if not self._local(code) and not self._entered.get(code):
+            entry = self._bus._entries.get(code)
+            if entry is None or not entry.presence_hold:
+                return  # nothing of ours on this channel
+        worker = self._workers.get(code)
+        if worker is not None and not worker.done():
+            self._dirty.add(code)
+            return
+        try:
+            self._workers[code] = self._bus._spawn(self._run(code))
+        except RuntimeError:  # no running loop (e.g. called at shutdown): nothing to sync with
+            log.debug("presence: no event loop to sync %s", code)
+
+    async def _run(self, code: str) -> None:
+        try:
+            while True:
+                self._dirty.discard(code)
+                ok = await self._reconcile(code)
+                if not ok and not self._closed:
+                    self._schedule_retry(code)
+                if code not in self._dirty:
+                    return
+        finally:
+            if self._workers.get(code) is asyncio.current_task():
+                del self._workers[code]
+
+    def _schedule_retry(self, code: str) -> None:
+        if code in self._retry:
+            return
+
+        def fire() -> None:
+            self._retry.pop(code, None)
+            self._kick(code)
+
+        self._retry[code] = asyncio.get_running_loop().call_later(RETRY_S, fire)
+
+    async def _reconcile(self, code: str) -> bool:
+        """Enter the local participants not entered yet, leave the entered ones without a local tab."""
+        bus = self._bus
+        desired = self._local(code)
+        entered = self._entered[code]
+        ok = True
+        if desired:
+            try:
+                entry = await bus._hold_presence(code)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("presence: cannot attach %s: %s", code, exc)
+                return False
+            presence = entry.channel.presence
+            for pid in sorted(desired - entered):
+                try:
+                    await asyncio.wait_for(presence.enter_client(pid), bus.presence_timeout)
+                    entered.add(pid)
+                except Exception as exc:  # noqa: BLE001 - retried
+                    ok = False
+                    log.warning("presence: enter %s on %s failed: %s", pid, code, exc)
+        entry = bus._entries.get(code)
+        for pid in sorted(entered - self._local(code)):
+            if entry is None:
+                entered.discard(pid)
+                continue
+            try:
+                await asyncio.wait_for(entry.channel.presence.leave_client(pid), bus.presence_timeout)
+                entered.discard(pid)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("presence: leave %s on %s failed: %s", pid, code, exc)
+                if not self._local(code):
+                    entered.discard(pid)  # detaching below removes it on Ably's side
+                else:
+                    ok = False
+        if not self._local(code) and not entered:
+            self._entered.pop(code, None)
+            await bus._drop_presence(code)
+        self._refresh(code)
+        return ok
+
+    async def _close(self) -> None:
+        self._closed = True
+        for handle in self._retry.values():
+            handle.cancel()
+        self._retry.clear()
+        workers = [t for t in self._workers.values() if not t.done()]
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._workers.clear()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "local": {f"{c}/{p}": len(t) for (c, p), t in self._tabs.items()},
+            "entered": {c: sorted(p) for c, p in self._entered.items()},
+        }
