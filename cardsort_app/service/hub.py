@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ class _Projection:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     listeners: set[Listener] = field(default_factory=set)
     subscription: Subscription | None = None
+    used: float = field(default_factory=time.monotonic)
 
 
 class SessionHub:
@@ -55,6 +57,7 @@ class SessionHub:
         if (pending := self._loading.get(code)) is not None:
             return await pending
         if (p := self._projections.get(code)) is not None:
+            p.used = time.monotonic()
             return p
         future: asyncio.Future[_Projection] = asyncio.get_running_loop().create_future()
         self._loading[code] = future
@@ -134,6 +137,15 @@ class SessionHub:
         p = self._projections.get(code)
         if p is not None:
             p.listeners.discard(listener)
+
+    async def release_idle(self, idle_for: float = 120.0) -> list[str]:
+        """Let go of projections (and their bus subscriptions) that no tab listens to and nobody used for
+        `idle_for` seconds, e.g. loaded for a REST call: a worker holds only the sessions its tabs are in."""
+        cutoff = time.monotonic() - idle_for
+        idle = [c for c, p in self._projections.items() if not p.listeners and p.used <= cutoff]
+        for code in idle:
+            await self.release(code)
+        return idle
 
     async def release(self, code: str) -> None:
         """Drop a projection nobody listens to, and its bus subscription."""

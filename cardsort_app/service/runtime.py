@@ -40,6 +40,7 @@ class Runtime:
     presence: InProcessPresence
     service: SessionService
     relay: OutboxRelay
+    _housekeeping: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Connect the bus, and publish whatever an earlier process appended but never published."""
@@ -48,6 +49,15 @@ class Runtime:
         if (on_resync := getattr(self.bus, "on_resync", None)) is not None:
             on_resync(self._resync)
         await self.relay.recover()
+        self._housekeeping = asyncio.get_running_loop().create_task(self._release_idle_sessions())
+
+    async def _release_idle_sessions(self, every: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.hub.release_idle()
+            except Exception:
+                log.exception("releasing idle sessions failed")
 
     async def _resync(self, code: str) -> None:
         """After the bus lost continuity: level the projection with the log, republish what is pending."""
@@ -55,6 +65,8 @@ class Runtime:
         await self.relay.recover(code)
 
     async def close(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         await self.relay.close()
         await self.bus.close()
         await asyncio.to_thread(self.store.sync.dispose)

@@ -225,3 +225,17 @@ async def test_listeners_release_and_a_broken_listener(rt: Runtime) -> None:
     assert good.seqs == [first.seq]
     assert second.seq == first.seq + 1
     assert await rt.hub.state(code) == rt.store.sync.load_full(code)
+
+
+async def test_idle_projections_are_released_but_listened_ones_stay(rt: Runtime) -> None:
+    """Selective subscriptions: a projection loaded for a REST call is let go once idle; one with a tab
+    listening is kept, and releasing closes the bus subscription."""
+    watched, _ = await new_session(rt, "Ann")
+    rest_only, _ = await new_session(rt, "Bo")
+    await rt.hub.listen(watched.code, lambda state, events: None)
+    await rt.hub.state(rest_only.code)
+    assert await rt.hub.release_idle(idle_for=60) == []  # both were just used
+    assert await rt.hub.release_idle(idle_for=0) == [rest_only.code]
+    assert rt.hub.active_sessions() == [watched.code]
+    assert rest_only.code not in rt.bus.subscribed_sessions()
+    assert watched.code in rt.bus.subscribed_sessions()
