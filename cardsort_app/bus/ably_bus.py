@@ -275,7 +275,10 @@ class AblyBus:
             # clients when client_id='*' is configured too (Auth._configure_client_id keeps None
             # otherwise, and can_assume_client_id() then refuses every clientId).
             client_id = opts.setdefault("client_id", "*")
-            opts["default_token_params"] = {"client_id": client_id, **(opts.get("default_token_params") or {})}
+            opts["default_token_params"] = {
+                "client_id": client_id,
+                **(opts.get("default_token_params") or {}),
+            }
         return opts
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -313,9 +316,12 @@ class AblyBus:
             if _state(client.connection) == "connected":
                 return True
             change = await asyncio.wait_for(done, timeout)
-        except asyncio.TimeoutError:
-            log.warning("ably: not connected after %.1fs (state %s); retrying in the background",
-                        timeout, _state(client.connection))
+        except TimeoutError:
+            log.warning(
+                "ably: not connected after %.1fs (state %s); retrying in the background",
+                timeout,
+                _state(client.connection),
+            )
             return False
         finally:
             client.connection.off(on_change)
@@ -349,7 +355,9 @@ class AblyBus:
         return self._client
 
     async def healthy(self) -> bool:
-        return self._client is not None and not self._closed and _state(self._client.connection) == "connected"
+        return (
+            self._client is not None and not self._closed and _state(self._client.connection) == "connected"
+        )
 
     async def close(self) -> None:
         if self._closed:
@@ -537,8 +545,12 @@ class AblyBus:
         done, _ = await asyncio.wait({task}, timeout=self.attach_timeout)
         entry.awaiting_first_attach = False
         if not done:
-            log.warning("ably: %s not attached after %.1fs (channel %s); a later attach resyncs",
-                        channel.name, self.attach_timeout, _state(channel))
+            log.warning(
+                "ably: %s not attached after %.1fs (channel %s); a later attach resyncs",
+                channel.name,
+                self.attach_timeout,
+                _state(channel),
+            )
             return
         exc = task.exception()
         if exc is not None and _state(channel) == "failed":
@@ -581,8 +593,14 @@ class AblyBus:
             log.warning("ably: channel %s %s (%s)", entry.channel.name, current, change.reason)
 
     async def _reattach_later(self, entry: _Entry) -> None:
-        await asyncio.sleep(self._client_options.get("channel_retry_timeout", SDK_DEFAULTS["channel_retry_timeout"]) / 1000)
-        if self._entries.get(entry.code) is entry and entry.held and _state(entry.channel) in ("failed", "detached"):
+        await asyncio.sleep(
+            self._client_options.get("channel_retry_timeout", SDK_DEFAULTS["channel_retry_timeout"]) / 1000
+        )
+        if (
+            self._entries.get(entry.code) is entry
+            and entry.held
+            and _state(entry.channel) in ("failed", "detached")
+        ):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(entry.channel.attach(), self.attach_timeout)
 
@@ -684,7 +702,9 @@ class AblyBus:
         try:
             while True:
                 self._resync_again.discard(code)
-                log.info("ably: %s re-attached (%s, resumed=%s); catching up from the log", code, reason, resumed)
+                log.info(
+                    "ably: %s re-attached (%s, resumed=%s); catching up from the log", code, reason, resumed
+                )
                 await self.debug(code, "catch-up", {"reason": reason, "resumed": resumed})
                 for callback in list(self._resync_callbacks):
                     try:

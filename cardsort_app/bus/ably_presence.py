@@ -6,8 +6,8 @@ A participant is online while at least one of their tabs, on any worker, holds a
   connection ``enter_client(participant_id)`` on ``sessions:{code}``; when the last one leaves it
   ``leave_client``s. Several tabs, or several workers, holding one participant are one online person.
 * The channel's presence set (the SDK's member map: sync on attach + presence events) is mirrored, so
-  `online(code)` is the union over *all* workers, plus this worker's own tabs at once (before Ably
-  echoes the enter).
+  `online(code)` is the union over *all* workers: the members other connections hold, plus this
+  worker's own tabs (exact and immediate, where Ably's echo of our own enter/leave lags).
 * Listeners hear ``(code, participant_id, online)`` once per change of that union: never twice for
   one change, however many tabs or workers hold the participant.
 * If this worker's Ably connection dies, Ably removes its members after its presence grace period and
@@ -98,15 +98,18 @@ class AblyPresence:
         return {pid for (c, pid), tabs in self._tabs.items() if c == code and tabs}
 
     def _remote(self, code: str) -> set[str]:
-        """Participants present on the channel (any worker), as this worker's SDK currently sees them."""
+        """Participants present on the channel through *other* connections (other workers), as this
+        worker's SDK currently sees them. This worker's own members are its local tabs: that answer is
+        exact and immediate, while Ably's echo of our enter/leave lags behind."""
         entry = self._bus._entries.get(code)
         if entry is None:
             return set()
         try:
+            mine = self._bus._client.connection.connection_manager.connection_id
             members = entry.channel.presence.members.values()
         except Exception:  # noqa: BLE001
             return set()
-        return {m.client_id for m in members if m.client_id}
+        return {m.client_id for m in members if m.client_id and m.connection_id != mine}
 
     def _refresh(self, code: str) -> None:
         """Tell listeners about every change of `online(code)` since they last heard (once each)."""
