@@ -22,7 +22,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 from tests.e2e import helpers as h
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer, free_port
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer, free_port
 
 WATCH = """
 (selector) => {

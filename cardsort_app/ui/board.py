@@ -276,6 +276,7 @@ def _board() -> rx.Component:
         ),
         data_testid="board",
         data_step=BoardState.step,
+        data_worker=BoardState.worker,
         width="100%",
     )
 

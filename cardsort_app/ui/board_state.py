@@ -8,6 +8,7 @@ so a participant's step can never flicker between two sources.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import reflex as rx
@@ -119,6 +120,7 @@ class BoardState(IdentityState):
     join_name: str = ""
     join_error: str = ""
     deck_size: int = 0
+    worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
 
     # --- derived --------------------------------------------------------------------------------------
     @rx.var
@@ -155,6 +157,7 @@ class BoardState(IdentityState):
     async def load(self):
         self.session_code = normalize_code(self.router.page.params.get("code", ""))
         self.status = "loading"
+        self.worker = str(os.getpid())
         rt = get_runtime()
         try:
             code = await rt.service.require_session(self.session_code)

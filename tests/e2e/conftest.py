@@ -7,107 +7,21 @@ SQLite file; each test makes its own session, so tests never share state.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
-STARTUP_TIMEOUT_S = 420
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class AppServer:
-    """`reflex run --env prod --single-port` in its own process group, restartable on the same port/DB."""
-
-    def __init__(self, port: int, env: dict[str, str], log_path: Path) -> None:
-        self.port = port
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self.url = f"http://127.0.0.1:{port}"
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                "--single-port",
-                "--frontend-port",
-                str(self.port),
-                "--loglevel",
-                "info",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.wait_healthy()
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"app exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                if (
-                    httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200
-                    and httpx.get(f"{self.url}/", timeout=5).status_code == 200
-                ):
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"app not healthy after {STARTUP_TIMEOUT_S}s; see {self.log_path}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+from tests.support.app_server import AppServer, app_env, free_port
+from tests.support.browser import contexts_for
 
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     data = tmp_path_factory.mktemp("app")
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", f"sqlite:///{data / 'cardsort.db'}")
-    env["PATH"] = f"{ROOT / '.tools/node_modules/.bin'}:{Path(sys.executable).parent}:{env['PATH']}"
-    env["REFLEX_USE_SYSTEM_BUN"] = "1"
+    env = app_env(DATABASE_URL=f"sqlite:///{data / 'cardsort.db'}")
     log_path = Path(os.environ.get("CARDSORT_E2E_LOG", data / "app.log"))
     server = AppServer(free_port(), env, log_path)
     server.start()
@@ -115,33 +29,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def playwright_instance() -> Iterator[Playwright]:
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def chromium(playwright_instance: Playwright) -> Iterator[Browser]:
-    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield browser
-    browser.close()
-
-
 @pytest.fixture
 def new_context(chromium: Browser, app_server: AppServer) -> Iterator:
     """Factory: a fresh browser profile (its own localStorage = its own participant)."""
-    contexts: list[BrowserContext] = []
-
-    def make(**kwargs) -> BrowserContext:
-        ctx = chromium.new_context(base_url=app_server.url, **kwargs)
-        ctx.set_default_timeout(15_000)
-        contexts.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in contexts:
-        ctx.close()
+    with contexts_for(chromium, app_server.url) as make:
+        yield make
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""Several backend workers + PostgreSQL + Redis + Ably: participants on different workers see each other
+live, never flicker, and survive an Ably outage without losing or doubling anything."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e import helpers as h
+from tests.multiworker.conftest import WORKERS
+
+
+def _worker(page: Page) -> str:
+    return page.get_by_test_id("board").get_attribute("data-worker") or ""
+
+
+def _spread_over_workers(cluster_context, code: str, names: list[str]) -> dict[str, Page]:
+    """Join until the participants sit on at least two different backend workers."""
+    pages: dict[str, Page] = {}
+    for i in range(3 * len(names)):
+        name = names[i] if i < len(names) else f"{names[i % len(names)]}{i}"
+        pages[name] = h.join(cluster_context(), code, name, record_steps=True)
+        if len(pages) >= len(names) and len({_worker(p) for p in pages.values()}) >= 2:
+            return pages
+    raise AssertionError(f"every tab landed on one worker of {WORKERS}")
+
+
+def _expect_everywhere(pages, name: str, attr: str, value: str, timeout_ms: float = 10_000) -> None:
+    for page in pages:
+        row = page.locator(
+            f'[data-testid=participants] [data-testid=participant][data-participant-name="{name}"]'
+        )
+        expect(row).to_have_attribute(attr, value, timeout=timeout_ms)
+
+
+def test_participants_on_different_workers_see_each_other_live(cluster_context, cluster_api) -> None:
+    s = h.create_session(cluster_api)
+    pages = _spread_over_workers(cluster_context, s.code, ["Ana", "Bea", "Cal"])
+    for page in pages.values():
+        expect(page.locator("[data-testid=participants] [data-testid=participant]")).to_have_count(len(pages))
+    for name in pages:
+        _expect_everywhere(pages.values(), name, "data-online", "true")
+
+    # One participant toggles steps; the tabs on *other* workers follow, only ever by the log's order.
+    actor_name, actor = next(iter(pages.items()))
+    others = [p for p in pages.values() if _worker(p) != _worker(actor)]
+    assert others, "the spread guarantees a tab on another worker"
+    h.sort_step1(actor)
+    took = []
+    for i in range(6):
+        expected = "2" if i % 2 == 0 else "1"
+        start = time.monotonic()
+        actor.get_by_test_id("complete-step" if expected == "2" else "back-step").click()
+        _expect_everywhere(others, actor_name, "data-step", expected, timeout_ms=5_000)
+        took.append(time.monotonic() - start)
+    median_ms = sorted(took)[len(took) // 2] * 1000
+    print(f"cross-worker step change seen in {median_ms:.0f} ms (median, incl. the driver's overhead)")
+
+    # Everyone finishes step 1 at once; at rest every tab and the REST state agree, and nobody but the
+    # actor (who went back on purpose) was ever seen going backwards.
+    for page in pages.values():
+        if page is not actor:
+            h.sort_step1(page)
+    at = actor.evaluate("Date.now()") + 300
+    for page in pages.values():
+        page.evaluate(
+            "(at) => setTimeout(() => document.querySelector('[data-testid=complete-step]').click(),"
+            " Math.max(0, at - Date.now()))",
+            at,
+        )
+    for name in pages:
+        _expect_everywhere(pages.values(), name, "data-step", "2")
+    rest = {p["name"]: p["step"] for p in h.rest_state(cluster_api, s)["participants"]}
+    assert rest == {name: 2 for name in pages}
+    for page in pages.values():
+        for name, seen in h.step_history(page).items():
+            if name != actor_name:
+                assert seen == sorted(seen, key=int), (name, seen)
+
+
+def _connected_workers(ably) -> int:
+    return sum(1 for c in ably.control.call("connections") if c["connected"])
+
+
+def test_an_ably_outage_loses_nothing_and_everyone_converges(cluster_context, cluster_api, ably) -> None:
+    s = h.create_session(cluster_api)
+    pages = _spread_over_workers(cluster_context, s.code, ["Dee", "Eli", "Fay"])
+    actor_name, actor = next(iter(pages.items()))
+    for name in pages:
+        _expect_everywhere(pages.values(), name, "data-online", "true")
+    deadline = time.monotonic() + 20
+    while _connected_workers(ably) < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers_connected = _connected_workers(ably)
+
+    ably.control.stop_for(10)  # Ably is gone for 10 s; the workers keep taking commands (the log has them)
+    stopped = time.monotonic()
+    h.sort_step1(actor)
+    h.complete_step(actor, 2)  # the actor's own tab confirms at once: its worker appended it
+    others = [p for p in pages.values() if _worker(p) != _worker(actor)]
+    assert all(h.participants(p)[actor_name]["step"] == "1" for p in others)  # nothing crossed workers
+
+    # Ably comes back; the workers reconnect by themselves, catch up from the log and the relay republishes.
+    while time.monotonic() - stopped < 10:
+        time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while _connected_workers(ably) < workers_connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    reconnected = time.monotonic()
+    _expect_everywhere(pages.values(), actor_name, "data-step", "2", timeout_ms=5_000)
+    converged = time.monotonic() - reconnected
+    print(f"tabs converged {converged:.2f} s after the workers reconnected to Ably")
+    assert converged <= 2.0
+
+    rest = h.rest_state(cluster_api, s)
+    piles = rest["piles"][h.participants(actor)[actor_name]["id"]]
+    for page in pages.values():
+        assert h.participants(page)[actor_name]["step"] == "2"
+        assert h.step_history(page)[actor_name] == ["1", "2"]  # never applied twice, never flickered
+    assert piles["unsorted"] == [] and sum(len(v) for v in piles.values()) == 12
+    events = cluster_api.get(f"/api/sessions/{s.code}/events?limit=1000", headers=s.auth).json()["events"]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    published = {m["id"] for m in ably.control.history(f"sessions:{s.code}")}
+    assert {f"{s.code}:{e['seq']}" for e in events} <= published  # the relay published every event
