@@ -707,6 +707,8 @@ class AblyBus:
                 )
                 await self.debug(code, "catch-up", {"reason": reason, "resumed": resumed})
                 for callback in list(self._resync_callbacks):
+                    if code not in self.subscribed_sessions():
+                        return  # released meanwhile: catching up would load (and subscribe) it again
                     try:
                         await callback(code)
                     except Exception:  # noqa: BLE001

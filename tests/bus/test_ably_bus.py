@@ -26,7 +26,9 @@ def collector() -> tuple[list[Event], object]:
 
 
 @pytest.mark.parametrize("auth", ["token", "key"])
-async def test_round_trip_between_two_workers(server: AblyTestServer, make_bus: BusFactory, auth: str) -> None:
+async def test_round_trip_between_two_workers(
+    server: AblyTestServer, make_bus: BusFactory, auth: str
+) -> None:
     async def body() -> None:
         a, b = await make_bus(auth=auth), await make_bus(auth=auth)
         got, handler = collector()
@@ -41,7 +43,9 @@ async def test_round_trip_between_two_workers(server: AblyTestServer, make_bus: 
         history = server.history(channel_name(CODE))
         assert [m["name"] for m in history] == ["CARD_MOVED"] * 3
         assert [m["id"] for m in history] == [f"{CODE}:{seq}" for seq in (1, 2, 3)]
-        assert [(m["encoding"], json.loads(m["data"])) for m in history] == [("json", e.to_wire()) for e in events]
+        assert [(m["encoding"], json.loads(m["data"])) for m in history] == [
+            ("json", e.to_wire()) for e in events
+        ]
         assert all(parse_event(json.loads(m["data"])) == e for m, e in zip(history, events, strict=True))
 
         # A republished seq (a relay retry, another worker's recover) is dropped by the server.
@@ -56,7 +60,9 @@ async def test_round_trip_between_two_workers(server: AblyTestServer, make_bus: 
     await asyncio.wait_for(body(), 20)
 
 
-async def test_malformed_messages_are_dropped_with_a_diagnostic(server: AblyTestServer, make_bus: BusFactory) -> None:
+async def test_malformed_messages_are_dropped_with_a_diagnostic(
+    server: AblyTestServer, make_bus: BusFactory
+) -> None:
     async def body() -> None:
         bus = await make_bus()
         got, handler = collector()
@@ -99,7 +105,9 @@ async def test_a_failing_handler_does_not_stop_delivery(make_bus: BusFactory) ->
     await asyncio.wait_for(body(), 15)
 
 
-async def test_publish_raises_on_nack_and_on_a_missing_ack(server: AblyTestServer, make_bus: BusFactory) -> None:
+async def test_publish_raises_on_nack_and_on_a_missing_ack(
+    server: AblyTestServer, make_bus: BusFactory
+) -> None:
     async def body() -> None:
         # NACK: a key that may not publish on sessions:* (key auth keeps the capability of the key).
         read_only = server.add_key(capability={"sessions:*": ["subscribe", "presence"]})
@@ -231,7 +239,11 @@ def test_from_env_parses_the_documented_variables() -> None:
     assert opts["endpoint"] == "127.0.0.1:8080/" and opts["tls"] is False and opts["use_token_auth"] is True
     # token auth: a wildcard clientId, also in the token requests (SDK quirks, see sdk_options)
     assert opts["client_id"] == "*" and opts["default_token_params"] == {"client_id": "*"}
-    assert (opts["realtime_request_timeout"], opts["disconnected_retry_timeout"], opts["channel_retry_timeout"]) == (
+    assert (
+        opts["realtime_request_timeout"],
+        opts["disconnected_retry_timeout"],
+        opts["channel_retry_timeout"],
+    ) == (
         1500,
         300,
         700,
@@ -271,8 +283,16 @@ async def test_from_env_reaches_the_local_server(server: AblyTestServer) -> None
 
 async def test_start_fails_clearly_on_a_rejected_key(server: AblyTestServer) -> None:
     async def body() -> None:
-        bus = AblyBus({"key": "cardsort.nokey:wrong", "endpoint": server.endpoint, "tls": False,
-                       "use_token_auth": False, "fallback_hosts": [], "realtime_request_timeout": 1500})
+        bus = AblyBus(
+            {
+                "key": "cardsort.nokey:wrong",
+                "endpoint": server.endpoint,
+                "tls": False,
+                "use_token_auth": False,
+                "fallback_hosts": [],
+                "realtime_request_timeout": 1500,
+            }
+        )
         try:
             with pytest.raises(BusUnavailable, match="failed"):
                 await bus.start()

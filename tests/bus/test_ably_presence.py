@@ -14,7 +14,7 @@ from cardsort_app.service.presence import InProcessPresence
 from tests.support.ably_server import AblyTestServer
 
 from .conftest import BusFactory
-from .helpers import CODE, connection_log, kill_connection, server_channels, stays, wait_until
+from .helpers import CODE, connection_log, kill_connection, stays, wait_until
 
 Change = tuple[str, str, bool]
 
@@ -68,11 +68,15 @@ async def test_two_tabs_of_one_participant_on_two_workers_are_one_online_person(
         b.presence.enter("tab-b2", CODE, "p2")
         both = lambda: len(server.presence_members(channel_name(CODE))) == 3  # noqa: E731
         await wait_until(both, what="p1 entered by both workers, p2 by B")
-        await wait_until(lambda: a.presence.online(CODE) == {"p1", "p2"} == b.presence.online(CODE), what="sync")
+        await wait_until(
+            lambda: a.presence.online(CODE) == {"p1", "p2"} == b.presence.online(CODE), what="sync"
+        )
 
         a.presence.leave("tab-a")  # B still holds p1
         await wait_until(lambda: len(server.presence_members(channel_name(CODE))) == 2, what="A's leave")
-        await stays(lambda: a.presence.is_online(CODE, "p1") and b.presence.is_online(CODE, "p1"), 0.3, "p1 online")
+        await stays(
+            lambda: a.presence.is_online(CODE, "p1") and b.presence.is_online(CODE, "p1"), 0.3, "p1 online"
+        )
 
         b.presence.leave("tab-b")  # the last tab of p1
         await wait_until(lambda: not a.presence.is_online(CODE, "p1"), what="p1 offline on A")
@@ -81,7 +85,11 @@ async def test_two_tabs_of_one_participant_on_two_workers_are_one_online_person(
         # Once per change on each worker, never a duplicate for the second tab.
         p1 = [(CODE, "p1", True), (CODE, "p1", False)]
         assert [h for h in heard_a if h[1] == "p1"] == p1 == [h for h in heard_b if h[1] == "p1"]
-        assert [h for h in heard_a if h[1] == "p2"] == [(CODE, "p2", True)] == [h for h in heard_b if h[1] == "p2"]
+        assert (
+            [h for h in heard_a if h[1] == "p2"]
+            == [(CODE, "p2", True)]
+            == [h for h in heard_b if h[1] == "p2"]
+        )
 
     await asyncio.wait_for(body(), 20)
 
@@ -112,7 +120,10 @@ async def test_a_dead_worker_connection_takes_its_participants_offline_and_back(
         assert [m["clientId"] for m in server.presence_members(channel_name(CODE))] == ["p1"]
         await stays(lambda: len(heard_b) == 3, 0.3, "no further change")
         assert (server.counters.resume_failed > 0) is not resumes
-        print(f"dead worker: offline on B after {offline_after:.2f}s, online again {back_after:.2f}s after A reconnected")
+        print(
+            f"dead worker: offline on B after {offline_after:.2f}s, "
+            f"online again {back_after:.2f}s after A reconnected"
+        )
 
     await asyncio.wait_for(body(), 25)
 
@@ -141,7 +152,9 @@ async def test_single_worker_semantics_match_the_in_process_presence(make_bus: B
             # Locally the answer is immediate; then Ably's echo must not change it.
             assert bus.presence.online(CODE) == reference.online(CODE)
             await asyncio.sleep(0.05)
-        await stays(lambda: bus.presence.online("WXYZ99") == {"p1"} and not bus.presence.online(CODE), 0.5, "end")
+        await stays(
+            lambda: bus.presence.online("WXYZ99") == {"p1"} and not bus.presence.online(CODE), 0.5, "end"
+        )
         assert heard_ably == heard_ref
         bus.presence.leave("t2")
         await wait_until(lambda: bus.attached_sessions() == set(), what="both channels released")

@@ -45,7 +45,9 @@ async def worker(db_url: str) -> AsyncIterator[Worker]:
     runtimes: list[Runtime] = []
 
     async def make(server: AblyTestServer | None, **bus_settings: float) -> Runtime:
-        bus = InProcessBus() if server is None else AblyBus(bus_options(server), **{**BUS_FAST, **bus_settings})
+        bus = (
+            InProcessBus() if server is None else AblyBus(bus_options(server), **{**BUS_FAST, **bus_settings})
+        )
         rt = build(db_url, bus=bus)
         runtimes.append(rt)
         await rt.start()
@@ -102,9 +104,13 @@ async def test_commands_on_one_worker_reach_the_other_with_duplicated_reordered_
         counters = server.counters
         assert counters.duplicated > 0 and counters.reordered_batches > 0 and counters.delayed > 0
         # Every seq is on the channel once (ids {code}:{seq}), whatever the relay retried.
-        await wait_until(lambda: len(server.history(channel_name(code))) == final.version, 10, "all published")
+        await wait_until(
+            lambda: len(server.history(channel_name(code))) == final.version, 10, "all published"
+        )
         ids = [m["id"] for m in server.history(channel_name(code))]
-        assert sorted(ids, key=lambda i: int(i.rsplit(":", 1)[1])) == [f"{code}:{s}" for s in range(1, final.version + 1)]
+        assert sorted(ids, key=lambda i: int(i.rsplit(":", 1)[1])) == [
+            f"{code}:{s}" for s in range(1, final.version + 1)
+        ]
         assert a.bus.subscribed_sessions() == {code} == b.bus.subscribed_sessions()
 
     await asyncio.wait_for(body(), 40)
@@ -153,12 +159,16 @@ async def test_ten_second_outage_loses_nothing_and_converges_within_2s_of_reconn
         log.warning(
             "outage: %d events appended during 10 s; B reconnected %.2fs after the restart and was level "
             "%.3fs after reconnecting",
-            appended, b_reconnect_at - restarted_at, took,
+            appended,
+            b_reconnect_at - restarted_at,
+            took,
         )
         assert took <= 2.0
         assert seen.seqs == list(range(v0 + 1, final.version + 1))  # nothing lost, nothing twice
         # The relay republishes what failed: every seq ends up on the channel exactly once.
-        await wait_until(lambda: len(server.history(channel_name(code))) == final.version, 15, "all published")
+        await wait_until(
+            lambda: len(server.history(channel_name(code))) == final.version, 15, "all published"
+        )
         ids = {m["id"] for m in server.history(channel_name(code))}
         assert ids == {f"{code}:{s}" for s in range(1, final.version + 1)}
         assert b.bus.stats["resyncs"] >= 1
