@@ -458,10 +458,12 @@ class AblyBus:
         try:
             client = await self._ready()
             channel = client.channels.get(debug_channel_name(code))
-            await asyncio.wait_for(channel.publish(Message(name=kind, data=data)), self.debug_timeout)
+            try:
+                await asyncio.wait_for(channel.publish(Message(name=kind, data=data)), self.debug_timeout)
+            finally:
+                if _state(channel) == "initialized" and self._client is not None:
+                    self._client.channels.release(channel.name)  # never attached: forget it
             self.stats["debug_sent"] += 1
-            if _state(channel) == "initialized" and self._client is not None:
-                self._client.channels.release(channel.name)
         except Exception:  # noqa: BLE001
             self.stats["debug_dropped"] += 1
             log.debug("ably: diagnostic %s for %s not sent", kind, code, exc_info=True)
