@@ -520,8 +520,8 @@ class AblyBus:
         def on_message(message: Any) -> None:
             entry.queue.put_nowait(message)
 
-        def on_presence(_member: Any) -> None:
-            bus.presence._refresh(code)
+        def on_presence(member: Any) -> None:
+            bus.presence._on_member(code, member)
 
         def on_state(change: Any) -> None:
             bus._on_channel_state(entry, change)

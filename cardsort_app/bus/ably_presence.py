@@ -89,6 +89,19 @@ class AblyPresence:
     def online(self, code: str) -> set[str]:
         return self._local(code) | self._remote(code)
 
+    async def synced(self, code: str) -> set[str]:
+        """`online(code)` after the channel's presence sync has completed (bounded wait): for a view
+        built right after this worker attached the session (e.g. a REST request on a worker with no tab
+        in it), when the member set may still be on its way."""
+        entry = self._bus._entries.get(code)
+        if entry is not None and str(getattr(entry.channel.state, "value", "")) == "attached":
+            try:
+                await asyncio.wait_for(entry.channel.presence.get(), self._bus.presence_timeout)
+            except Exception as exc:  # noqa: BLE001 - answer with what is known
+                log.debug("presence: sync of %s not complete: %s", code, exc)
+            self._refresh(code)
+        return self.online(code)
+
     # --- views ----------------------------------------------------------------------------------------
     def local(self, code: str) -> set[str]:
         """Participants of `code` with a tab on this worker."""
@@ -97,19 +110,36 @@ class AblyPresence:
     def _local(self, code: str) -> set[str]:
         return {pid for (c, pid), tabs in self._tabs.items() if c == code and tabs}
 
-    def _remote(self, code: str) -> set[str]:
-        """Participants present on the channel through *other* connections (other workers), as this
-        worker's SDK currently sees them. This worker's own members are its local tabs: that answer is
-        exact and immediate, while Ably's echo of our enter/leave lags behind."""
+    def _members(self, code: str) -> tuple[set[str], set[str]]:
+        """(participants present through other connections, participants present through ours), as
+        this worker's SDK currently sees the channel's presence set."""
         entry = self._bus._entries.get(code)
         if entry is None:
-            return set()
+            return set(), set()
         try:
             mine = self._bus._client.connection.connection_manager.connection_id
             members = entry.channel.presence.members.values()
         except Exception:  # noqa: BLE001
-            return set()
-        return {m.client_id for m in members if m.client_id and m.connection_id != mine}
+            return set(), set()
+        others, own = set(), set()
+        for m in members:
+            if m.client_id:
+                (own if m.connection_id == mine else others).add(m.client_id)
+        return others, own
+
+    def _remote(self, code: str) -> set[str]:
+        """Participants present through *other* connections (other workers). This worker's own members
+        are its local tabs: that answer is exact and immediate, while Ably's echo of our own enter and
+        leave lags behind."""
+        return self._members(code)[0]
+
+    def _on_member(self, code: str, member: Any) -> None:
+        """A presence event on ``sessions:{code}``."""
+        self._refresh(code)
+        if self._members(code)[1] - self._local(code):
+            # One of ours without a local tab: e.g. the SDK re-entered (RTP17) a member whose leave was
+            # still queued when the connection came back. Leave it again.
+            self._kick(code)
 
     def _refresh(self, code: str) -> None:
         """Tell listeners about every change of `online(code)` since they last heard (once each)."""
@@ -140,7 +170,7 @@ class AblyPresence:
             return
         if not self._local(code) and not self._entered.get(code):
             entry = self._bus._entries.get(code)
-            if entry is None or not entry.presence_hold:
+            if entry is None or not (entry.presence_hold or self._members(code)[1]):
                 return  # nothing of ours on this channel
         worker = self._workers.get(code)
         if worker is not None and not worker.done():
@@ -195,7 +225,8 @@ class AblyPresence:
                     ok = False
                     log.warning("presence: enter %s on %s failed: %s", pid, code, exc)
         entry = bus._entries.get(code)
-        for pid in sorted(entered - self._local(code)):
+        own = self._members(code)[1]
+        for pid in sorted((entered | own) - self._local(code)):
             if entry is None:
                 entered.discard(pid)
                 continue

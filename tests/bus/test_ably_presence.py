@@ -44,10 +44,15 @@ async def test_a_participant_entered_on_one_worker_is_online_on_another(
         assert b.presence.online(CODE) == {"p1"} == a.presence.online(CODE)
         (member,) = server.presence_members(channel_name(CODE))
         assert member["clientId"] == "p1"
+        # A worker that attaches later gets the member set in the attach's presence sync.
+        c = await make_bus(auth=auth)
+        await c.subscribe(CODE, noop)
+        assert await c.presence.synced(CODE) == {"p1"}
 
         a.presence.leave("tab-a1")
         await wait_until(lambda: not b.presence.is_online(CODE, "p1"), what="p1 offline on B")
         await wait_until(lambda: not a.presence.online(CODE), what="p1 offline on A")
+        await wait_until(lambda: not c.presence.online(CODE), what="p1 offline on C")
         assert heard_a == heard_b == [(CODE, "p1", True), (CODE, "p1", False)]
         assert server.presence_members(channel_name(CODE)) == []
 
@@ -124,6 +129,34 @@ async def test_a_dead_worker_connection_takes_its_participants_offline_and_back(
             f"dead worker: offline on B after {offline_after:.2f}s, "
             f"online again {back_after:.2f}s after A reconnected"
         )
+
+    await asyncio.wait_for(body(), 25)
+
+
+async def test_a_tab_that_leaves_while_its_worker_is_cut_off_does_not_come_back(
+    make_server, make_bus: BusFactory
+) -> None:
+    """The SDK re-enters its own members after a re-attach (RTP17); one whose leave was still queued
+    must not stay behind as a ghost on the other workers."""
+
+    async def body() -> None:
+        server: AblyTestServer = await make_server(presence_grace_ms=500)
+        a, b = await make_bus(server, presence_timeout=0.5), await make_bus(server)
+        await a.subscribe(CODE, noop)
+        await b.subscribe(CODE, noop)
+        a.presence.enter("t1", CODE, "p1")
+        a.presence.enter("t2", CODE, "p2")
+        await wait_until(lambda: b.presence.online(CODE) == {"p1", "p2"}, what="both online on B")
+        a_states = connection_log(a)
+        killed_at = time.monotonic()
+        kill_connection(server, a, hold_for=2.0)
+        await asyncio.sleep(0.1)
+        a.presence.leave("t1")  # its leave waits in the SDK's queue
+        assert a.presence.online(CODE) == {"p2"}
+        await wait_until(lambda: any(s == "connected" and t > killed_at for t, s in a_states), 10, "A back")
+        await wait_until(lambda: b.presence.online(CODE) == {"p2"}, 5, "only p2 online on B")
+        await stays(lambda: b.presence.online(CODE) == {"p2"}, 1.0, "p1 stays offline")
+        assert [m["clientId"] for m in server.presence_members(channel_name(CODE))] == ["p2"]
 
     await asyncio.wait_for(body(), 25)
 
