@@ -60,6 +60,26 @@ async def test_round_trip_between_two_workers(
     await asyncio.wait_for(body(), 20)
 
 
+async def test_publish_many_sends_a_batch_with_one_ack(server: AblyTestServer, make_bus: BusFactory) -> None:
+    async def body() -> None:
+        a, b = await make_bus(), await make_bus()
+        got, handler = collector()
+        await b.subscribe(CODE, handler)
+        events = [sequenced(CODE, seq) for seq in range(1, 6)]
+        await a.publish(events[0])
+        acked = server.counters.acked
+        await a.publish_many(events)  # overlaps seq 1: only 2..5 are new
+        assert server.counters.acked == acked + 1
+        await wait_until(lambda: len(got) == 5, what="five deliveries")
+        assert got == events
+        assert [m["id"] for m in server.history(channel_name(CODE))] == [f"{CODE}:{s}" for s in range(1, 6)]
+        await a.publish_many([])
+        with pytest.raises(ValueError):
+            await a.publish_many([sequenced(CODE, 6), sequenced("OTHER9", 1)])
+
+    await asyncio.wait_for(body(), 15)
+
+
 async def test_malformed_messages_are_dropped_with_a_diagnostic(
     server: AblyTestServer, make_bus: BusFactory
 ) -> None:
