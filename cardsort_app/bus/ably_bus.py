@@ -627,16 +627,20 @@ class AblyBus:
             log.warning("ably: channel %s %s (%s)", entry.channel.name, current, change.reason)
 
     async def _reattach_later(self, entry: _Entry) -> None:
-        await asyncio.sleep(
-            self._client_options.get("channel_retry_timeout", SDK_DEFAULTS["channel_retry_timeout"]) / 1000
-        )
+        await asyncio.sleep(self.sdk_options()["channel_retry_timeout"] / 1000)
         if (
             self._entries.get(entry.code) is entry
             and entry.held
             and _state(entry.channel) in ("failed", "detached")
         ):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(entry.channel.attach(), self.attach_timeout)
+            await self._bounded(entry.channel.attach(), self.attach_timeout)
+
+    async def _bounded(self, coro: Awaitable[Any], timeout: float) -> bool:
+        """Wait at most `timeout` for an SDK attach/detach without cancelling it (cancelling strands the
+        SDK's internal state waiter, which then fails when the state changes). True if it succeeded."""
+        task = self._spawn(coro, quiet=True)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        return bool(done) and task.exception() is None
 
     async def _hold_presence(self, code: str) -> _Entry:
         """Hold ``sessions:{code}`` for presence (attach, bounded). Returns the entry."""
@@ -664,11 +668,10 @@ class AblyBus:
         channel = entry.channel
         if self._client is None:
             return
-        try:
-            if _state(channel) not in ("initialized", "detached", "failed"):
-                await asyncio.wait_for(channel.detach(), self.detach_timeout)
-        except Exception as exc:  # noqa: BLE001 - the SDK sends DETACH once connected again
-            log.warning("ably: detaching %s: %s", channel.name, exc)
+        busy = _state(channel) not in ("initialized", "detached", "failed")
+        if busy and not await self._bounded(channel.detach(), self.detach_timeout):
+            # The SDK sends the DETACH once connected again.
+            log.warning("ably: %s not detached yet (channel %s)", channel.name, _state(channel))
         if code not in self._entries and _state(channel) in ("initialized", "detached", "failed"):
             with contextlib.suppress(Exception):
                 self._client.channels.release(channel.name)
