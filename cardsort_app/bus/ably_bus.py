@@ -21,34 +21,41 @@ holder lets go. Publishing does not attach.
 The bus's own connection must be able to enter presence on behalf of any participant: with key auth
 (the default) that needs nothing more; with token auth the bus asks for a wildcard (``*``) clientId.
 
-Environment (`AblyBus.from_env`; every variable but the key is optional):
+Environment (`AblyBus.from_env`; every variable but the key is optional; times in milliseconds):
 
-==================================== ===================================================================
-``ABLY_API_KEY``                     ``appId.keyId:secret``. Required: without it `from_env` returns None
-                                     and the app uses the in-process bus.
-``ABLY_ENDPOINT``                    SDK ``endpoint``: a routing policy name, or a host. A local
-                                     Ably-compatible server needs ``127.0.0.1:PORT/`` (the port inside
-                                     the host string *and* the trailing slash: ably 3.1.4's realtime
-                                     transport ignores ``port``, and its REST client needs the slash).
-                                     Default: Ably's production endpoint.
-``ABLY_TLS``                         ``1`` (default) or ``0`` for plain ``ws://`` / ``http://``.
-``ABLY_USE_TOKEN_AUTH``              ``0`` (default): the key authenticates the realtime connection.
-                                     ``1``: the SDK signs token requests with the key (needed where Basic
-                                     auth is refused, e.g. REST over plain http); the bus asks for a
-                                     wildcard clientId so it may enter presence for participants.
-``ABLY_REALTIME_REQUEST_TIMEOUT_MS`` SDK ``realtime_request_timeout`` (default here 5000; SDK 10000):
-                                     also how long a refused connection attempt hangs (SDK quirk).
-``ABLY_DISCONNECTED_RETRY_TIMEOUT_MS`` SDK ``disconnected_retry_timeout`` (default here 2000; SDK 15000).
-``ABLY_CHANNEL_RETRY_TIMEOUT_MS``    SDK ``channel_retry_timeout`` (default here 5000; SDK 15000).
-``ABLY_PUBLISH_TIMEOUT_MS``          How long `publish` waits for the ACK before raising (default 5000).
-                                     The SDK still sends a queued message when it reconnects; the
-                                     caller's retry of the same ``seq`` is dropped by its id.
-``ABLY_CONNECT_TIMEOUT_MS``          How long `start` waits for the first connection (default 10000);
-                                     past it `start` returns and the SDK keeps trying.
-``ABLY_ATTACH_TIMEOUT_MS``           How long `subscribe` waits for the channel to attach (default
-                                     5000); past it the subscription stands and a later attach triggers
-                                     a resync.
-==================================== ===================================================================
+``ABLY_API_KEY``
+    ``appId.keyId:secret``. Required: without it `from_env` returns None (the app keeps the in-process
+    bus and presence).
+``ABLY_ENDPOINT``
+    SDK ``endpoint``: a routing policy name or a host; default Ably's production endpoint. A local
+    Ably-compatible server needs ``127.0.0.1:PORT/``: the port inside the host string (ably 3.1.4's
+    realtime transport ignores ``port``) and the trailing slash (its REST client needs it).
+``ABLY_TLS``
+    ``1`` (default) or ``0`` for plain ``ws://`` / ``http://``.
+``ABLY_USE_TOKEN_AUTH``
+    ``0`` (default): the key authenticates the realtime connection. ``1``: the SDK signs token requests
+    with the key (needed where Basic auth is refused, e.g. REST over plain http); the bus then asks for
+    a wildcard clientId so it may enter presence for participants.
+``ABLY_REALTIME_REQUEST_TIMEOUT_MS``
+    SDK ``realtime_request_timeout`` (here 5000, SDK default 10000); also how long a refused
+    connection attempt hangs before the SDK gives up on it (an SDK quirk).
+``ABLY_DISCONNECTED_RETRY_TIMEOUT_MS``
+    SDK ``disconnected_retry_timeout`` (here 2000, SDK default 15000): the pause between reconnects.
+``ABLY_CHANNEL_RETRY_TIMEOUT_MS``
+    SDK ``channel_retry_timeout`` (here 5000, SDK default 15000).
+``ABLY_PUBLISH_TIMEOUT_MS``
+    How long `publish` waits for the ACK before raising (default 5000). The SDK still sends a message
+    it queued while disconnected once it reconnects; the caller's retry of the same ``seq`` is dropped
+    by its id (and waits for the queued copy rather than queueing another).
+``ABLY_CONNECT_TIMEOUT_MS``
+    How long `start` waits for the first connection (default 10000); past it `start` returns and the
+    SDK keeps trying in the background (`healthy()` says False meanwhile).
+``ABLY_ATTACH_TIMEOUT_MS``
+    How long `subscribe` waits for the channel to attach (default 5000); past it the subscription
+    stands, the SDK keeps attaching, and the attach triggers a resync.
+
+Presence timing: a tab that closes leaves at once; a worker that dies abruptly keeps its members until
+Ably's presence grace expires (about 15 s on Ably's service; the local test server's is configurable).
 """
 
 from __future__ import annotations
