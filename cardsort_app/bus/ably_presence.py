@@ -223,7 +223,7 @@ class AblyPresence:
                     entered.add(pid)
                 except Exception as exc:  # noqa: BLE001 - retried
                     ok = False
-                    log.warning("presence: enter %s on %s failed: %s", pid, code, exc)
+                    log.warning("presence: enter %s on %s failed: %r", pid, code, exc)
         entry = bus._entries.get(code)
         own = self._members(code)[1]
         for pid in sorted((entered | own) - self._local(code)):
@@ -234,7 +234,7 @@ class AblyPresence:
                 await asyncio.wait_for(entry.channel.presence.leave_client(pid), bus.presence_timeout)
                 entered.discard(pid)
             except Exception as exc:  # noqa: BLE001
-                log.warning("presence: leave %s on %s failed: %s", pid, code, exc)
+                log.warning("presence: leave %s on %s failed: %r", pid, code, exc)
                 if not self._local(code):
                     entered.discard(pid)  # detaching below removes it on Ably's side
                 else:
