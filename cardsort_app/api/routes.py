@@ -62,7 +62,8 @@ async def get_session(code: str, key: str | None = Depends(_key)) -> dict[str, A
     runtime = get_runtime()
     code = await runtime.service.check_facilitator(code, key)
     state = await runtime.hub.state(code)
-    return session_view(state, runtime.presence.online(code))
+    online = await runtime.presence.synced(code)  # with Ably: once the other workers' members arrived
+    return session_view(state, online)
 
 
 @api.get("/api/sessions/{code}/events")

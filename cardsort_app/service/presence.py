@@ -10,10 +10,22 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 PresenceListener = Callable[[str, str, bool], None]
+
+
+class Presence(Protocol):
+    """Who is online. In-process for one worker; Ably presence (bus.presence) across workers."""
+
+    def listen(self, listener: PresenceListener) -> None: ...
+    def enter(self, client_token: str, code: str, participant_id: str) -> None: ...
+    def leave(self, client_token: str) -> None: ...
+    def is_online(self, code: str, participant_id: str) -> bool: ...
+    def online(self, code: str) -> set[str]: ...
+    async def synced(self, code: str) -> set[str]: ...
 
 
 class InProcessPresence:
@@ -54,6 +66,10 @@ class InProcessPresence:
 
     def online(self, code: str) -> set[str]:
         return {pid for (c, pid), tabs in self._tabs.items() if c == code and tabs}
+
+    async def synced(self, code: str) -> set[str]:
+        """Nothing to wait for: this process is the whole truth."""
+        return self.online(code)
 
     def _notify(self, code: str, participant_id: str, online: bool) -> None:
         for listener in list(self._listeners):

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 RECOVER_PAGE = 500
+#: Events published in one round trip when a backlog has built up (an outage, a burst).
+BATCH = 50
 
 
 class OutboxRelay:
@@ -50,44 +52,49 @@ class OutboxRelay:
             for event in events:
                 self.submit(event)
             total += len(events)
-            await self.flush()  # published events are marked, so the next page holds new ones
+            await self.flush(code)  # published events are marked, so the next page holds new ones
             if len(events) < RECOVER_PAGE:
                 break
         if total:
             log.info("relay: published %d event(s) the log held as unpublished", total)
         return total
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is published and marked."""
-        for idle in list(self._idle.values()):
+    async def flush(self, code: str | None = None) -> None:
+        """Wait until everything queued so far (for one session, or all) is published and marked."""
+        idles = [self._idle[code]] if code in self._idle else [] if code else list(self._idle.values())
+        for idle in idles:
             await idle.wait()
 
     async def _drain(self, code: str) -> None:
         queue = self._queues[code]
         delay = RETRY_FIRST_S
         while queue:
-            batch_end: Event | None = None
-            while queue:
-                event = queue[0]
-                try:
-                    await self._bus.publish(event)
-                except Exception as exc:
-                    self.retries += 1
-                    log.warning("relay: publish of %s seq %s failed (%s); retrying", code, event.seq, exc)
-                    await self._debug(code, event, exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, RETRY_MAX_S)
-                    continue
-                delay = RETRY_FIRST_S
+            batch = [queue[i] for i in range(min(len(queue), BATCH))]
+            try:
+                await self._publish(batch)
+            except Exception as exc:
+                self.retries += 1
+                log.warning("relay: publish of %s seq %s.. failed (%s); retrying", code, batch[0].seq, exc)
+                await self._debug(code, batch[0], exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            delay = RETRY_FIRST_S
+            for _ in batch:
                 queue.popleft()
-                if batch_end is None or (event.seq or 0) > (batch_end.seq or 0):
-                    batch_end = event
-            if batch_end is not None:
-                try:
-                    await self._store.mark_published(code, batch_end.seq or 0)
-                except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
-                    log.exception("relay: marking %s up to %s published failed", code, batch_end.seq)
+            try:
+                await self._store.mark_published(code, max(e.seq or 0 for e in batch))
+            except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
+                log.exception("relay: marking %s up to %s published failed", code, batch[-1].seq)
         self._idle[code].set()
+
+    async def _publish(self, batch: list[Event]) -> None:
+        """One round trip for a backlog when the bus can take several events at once."""
+        if len(batch) > 1 and (publish_many := getattr(self._bus, "publish_many", None)) is not None:
+            await publish_many(batch)
+        else:
+            for event in batch:
+                await self._bus.publish(event)
 
     async def _debug(self, code: str, event: Event, exc: Exception) -> None:
         with contextlib.suppress(Exception):  # diagnostics are best effort

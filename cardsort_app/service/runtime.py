@@ -11,7 +11,7 @@ from pathlib import Path
 from cardsort_app.bus.base import EventBus
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.service.hub import SessionHub
-from cardsort_app.service.presence import InProcessPresence
+from cardsort_app.service.presence import InProcessPresence, Presence
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import SessionService
 from cardsort_app.service.store_port import AsyncStore
@@ -37,7 +37,7 @@ class Runtime:
     store: AsyncStore
     bus: EventBus
     hub: SessionHub
-    presence: InProcessPresence
+    presence: Presence
     service: SessionService
     relay: OutboxRelay
     _housekeeping: asyncio.Task | None = None
@@ -61,7 +61,8 @@ class Runtime:
 
     async def _resync(self, code: str) -> None:
         """After the bus lost continuity: level the projection with the log, republish what is pending."""
-        await self.hub.catch_up(code)
+        if self.hub.loaded(code) is not None:  # a session released meanwhile needs nothing
+            await self.hub.catch_up(code)
         await self.relay.recover(code)
 
     async def close(self) -> None:
