@@ -50,16 +50,25 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-def run(url: str, rounds: int) -> dict[str, list[float]]:
+def _worker(page) -> str:
+    return page.get_by_test_id("board").get_attribute("data-worker") or ""
+
+
+def run(url: str, rounds: int, cross_worker: bool = False) -> dict[str, list[float]]:
     api = httpx.Client(base_url=url, timeout=10)
     session = h.create_session(api, title="latency")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        pages = [
-            h.join(browser.new_context(base_url=url), session.code, name)
-            for name in ("Actor", "Obs1", "Obs2")
-        ]
-        actor, observers = pages[0], pages[1:]
+        actor = h.join(browser.new_context(base_url=url), session.code, "Actor")
+        observers = []
+        for i in range(40):  # with --cluster only tabs whose websocket landed on another worker observe
+            if len(observers) == 2:
+                break
+            page = h.join(browser.new_context(base_url=url), session.code, f"Obs{i}")
+            if not cross_worker or _worker(page) != _worker(actor):
+                observers.append(page)
+        assert len(observers) == 2, "could not place two observers on another worker"
+        pages = [actor, *observers]
         h.sort_step1(actor)
         actor.evaluate(WATCH, OWN_BOARD)  # the acting tab's own (optimistic) board
         for page in observers:
@@ -87,20 +96,41 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--url")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="PostgreSQL + Redis + 3 workers + the local Ably server; observers sit on another worker",
+    )
     args = parser.parse_args()
     server = None
-    if not args.url:
+    cleanup = []
+    if args.cluster:
+        import redis
+
+        from tests.multiworker.conftest import REDIS_URL, AblyProcess, cluster_env, create_schema, drop_schema
+
+        ably = AblyProcess()
+        schema = create_schema()
+        cleanup += [ably.close, lambda: drop_schema(schema)]
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        tmp = Path(tempfile.mkdtemp())
+        server = AppServer(free_port(), cluster_env(ably, schema), tmp / "app.log")
+        server.start()
+    elif not args.url:
         tmp = Path(tempfile.mkdtemp())
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}", REFLEX_USE_SYSTEM_BUN="1")
         env["PATH"] = f"{ROOT / '.tools/node_modules/.bin'}:{Path(sys.executable).parent}:{env['PATH']}"
         server = AppServer(free_port(), env, tmp / "app.log")
         server.start()
     try:
-        results = run(args.url or server.url, args.rounds)
+        results = run(args.url or server.url, args.rounds, cross_worker=args.cluster)
     finally:
         if server:
             server.stop()
-    print(f"step change, click -> data-step changed ({args.rounds} rounds, 3 browsers), ms")
+        for step in cleanup:
+            step()
+    where = "observers on another worker, via Ably" if args.cluster else "one worker"
+    print(f"step change, click -> data-step changed ({args.rounds} rounds, 3 browsers, {where}), ms")
     print(f"{'':12}{'p50':>8}{'p90':>8}{'max':>8}{'mean':>8}")
     for name, values in results.items():
         print(

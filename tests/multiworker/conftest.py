@@ -28,6 +28,7 @@ from tests.support.browser import contexts_for
 
 WORKERS = 3
 REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/7")
+_DSN = PG_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 class AblyProcess:
@@ -52,6 +53,33 @@ class AblyProcess:
         self.proc.wait(timeout=10)
 
 
+def cluster_env(ably: AblyProcess, pg_schema: str, workers: int = WORKERS) -> dict[str, str]:
+    """The app's environment for the scale-out deployment (see the README's multi-worker section)."""
+    return app_env(
+        DATABASE_URL=f"{PG_URL}?options=-csearch_path%3D{pg_schema}",
+        REDIS_URL=REDIS_URL,
+        GRANIAN_WORKERS=str(workers),
+        ABLY_API_KEY=ably.key,
+        ABLY_ENDPOINT=f"127.0.0.1:{ably.port}/",
+        ABLY_TLS="0",
+        ABLY_USE_TOKEN_AUTH="1",
+        ABLY_REALTIME_REQUEST_TIMEOUT_MS="1500",
+        ABLY_DISCONNECTED_RETRY_TIMEOUT_MS="300",
+    )
+
+
+def create_schema() -> str:
+    schema = f"cardsort_mw_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return schema
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
 @pytest.fixture(scope="session")
 def ably() -> Iterator[AblyProcess]:
     server = AblyProcess()
@@ -62,13 +90,9 @@ def ably() -> Iterator[AblyProcess]:
 @pytest.fixture(scope="session")
 def pg_schema() -> Iterator[str]:
     """A throwaway schema in the test database, so the run starts from an empty log."""
-    schema = f"cardsort_mw_{uuid.uuid4().hex[:8]}"
-    dsn = PG_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    schema = create_schema()
     yield schema
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    drop_schema(schema)
 
 
 @pytest.fixture(scope="session")
@@ -77,17 +101,7 @@ def cluster(
 ) -> Iterator[AppServer]:
     redis.Redis.from_url(REDIS_URL).flushdb()
     data = tmp_path_factory.mktemp("cluster")
-    env = app_env(
-        DATABASE_URL=f"{PG_URL}?options=-csearch_path%3D{pg_schema}",
-        REDIS_URL=REDIS_URL,
-        GRANIAN_WORKERS=str(WORKERS),
-        ABLY_API_KEY=ably.key,
-        ABLY_ENDPOINT=f"127.0.0.1:{ably.port}/",
-        ABLY_TLS="0",
-        ABLY_USE_TOKEN_AUTH="1",
-        ABLY_REALTIME_REQUEST_TIMEOUT_MS="1500",
-        ABLY_DISCONNECTED_RETRY_TIMEOUT_MS="300",
-    )
+    env = cluster_env(ably, pg_schema)
     server = AppServer(free_port(), env, Path(os.environ.get("CARDSORT_CLUSTER_LOG", data / "app.log")))
     server.start()
     yield server
