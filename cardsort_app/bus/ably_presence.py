@@ -26,6 +26,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cardsort_app.bus.local_tabs import LocalTabs
+
 if TYPE_CHECKING:
     from cardsort_app.bus.ably_bus import AblyBus
 
@@ -40,8 +42,7 @@ RETRY_S = 1.0
 class AblyPresence:
     def __init__(self, bus: AblyBus) -> None:
         self._bus = bus
-        self._tabs: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
-        self._where: dict[str, tuple[str, str]] = {}  # client token -> (session, participant)
+        self._tabs = LocalTabs()
         self._listeners: set[PresenceListener] = set()
         self._entered: defaultdict[str, set[str]] = defaultdict(set)  # code -> pids entered on Ably
         self._shown: dict[str, set[str]] = {}  # code -> online set listeners last heard
@@ -58,30 +59,18 @@ class AblyPresence:
         self._listeners.discard(listener)
 
     def enter(self, client_token: str, code: str, participant_id: str) -> None:
-        previous = self._where.get(client_token)
-        if previous == (code, participant_id):
-            return
-        if previous is not None:
-            self.leave(client_token)
-        self._where[client_token] = (code, participant_id)
-        tabs = self._tabs[(code, participant_id)]
-        tabs.add(client_token)
-        if len(tabs) == 1:
+        left, first = self._tabs.enter(client_token, code, participant_id)
+        if left is not None:
+            self._kick(left[0])
+            self._refresh(left[0])
+        if first:
             self._kick(code)
         self._refresh(code)
 
     def leave(self, client_token: str) -> None:
-        where = self._where.pop(client_token, None)
-        if where is None:
-            return
-        tabs = self._tabs.get(where)
-        if tabs is None:
-            return
-        tabs.discard(client_token)
-        if not tabs:
-            del self._tabs[where]
-            self._kick(where[0])
-        self._refresh(where[0])
+        if (gone := self._tabs.leave(client_token)) is not None:
+            self._kick(gone[0])
+            self._refresh(gone[0])
 
     def is_online(self, code: str, participant_id: str) -> bool:
         return participant_id in self.online(code)
@@ -108,7 +97,7 @@ class AblyPresence:
         return self._local(code)
 
     def _local(self, code: str) -> set[str]:
-        return {pid for (c, pid), tabs in self._tabs.items() if c == code and tabs}
+        return self._tabs.participants(code)
 
     def _members(self, code: str) -> tuple[set[str], set[str]]:
         """(participants present through other connections, participants present through ours), as
@@ -258,6 +247,6 @@ class AblyPresence:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "local": {f"{c}/{p}": len(t) for (c, p), t in self._tabs.items()},
+            "local": {f"{c}/{p}": n for (c, p), n in self._tabs.counts().items()},
             "entered": {c: sorted(p) for c, p in self._entered.items()},
         }

@@ -8,9 +8,10 @@ presence is keyed by participant id, not by connection.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
+
+from cardsort_app.bus.local_tabs import LocalTabs
 
 log = logging.getLogger(__name__)
 
@@ -30,42 +31,28 @@ class Presence(Protocol):
 
 class InProcessPresence:
     def __init__(self) -> None:
-        self._tabs: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
-        self._where: dict[str, tuple[str, str]] = {}  # client token -> (session, participant)
+        self._tabs = LocalTabs()
         self._listeners: set[PresenceListener] = set()
 
     def listen(self, listener: PresenceListener) -> None:
         self._listeners.add(listener)
 
     def enter(self, client_token: str, code: str, participant_id: str) -> None:
-        previous = self._where.get(client_token)
-        if previous == (code, participant_id):
-            return
-        if previous is not None:
-            self.leave(client_token)
-        self._where[client_token] = (code, participant_id)
-        tabs = self._tabs[(code, participant_id)]
-        tabs.add(client_token)
-        if len(tabs) == 1:
+        left, first = self._tabs.enter(client_token, code, participant_id)
+        if left is not None:
+            self._notify(*left, False)
+        if first:
             self._notify(code, participant_id, True)
 
     def leave(self, client_token: str) -> None:
-        where = self._where.pop(client_token, None)
-        if where is None:
-            return
-        tabs = self._tabs.get(where)
-        if tabs is None:
-            return
-        tabs.discard(client_token)
-        if not tabs:
-            del self._tabs[where]
-            self._notify(*where, False)
+        if (gone := self._tabs.leave(client_token)) is not None:
+            self._notify(*gone, False)
 
     def is_online(self, code: str, participant_id: str) -> bool:
-        return bool(self._tabs.get((code, participant_id)))
+        return participant_id in self._tabs.participants(code)
 
     def online(self, code: str) -> set[str]:
-        return {pid for (c, pid), tabs in self._tabs.items() if c == code and tabs}
+        return self._tabs.participants(code)
 
     async def synced(self, code: str) -> set[str]:
         """Nothing to wait for: this process is the whole truth."""
