@@ -16,12 +16,16 @@ def test_state_survives_a_server_kill_and_tabs_reconnect(app_server, new_context
     h.sort_step1(ann)
     h.complete_step(ann, 2)
     before = h.rest_state(api, s)
+    old_worker = ann.get_by_test_id("board").get_attribute("data-worker")
 
     app_server.stop(signal.SIGKILL)  # no graceful shutdown: only what the log holds survives
     app_server.start()
 
     assert h.rest_state(api, s)["piles"] == before["piles"]
     for page in (ann, bob):
+        # The tab has reconnected and re-loaded its board from the new process (until then it shows
+        # what it had), then it shows the log's state.
+        expect(page.get_by_test_id("board")).not_to_have_attribute("data-worker", old_worker, timeout=60_000)
         expect(page.locator('[data-participant-name="Nia"]')).to_have_attribute(
             "data-step", "2", timeout=60_000
         )

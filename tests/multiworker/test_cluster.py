@@ -123,3 +123,21 @@ def test_an_ably_outage_loses_nothing_and_everyone_converges(cluster_context, cl
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     published = {m["id"] for m in ably.control.history(f"sessions:{s.code}")}
     assert {f"{s.code}:{e['seq']}" for e in events} <= published  # the relay published every event
+
+
+def test_presence_across_workers_offline_and_back_without_a_duplicate(cluster_context, cluster_api) -> None:
+    s = h.create_session(cluster_api)
+    pages = _spread_over_workers(cluster_context, s.code, ["Gil", "Hal"])
+    (name, leaver), *rest = [(n, p) for n, p in pages.items()]
+    watchers = [p for _, p in rest]
+    _expect_everywhere(watchers, name, "data-online", "true")
+    profile = leaver.context.storage_state()  # the same browser profile comes back later
+
+    leaver.context.close()  # the browser goes away: its worker drops the socket, Ably presence follows
+    _expect_everywhere(watchers, name, "data-online", "false", timeout_ms=10_000)
+
+    back = h.open_board(cluster_context(storage_state=profile), s.code)
+    _expect_everywhere([*watchers, back], name, "data-online", "true", timeout_ms=10_000)
+    for page in [*watchers, back]:
+        expect(page.locator("[data-testid=participants] [data-testid=participant]")).to_have_count(len(pages))
+    assert [p["name"] for p in h.rest_state(cluster_api, s)["participants"]].count(name) == 1
