@@ -25,7 +25,12 @@ def test_state_survives_a_server_kill_and_tabs_reconnect(app_server, new_context
     for page in (ann, bob):
         # The tab has reconnected and re-loaded its board from the new process (until then it shows
         # what it had), then it shows the log's state.
-        expect(page.get_by_test_id("board")).not_to_have_attribute("data-worker", old_worker, timeout=60_000)
+        page.wait_for_function(
+            "(old) => { const b = document.querySelector('[data-testid=board]');"
+            " const w = b && b.getAttribute('data-worker'); return !!w && w !== old; }",
+            arg=old_worker,
+            timeout=60_000,
+        )
         expect(page.locator('[data-participant-name="Nia"]')).to_have_attribute(
             "data-step", "2", timeout=60_000
         )
