@@ -32,6 +32,49 @@ def _menu_item(card_id: rx.Var, from_pile: str, to_pile: str) -> rx.Component:
     )
 
 
+#: One-tap moves onward from each pile (the step's usual next move): on a phone a tap beats dragging a
+#: card past a long pile.
+QUICK_MOVES = {
+    "unsorted": ("very-important", "important", "not-important"),
+    "very-important": ("top8",),
+    "important": ("top8",),
+    "not-important": ("top8",),
+    "top8": ("top3",),
+}
+QUICK_LABELS = {
+    "very-important": "Very important",
+    "important": "Important",
+    "not-important": "Not important",
+    "top8": "Add to top 8",
+    "top3": "Add to top 3",
+}
+
+
+def _quick_moves(card_id: rx.Var, pile: str) -> rx.Component:
+    targets = QUICK_MOVES.get(pile, ())
+    if not targets:
+        return rx.fragment()
+    return rx.cond(
+        BoardState.allowed_piles.contains(pile),
+        rx.flex(
+            *[
+                rx.button(
+                    QUICK_LABELS[target],
+                    on_click=BoardState.move(card_id, pile, target),
+                    size="1",
+                    variant="soft",
+                    color_scheme=PILE_TONE[target],
+                    data_testid=f"quick-{target}",
+                )
+                for target in targets
+            ],
+            gap="6px",
+            wrap="wrap",
+            padding_top="6px",
+        ),
+    )
+
+
 def _card(c: rx.Var, pile: str) -> rx.Component:
     movable = BoardState.allowed_piles.contains(pile)
     return draggable_card(
@@ -39,6 +82,7 @@ def _card(c: rx.Var, pile: str) -> rx.Component:
             rx.box(
                 rx.text(c["name"], weight="bold", size="2"),
                 rx.text(c["meaning"], size="1", color_scheme="gray", line_height="1.3"),
+                _quick_moves(c["id"], pile),
                 flex="1",
                 min_width="0",
             ),

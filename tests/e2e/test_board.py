@@ -89,7 +89,7 @@ def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
 
 def test_a_mouse_drag_moves_a_card_and_every_other_view_follows(new_context, api) -> None:
     s = h.create_session(api)
-    ctx = new_context()
+    ctx = new_context(viewport={"width": 1280, "height": 1600})  # source and target pile both on screen
     page = h.join(ctx, s.code, "Gus")
     other_tab = h.open_board(ctx, s.code)
     dashboard = new_context().new_page()
@@ -192,3 +192,24 @@ def test_offline_moves_land_in_order_or_roll_back_visibly(new_context, api) -> N
             len(h.pile_cards(page, pile))
         )
         assert h.pile_cards(page, pile) == h.pile_cards(twin, pile)
+
+
+def test_a_phone_sorts_by_tapping(new_context, api) -> None:
+    """On a phone-sized touch screen: only the step's piles show, and one tap moves a card onward."""
+    s = h.create_session(api)
+    page = h.join(
+        new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True), s.code, "Pia"
+    )
+    expect(page.locator('[data-testid=pile][data-pile="top8"]')).to_be_hidden()  # not a step-1 pile
+    targets = ["very-important", "important", "not-important"]
+    for i, card in enumerate(h.pile_cards(page, "unsorted")):
+        page.locator(
+            f'[data-pile="unsorted"] [data-card-id="{card}"] [data-testid="quick-{targets[i % 3]}"]'
+        ).tap()
+        expect(h.card_in(page, targets[i % 3], card)).to_be_visible()
+    h.complete_step(page, 2)
+    expect(page.locator('[data-testid=pile][data-pile="top8"]')).to_be_visible()
+    for card in h.pile_cards(page, "very-important")[:2]:
+        page.locator(f'[data-card-id="{card}"] [data-testid="quick-top8"]').tap()
+        expect(h.card_in(page, "top8", card)).to_be_visible()
+    assert len(h.rest_state(api, s)["piles"][h.participants(page)["Pia"]["id"]]["top8"]) == 2
