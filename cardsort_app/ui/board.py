@@ -41,10 +41,10 @@ QUICK_MOVES = {
     "not-important": ("top8",),
     "top8": ("top3",),
 }
-QUICK_LABELS = {
-    "very-important": "Very important",
+QUICK_LABELS = {  # short, so a card's buttons fit on one line; the full pile name is the tooltip
+    "very-important": "Very",
     "important": "Important",
-    "not-important": "Not important",
+    "not-important": "Not",
     "top8": "Add to top 8",
     "top3": "Add to top 3",
 }
@@ -64,6 +64,8 @@ def _quick_moves(card_id: rx.Var, pile: str) -> rx.Component:
                     size="1",
                     variant="soft",
                     color_scheme=PILE_TONE[target],
+                    title=f"Move to {PILE_LABELS[target]}",
+                    aria_label=f"Move to {PILE_LABELS[target]}",
                     data_testid=f"quick-{target}",
                 )
                 for target in targets
@@ -82,7 +84,6 @@ def _card(c: rx.Var, pile: str) -> rx.Component:
             rx.box(
                 rx.text(c["name"], weight="bold", size="2"),
                 rx.text(c["meaning"], size="1", color_scheme="gray", line_height="1.3"),
-                _quick_moves(c["id"], pile),
                 flex="1",
                 min_width="0",
             ),
@@ -102,6 +103,7 @@ def _card(c: rx.Var, pile: str) -> rx.Component:
             spacing="2",
             width="100%",
         ),
+        _quick_moves(c["id"], pile),
         card_id=c["id"],
         pile=pile,
         disabled=~movable,
@@ -132,7 +134,7 @@ def _pile(pile: str, min_height: str = "96px") -> rx.Component:
         ),
         rx.grid(
             rx.foreach(BoardState.piles[pile], lambda c: _card(c, pile)),
-            grid_template_columns="repeat(auto-fill, minmax(190px, 1fr))",
+            grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))",
             gap="8px",
             width="100%",
         ),

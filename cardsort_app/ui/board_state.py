@@ -32,7 +32,8 @@ STEP_TITLES = {
     4: "Done",
 }
 STEP_HELP = {
-    1: "Place each card in Very important, Important or Not important. Drag it, or use its ⋯ menu.",
+    1: "Put each card in Very important, Important or Not important: tap a pile on the card, drag it, "
+    "or use its ⋯ menu.",
     2: "Move the 8 values that matter most to you into Top 8.",
     3: "From your top 8, move the 3 that matter most into Top 3.",
     4: "You have finished. Reveal your selection to the group, or go back a step to change it.",
