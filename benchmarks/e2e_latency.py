@@ -107,14 +107,15 @@ def main() -> None:
     if args.cluster:
         import redis
 
-        from tests.multiworker.conftest import REDIS_URL, AblyProcess, cluster_env, create_schema, drop_schema
+        from tests.multiworker.conftest import REDIS_URL, AblyProcess, cluster_env
+        from tests.support.databases import Database
 
         ably = AblyProcess()
-        schema = create_schema()
-        cleanup += [ably.close, lambda: drop_schema(schema)]
-        redis.Redis.from_url(REDIS_URL).flushdb()
         tmp = Path(tempfile.mkdtemp())
-        server = AppServer(free_port(), cluster_env(ably, schema), tmp / "app.log")
+        db = Database("postgresql", tmp, prefix="bench_cluster")
+        cleanup += [ably.close, db.drop]
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        server = AppServer(free_port(), cluster_env(ably, db.url), tmp / "app.log")
         server.start()
     elif not args.url:
         tmp = Path(tempfile.mkdtemp())

@@ -21,8 +21,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from tests.support.databases import PG_URL
+
 ROOT = Path(__file__).resolve().parents[1]
-PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def _best(fn, repeat: int = 5) -> float:

@@ -5,16 +5,12 @@ PostgreSQL for the store/service tests: a missing server fails them, never skips
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS
-
-PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
 
 #: Packages whose tests drive real browsers. They run last: Playwright's sync API keeps an event loop
 #: marked running in the main thread while it is alive, which the asyncio tests cannot share.

@@ -11,24 +11,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import redis
 from playwright.sync_api import Browser
 
-from tests.conftest import PG_URL
 from tests.support.ably_server import ControlClient
 from tests.support.app_server import ROOT, AppServer, app_env, free_port
 from tests.support.browser import contexts_for
+from tests.support.databases import Database
 
 WORKERS = 3
 REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/7")
-_DSN = PG_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 class AblyProcess:
@@ -53,10 +50,10 @@ class AblyProcess:
         self.proc.wait(timeout=10)
 
 
-def cluster_env(ably: AblyProcess, pg_schema: str, workers: int = WORKERS) -> dict[str, str]:
+def cluster_env(ably: AblyProcess, database_url: str, workers: int = WORKERS) -> dict[str, str]:
     """The app's environment for the scale-out deployment (see the README's multi-worker section)."""
     return app_env(
-        DATABASE_URL=f"{PG_URL}?options=-csearch_path%3D{pg_schema}",
+        DATABASE_URL=database_url,
         REDIS_URL=REDIS_URL,
         GRANIAN_WORKERS=str(workers),
         ABLY_API_KEY=ably.key,
@@ -68,18 +65,6 @@ def cluster_env(ably: AblyProcess, pg_schema: str, workers: int = WORKERS) -> di
     )
 
 
-def create_schema() -> str:
-    schema = f"cardsort_mw_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return schema
-
-
-def drop_schema(schema: str) -> None:
-    with psycopg.connect(_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 @pytest.fixture(scope="session")
 def ably() -> Iterator[AblyProcess]:
     server = AblyProcess()
@@ -88,20 +73,20 @@ def ably() -> Iterator[AblyProcess]:
 
 
 @pytest.fixture(scope="session")
-def pg_schema() -> Iterator[str]:
-    """A throwaway schema in the test database, so the run starts from an empty log."""
-    schema = create_schema()
-    yield schema
-    drop_schema(schema)
+def cluster_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway schema in the PostgreSQL test database, so the run starts from an empty log."""
+    db = Database("postgresql", tmp_path_factory.mktemp("cluster-db"), prefix="cardsort_mw")
+    yield db.url
+    db.drop()
 
 
 @pytest.fixture(scope="session")
 def cluster(
-    ably: AblyProcess, pg_schema: str, tmp_path_factory: pytest.TempPathFactory
+    ably: AblyProcess, cluster_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
     redis.Redis.from_url(REDIS_URL).flushdb()
     data = tmp_path_factory.mktemp("cluster")
-    env = cluster_env(ably, pg_schema)
+    env = cluster_env(ably, cluster_db)
     server = AppServer(free_port(), env, Path(os.environ.get("CARDSORT_CLUSTER_LOG", data / "app.log")))
     server.start()
     yield server

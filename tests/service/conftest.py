@@ -7,51 +7,20 @@ PostgreSQL is required: when it is unreachable the PG tests fail, they never ski
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import sqlalchemy as sa
 
 from cardsort_app.service.runtime import Runtime, build
-from cardsort_app.store import migrate
-from tests.conftest import PG_URL
-
-BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
-
-
-def _pg_admin() -> sa.Engine:
-    engine = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        shown = sa.make_url(PG_URL).render_as_string(hide_password=True)
-        pytest.fail(f"PostgreSQL at {shown} (DATABASE_URL_TEST) is unreachable: {exc}", pytrace=False)
-    return engine
+from tests.support.databases import BACKENDS, Database
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database shared by one test module (every test makes its own sessions)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('service-sqlite') / 'cardsort.db'}"
-        migrate.upgrade(url)
-        yield url
-        return
-    admin = _pg_admin()
-    schema = f"service_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        rendered = url.render_as_string(hide_password=False)
-        migrate.upgrade(rendered)
-        yield rendered
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    db = Database(request.param, tmp_path_factory.mktemp(f"service-{request.param}"), "service_test", True)
+    yield db.url
+    db.drop()
 
 
 @pytest.fixture
