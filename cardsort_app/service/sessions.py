@@ -112,6 +112,8 @@ class SessionService:
             current = state.participant(pid)
             return rules.join(state, pid, current.name if current and not name.strip() else name)
 
+        if known and (current := (await self.hub.state(code)).participant(pid)) and current.active:
+            return Identity(pid, secret)  # resuming (a reload, a second tab): nothing to decide or write
         if not known:
             # Check the name before registering the identity so a refused join leaves nothing behind.
             state = await self.hub.state(code)
