@@ -1,0 +1,743 @@
+"""Live fan-out under load: headless clients that speak Reflex's websocket protocol, one session.
+
+    python -m benchmarks.ws_load [--clients 30] [--rounds 100] [--action step|move|both] [--url URL]
+
+Starts the app the way `make run` does (unless --url is given), creates a session through
+`POST /api/sessions` and opens `--clients` participant tabs plus `--dashboards` facilitator tabs. Each tab
+is one websocket that behaves like a browser tab of the built frontend (`.web/utils/state.js`):
+
+* Engine.IO v4 over a plain websocket, `/_event/?EIO=4&transport=websocket&token=<tab token>`, the
+  Reflex version as subprotocol; the server pings (`2`) every REFLEX_SOCKET_INTERVAL, the tab answers `3`.
+* Socket.IO namespace `/_event`. The CONNECT packet carries the boot event as its auth payload:
+  `40/_event,{"event": {"name": "<root state>.hydrate_and_load", "payload": {"vars": {<client storage>}},
+  "router_data": {"pathname", "asPath", "query"}}}` (the frontend adds its state-schema hash, left out here:
+  the server then skips that check). The server answers `40/_event,{"sid"}`, sends the full
+  state, runs the page's on_load (BoardState.load) itself and sends what it changed.
+* Every other event is `42/_event,["event", {"name": "<full state path>.<handler>", "payload": {arg: value},
+  "router_data": ...}]`; every change comes back as `42/_event,["event", {"delta": {<full state path>:
+  {"<var>_rx_state_": value}}, "events": [...]}]`, a var replaced whole. A delta carrying the
+  `cardsort_identities` localStorage var is stored by the tab, as the frontend's applyClientStorageDelta
+  does.
+
+A tab joins through the board's own form events (`set_join_name`, `join`), stores the identity the join
+delta sets, then reloads: a new socket (same token: sessionStorage survives a reload) whose hydrate carries
+the identity, so BoardState.load resumes it. A tab the server drops is reopened, as the frontend
+reconnects, and counted.
+
+Measured, one action at a time (a few "actor" tabs take turns; `--gap-ms` between rounds):
+
+* step: the actor sends `complete_step` / `back_step` with the step it shows (toggling 1 <-> 2); every
+  other participant tab timestamps the delta in which the actor's `step` in `participants` (the list
+  rendered with `data-step`) changes; dashboards timestamp the actor's row.
+* move: the actor moves a card between two piles; dashboards timestamp the actor's pile counts (a board
+  shows no one else's piles, so the other participant tabs should get nothing).
+
+Latency = frame received - event sent, both in this process (perf_counter). A frame is timestamped when
+the socket hands it over and parsed only once every watched tab of the round holds one, so decoding never
+delays another tab's timestamp. Reference, as in the other benchmarks: the acting tab's own optimistic
+delta, in the same round. "min" shows how early the first tab hears of a change: the per-tab pushes
+interleave on the server's event loop, so with many tabs even the first one waits for most of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import reflex as rx
+import websockets
+from reflex_base.constants import Reflex
+from reflex_base.constants.state import FIELD_MARKER
+from reflex_base.utils.format import format_event_handler
+
+from cardsort_app.ui.board_state import BoardState
+from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.identity import IdentityState
+
+# --- wire names, derived from the app's own state classes ------------------------------------------------
+ROOT = rx.State.get_full_name()
+IDENTITY = IdentityState.get_full_name()
+BOARD = BoardState.get_full_name()
+DASHBOARD = DashboardState.get_full_name()
+HYDRATE = format_event_handler(rx.State.hydrate_and_load)
+IDENTITIES = "identities" + FIELD_MARKER
+IS_HYDRATED = "is_hydrated" + FIELD_MARKER
+LOCAL_STORAGE_NAME = "cardsort_identities"  # IdentityState.identities' localStorage key
+CONNECT = "40/_event,"  # Engine.IO message (4) + Socket.IO CONNECT (0), namespace /_event
+EVENT = "42/_event,"  # ... + Socket.IO EVENT (2)
+CONNECT_ERROR = "44/_event,"
+DISCONNECT = "41/_event,"
+
+
+def var(name: str) -> str:
+    return name + FIELD_MARKER
+
+
+class TabClosed(Exception):
+    pass
+
+
+Delta = dict[str, dict[str, Any]]
+
+
+@dataclass
+class Tab:
+    """One browser tab: a token (sessionStorage), localStorage, one websocket, a mirror of its state."""
+
+    ws_base: str
+    name: str
+    token: str = field(default_factory=lambda: str(uuid.uuid4()))
+    local_storage: dict[str, str] = field(default_factory=dict)
+    vars: Delta = field(default_factory=dict)
+    frames: list[tuple[float, str]] = field(default_factory=list)  # received while lazy, not parsed yet
+    lazy: bool = False  # in a measured round: keep raw frames, parse them after the round's timestamps
+    path: str = ""
+    router_data: dict[str, Any] = field(default_factory=dict)
+    watch: str | None = None  # a round waits for a frame containing this
+    on_watch: Callable[[Tab], None] | None = None
+    received: int = 0  # event frames
+    received_bytes: int = 0
+    pid: str = ""
+    ws: Any = None
+    reader: asyncio.Task | None = None
+    closed: bool = True
+    closing: bool = False  # closed by this tab (a reload), not dropped by the server
+    drops: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.connected = asyncio.Event()
+
+    # --- transport --------------------------------------------------------------------------------------
+    async def open(self, path: str, query: dict[str, str], timeout: float) -> None:
+        """Load `path`: connect, hydrate with the client storage; the server runs the page's on_load."""
+        search = "&".join(f"{k}={v}" for k, v in query.items() if k != "code")
+        self.path = path
+        self.router_data = {
+            "pathname": path,
+            "asPath": path + (f"?{search}" if search else ""),
+            "query": query,
+        }
+        payload = {}
+        if LOCAL_STORAGE_NAME in self.local_storage:
+            payload["vars"] = {f"{IDENTITY}.{IDENTITIES}": self.local_storage[LOCAL_STORAGE_NAME]}
+        boot = {"name": HYDRATE, "payload": payload, "router_data": self.router_data}
+        self.vars, self.frames, self.closed, self.closing = {}, [], False, False
+        self.connected.clear()
+        self.ws = await websockets.connect(
+            f"{self.ws_base}/_event/?EIO=4&transport=websocket&token={self.token}",
+            subprotocols=[Reflex.VERSION],
+            max_size=2**24,
+            ping_interval=None,  # Engine.IO pings come from the server
+            open_timeout=timeout,
+            close_timeout=2,
+        )
+        opened = await asyncio.wait_for(self.ws.recv(), timeout)
+        if not opened.startswith("0"):
+            raise RuntimeError(f"{self.name}: unexpected Engine.IO open packet {opened[:80]!r}")
+        await self.ws.send(CONNECT + json.dumps({"event": boot}, separators=(",", ":")))
+        self.reader = asyncio.get_running_loop().create_task(self._read())
+        await asyncio.wait_for(self.connected.wait(), timeout)
+        if self.closed:
+            raise TabClosed(f"{self.name}: connect refused ({self.drops[-1:]})")
+
+    async def _read(self) -> None:
+        reason = "closed"
+        try:
+            async for raw in self.ws:
+                at = time.perf_counter()
+                if raw == "2":  # Engine.IO ping
+                    await self.ws.send("3")
+                elif raw.startswith(EVENT):
+                    self.received += 1
+                    self.received_bytes += len(raw)
+                    if self.lazy:
+                        self.frames.append((at, raw))
+                        if self.watch is not None and self.on_watch is not None and self.watch in raw:
+                            self.on_watch(self)
+                    else:  # parse as it comes, as a browser does, so a burst never piles up here
+                        self.parse(raw)
+                    self.arrived.set()
+                elif raw.startswith(CONNECT):
+                    self.connected.set()
+                elif raw.startswith((CONNECT_ERROR, DISCONNECT)):
+                    reason = f"server sent {raw[:100]!r}"
+                    break
+                elif raw == "1":  # Engine.IO close (a ping timeout on the server's side)
+                    reason = "Engine.IO close"
+        except websockets.ConnectionClosed as exc:
+            reason = f"{reason}: {exc}"
+        finally:
+            if not self.closing:
+                self.drops.append(reason)
+            self.closed = True
+            self.connected.set()
+            self.arrived.set()
+            if self.on_watch is not None:
+                self.on_watch(self)
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.send(DISCONNECT)
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        if self.reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.reader, 5)
+        self.ws = self.reader = None
+
+    async def send(self, cls: type[rx.State], name: str, **payload: Any) -> float:
+        event = {
+            "name": format_event_handler(getattr(cls, name)),
+            "payload": payload,
+            "router_data": self.router_data,
+        }
+        message = EVENT + json.dumps(["event", event], separators=(",", ":"))
+        sent = time.perf_counter()
+        await self.ws.send(message)
+        return sent
+
+    # --- state mirror -----------------------------------------------------------------------------------
+    def parse(self, raw: str) -> Delta | None:
+        """Apply one frame to the mirror (and the client storage), as the frontend's socket handler."""
+        name, *args = json.loads(raw[len(EVENT) :])
+        if name == "new_token":  # the server found the token in use and handed out another
+            self.token = args[0]
+        if name != "event":
+            return None
+        delta = args[0].get("delta") or {}
+        for state, values in delta.items():
+            self.vars.setdefault(state, {}).update(values)
+        stored = delta.get(IDENTITY, {}).get(IDENTITIES)
+        if stored is not None and delta.get(ROOT, {}).get(IS_HYDRATED) is not False:
+            self.local_storage[LOCAL_STORAGE_NAME] = stored
+        return delta
+
+    def drain(self) -> list[tuple[float, Delta]]:
+        """Parse the frames kept while lazy; returns (received at, delta) for each."""
+        frames, self.frames = self.frames, []
+        return [(at, delta) for at, raw in frames if (delta := self.parse(raw)) is not None]
+
+    def get(self, state: str, name: str, default: Any = None) -> Any:
+        return self.vars.get(state, {}).get(var(name), default)
+
+    async def until(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain()
+            if check():
+                return
+            if self.closed:
+                raise TabClosed(f"{self.name}: socket closed while waiting for {what} ({self.drops[-1:]})")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{self.name}: no {what} within {timeout:.0f} s")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), left)
+
+
+# --- pages -------------------------------------------------------------------------------------------------
+def row_of(rows: Any, pid: str) -> dict[str, Any] | None:
+    for row in rows or ():
+        if row.get("id") == pid:
+            return row
+    return None
+
+
+def board_ready(tab: Tab) -> bool:
+    return tab.get(BOARD, "status") == "ready" and tab.get(BOARD, "me") == tab.pid
+
+
+async def load_board(tab: Tab, code: str, timeout: float) -> None:
+    """Open (or reload) the board with the identity in localStorage; on_load resumes the participant."""
+    await tab.open(f"/s/{code}", {"code": code}, timeout)
+    tab.pid = json.loads(tab.local_storage[LOCAL_STORAGE_NAME])[code]["pid"]
+    await tab.until(lambda: board_ready(tab), timeout, "the board resumed with the stored identity")
+
+
+async def join_board(tab: Tab, code: str, timeout: float) -> None:
+    """Join through the board's form, keep the identity the delta stores, then reload the tab."""
+    await tab.open(f"/s/{code}", {"code": code}, timeout)
+    await tab.until(lambda: tab.get(BOARD, "status") == "join", timeout, "the join form")
+    await tab.send(BoardState, "set_join_name", value=tab.name)
+    await tab.send(BoardState, "join", _form={})
+    stored = lambda: code in json.loads(tab.local_storage.get(LOCAL_STORAGE_NAME, "{}"))  # noqa: E731
+    await tab.until(stored, timeout, "the identity in localStorage")
+    await tab.close()
+    await load_board(tab, code, timeout)
+
+
+async def open_dashboard(tab: Tab, code: str, key: str, timeout: float) -> None:
+    await tab.open(f"/s/{code}/facilitate", {"code": code, "key": key}, timeout)
+    await tab.until(lambda: tab.get(DASHBOARD, "status") == "ready", timeout, "the dashboard")
+
+
+@dataclass
+class Fleet:
+    code: str
+    key: str
+    boards: list[Tab]
+    dashboards: list[Tab]
+    timeout: float
+
+    @property
+    def tabs(self) -> list[Tab]:
+        return self.boards + self.dashboards
+
+    async def revive(self) -> None:
+        """Reopen the tabs the server dropped, as the frontend reconnects (hydrate + on_load again)."""
+        for tab in [t for t in self.tabs if t.closed]:
+            await tab.close()
+            if tab.path.endswith("/facilitate"):
+                await open_dashboard(tab, self.code, self.key, self.timeout)
+            else:
+                await load_board(tab, self.code, self.timeout)
+
+    async def until_all(self, check: Callable[[Tab], bool], tabs: list[Tab], what: str) -> None:
+        deadline = time.monotonic() + self.timeout * 4
+        while True:
+            await self.revive()
+            for tab in tabs:
+                tab.drain()
+            if all(check(t) for t in tabs):
+                return
+            if time.monotonic() > deadline:
+                late = [t.name for t in tabs if not check(t)]
+                raise TimeoutError(f"{len(late)} tabs never showed {what}: {late[:5]}")
+            await asyncio.sleep(0.1)
+
+    async def settle(self, quiet: float) -> None:
+        """Wait until no tab received anything for `quiet` seconds (bounded), then parse everything."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            before = sum(t.received for t in self.tabs)
+            await asyncio.sleep(quiet)
+            if sum(t.received for t in self.tabs) == before:
+                break
+        for t in self.tabs:
+            t.drain()
+
+
+def unsorted_left(tab: Tab, pid: str) -> int | None:
+    """How many cards `pid` still has unsorted, as `tab` shows it (a dashboard or the participant's board)."""
+    if tab.path.endswith("/facilitate"):
+        return (row_of(tab.get(DASHBOARD, "rows"), pid) or {}).get("counts", {}).get("unsorted")
+    return len(tab.get(BOARD, "piles", {}).get("unsorted", []))
+
+
+async def sort_all(actor: Tab, fleet: Fleet) -> None:
+    """Step 1 for an actor: every unsorted card into one of the three piles, one move at a time (the next
+    once a dashboard shows the last, so set-up never floods the server)."""
+    targets = ("very-important", "important", "not-important")
+    watcher = fleet.dashboards[0] if fleet.dashboards else actor
+    actor.drain()
+    cards = [c["id"] for c in actor.get(BOARD, "piles", {}).get("unsorted", [])]
+    for i, card in enumerate(cards):
+        await actor.send(BoardState, "move", card_id=card, from_pile="unsorted", to_pile=targets[i % 3])
+        left = len(cards) - i - 1
+        await watcher.until(
+            lambda left=left: unsorted_left(watcher, actor.pid) == left, fleet.timeout, f"{actor.name}'s move"
+        )
+    await actor.until(
+        lambda: not actor.get(BOARD, "piles", {}).get("unsorted"), fleet.timeout, "sorted piles"
+    )
+
+
+# --- one measured round -------------------------------------------------------------------------------------
+@dataclass
+class Watch:
+    """What one tab waits for in a round: for each series, the first frame that passes its check."""
+
+    tab: Tab
+    substring: str  # every frame that can pass a check contains this (a filter before parsing)
+    checks: dict[str, Callable[[Delta], bool]]
+    found: dict[str, float] = field(default_factory=dict)
+
+
+async def run_round(
+    send: Callable[[], Awaitable[float]], watches: list[Watch], timeout: float
+) -> tuple[dict[str, list[float]], int]:
+    """Send, wait until every watched tab holds a candidate frame, then parse and timestamp.
+
+    Returns latencies (ms) by series and how many checks no frame passed within `timeout`."""
+    pending: set[int] = set()
+    all_in = asyncio.Event()
+
+    def on_watch(tab: Tab) -> None:
+        if id(tab) in pending:
+            pending.discard(id(tab))
+            if not pending:
+                all_in.set()
+
+    for w in watches:
+        w.tab.drain()
+        w.tab.watch, w.tab.on_watch, w.tab.lazy = w.substring, on_watch, True
+    pending.update(id(w.tab) for w in watches)
+    deadline = time.monotonic() + timeout
+    try:
+        sent = await send()
+        waiting = list(watches)
+        while waiting:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_in.wait(), max(0.0, deadline - time.monotonic()))
+            all_in.clear()
+            pending.update(id(w.tab) for w in waiting)  # re-armed before parsing: nothing slips through
+            still = []
+            for w in waiting:
+                for at, delta in w.tab.drain():
+                    for series, check in w.checks.items():
+                        if series not in w.found and at >= sent and check(delta):
+                            w.found[series] = at
+                if len(w.found) == len(w.checks) or w.tab.closed:
+                    pending.discard(id(w.tab))
+                else:
+                    still.append(w)
+            waiting = still
+            if time.monotonic() >= deadline:
+                break
+            if waiting and not pending:
+                all_in.set()
+    finally:
+        for w in watches:
+            w.tab.drain()
+            w.tab.watch, w.tab.on_watch, w.tab.lazy = None, None, False
+    out: dict[str, list[float]] = {}
+    missed = 0
+    for w in watches:
+        for series in w.checks:
+            if series in w.found:
+                out.setdefault(series, []).append((w.found[series] - sent) * 1000)
+            else:
+                missed += 1
+    return out, missed
+
+
+STEP_OTHERS = "step: other participants"
+STEP_DASHBOARDS = "step: dashboards"
+STEP_ACTING = "step: acting tab, optimistic (ref)"
+STEP_CONFIRMED = "step: acting tab, confirmed"
+MOVE_DASHBOARDS = "move: dashboards"
+MOVE_ACTING = "move: acting tab, optimistic (ref)"
+REFERENCE = {STEP_OTHERS: STEP_ACTING, STEP_DASHBOARDS: STEP_ACTING, STEP_CONFIRMED: STEP_ACTING}
+REFERENCE |= {STEP_ACTING: STEP_ACTING, MOVE_DASHBOARDS: MOVE_ACTING, MOVE_ACTING: MOVE_ACTING}
+
+
+def step_round(actor: Tab, fleet: Fleet) -> tuple[list[Watch], Callable[[], Awaitable[float]]]:
+    shown = actor.get(BOARD, "step")
+    forward = shown == 1
+    expected = 2 if forward else 1
+    pid = actor.pid
+
+    def participants_show(delta: Delta) -> bool:
+        return (row_of(delta.get(BOARD, {}).get(var("participants")), pid) or {}).get("step") == expected
+
+    def row_shows(delta: Delta) -> bool:
+        return (row_of(delta.get(DASHBOARD, {}).get(var("rows")), pid) or {}).get("step") == expected
+
+    def own_step(delta: Delta) -> bool:
+        return delta.get(BOARD, {}).get(var("step")) == expected
+
+    watches = [
+        Watch(t, f'"{var("participants")}"', {STEP_OTHERS: participants_show})
+        for t in fleet.boards
+        if t is not actor
+    ]
+    watches += [Watch(t, f'"{var("rows")}"', {STEP_DASHBOARDS: row_shows}) for t in fleet.dashboards]
+    watches.append(Watch(actor, FIELD_MARKER, {STEP_ACTING: own_step, STEP_CONFIRMED: participants_show}))
+
+    async def send() -> float:
+        return await actor.send(BoardState, "complete_step" if forward else "back_step", shown_step=shown)
+
+    return watches, send
+
+
+def move_round(actor: Tab, fleet: Fleet) -> tuple[list[Watch], Callable[[], Awaitable[float]]]:
+    piles = actor.get(BOARD, "piles")
+    vi, im = piles.get("very-important", []), piles.get("important", [])
+    src, dst = ("very-important", "important") if len(vi) >= len(im) else ("important", "very-important")
+    card = piles[src][0]["id"]
+    expected = len(piles[dst]) + 1
+    pid = actor.pid
+
+    def counts_show(delta: Delta) -> bool:
+        row = row_of(delta.get(DASHBOARD, {}).get(var("rows")), pid) or {}
+        return row.get("counts", {}).get(dst) == expected
+
+    def own_move(delta: Delta) -> bool:
+        mine = delta.get(BOARD, {}).get(var("piles"))
+        return mine is not None and any(c["id"] == card for c in mine.get(dst, []))
+
+    watches = [Watch(t, f'"{var("rows")}"', {MOVE_DASHBOARDS: counts_show}) for t in fleet.dashboards]
+    watches.append(Watch(actor, f'"{var("piles")}"', {MOVE_ACTING: own_move}))
+
+    async def send() -> float:
+        return await actor.send(BoardState, "move", card_id=card, from_pile=src, to_pile=dst)
+
+    return watches, send
+
+
+# --- the benchmark ----------------------------------------------------------------------------------------
+@dataclass
+class ActionStats:
+    rounds: int = 0
+    seconds: float = 0.0
+    board_frames: int = 0  # received by the participant tabs that never act
+    board_bytes: int = 0
+    quiet_tabs: int = 0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float | None = None
+
+
+@dataclass
+class Results:
+    series: dict[str, list[float]] = field(default_factory=dict)
+    actions: dict[str, ActionStats] = field(default_factory=dict)
+    missed: int = 0
+    dropped_setup: int = 0
+    dropped_rounds: int = 0
+    drop_reasons: list[str] = field(default_factory=list)
+    ghost_deltas: int | None = None
+    setup_s: float = 0.0
+
+    def add(self, got: dict[str, list[float]]) -> None:
+        for name, values in got.items():
+            self.series.setdefault(name, []).extend(values)
+
+
+def server_cpu(pgid: int | None) -> float | None:
+    """CPU seconds (user + system) of the processes in the app's process group (Linux /proc)."""
+    if pgid is None:
+        return None
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:  # pgrp; then utime, stime
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+GHOST = "Attempting to send delta to disconnected client"  # Reflex's warning in EventNamespace.emit_update
+
+
+def progress(what: str, since: float) -> None:
+    print(f"[{time.monotonic() - since:6.1f} s] {what}", file=sys.stderr, flush=True)
+
+
+async def bench(url: str, args: argparse.Namespace, app_pgid: int | None, app_log: Path | None) -> Results:
+    res = Results()
+    ws_base = url.replace("http://", "ws://", 1).rstrip("/")
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+        r = await api.post("/api/sessions", json={"title": "ws load", "deck": args.deck})
+        r.raise_for_status()
+        created = r.json()
+    fleet = Fleet(
+        created["code"],
+        created["facilitatorKey"],
+        [Tab(ws_base, f"P{i:03d}") for i in range(args.clients)],
+        [Tab(ws_base, f"F{i}") for i in range(args.dashboards)],
+        args.timeout,
+    )
+    gate = asyncio.Semaphore(args.connect_concurrency)
+
+    async def gated(coro: Awaitable[None]) -> None:
+        async with gate:
+            await coro
+
+    try:
+        await asyncio.gather(*(gated(join_board(t, fleet.code, args.timeout)) for t in fleet.boards))
+        for tab in fleet.dashboards:
+            await open_dashboard(tab, fleet.code, fleet.key, args.timeout)
+        progress(f"{args.clients} tabs joined {fleet.code}, {args.dashboards} dashboards open", started)
+        n = len(fleet.boards)
+
+        gone = 0  # participants whose tab was closed (no leave)
+
+        def all_online(t: Tab) -> bool:
+            rows = t.get(BOARD, "participants", [])
+            online = sum(1 for p in rows if p.get("online") == "true")
+            return board_ready(t) and len(rows) == n + gone and online == n
+
+        await fleet.until_all(all_online, fleet.boards, f"all {n} participants online")
+        progress("every tab shows every participant online", started)
+        if args.closed_tabs:
+            closed = [Tab(ws_base, f"C{i:03d}") for i in range(args.closed_tabs)]
+            await asyncio.gather(*(gated(join_board(t, fleet.code, args.timeout)) for t in closed))
+            await asyncio.gather(*(t.close() for t in closed))  # browser closed, no "leave"
+            gone = len(closed)
+            await fleet.until_all(all_online, fleet.boards, f"{gone} participants offline")
+            progress(f"{gone} more participants joined and closed their tabs", started)
+        actors = fleet.boards[: max(1, min(args.actors, n))]
+        await asyncio.gather(*(sort_all(a, fleet) for a in actors))
+        await fleet.settle(0.5)
+        await fleet.until_all(all_online, fleet.boards, "everyone online after sorting")
+        res.dropped_setup = sum(len(t.drops) for t in fleet.tabs)
+        progress(f"{len(actors)} actors sorted their cards", started)
+        res.setup_s = time.monotonic() - started
+
+        plan = {"step": ["step"], "move": ["move"], "both": ["step", "move"]}[args.action]
+        log0 = app_log.stat().st_size if app_log is not None else 0
+        quiet = [t for t in fleet.boards if t not in actors]
+        for action in plan:
+            stats = res.actions[action] = ActionStats(rounds=args.rounds, quiet_tabs=len(quiet))
+            frames0, bytes0 = sum(t.received for t in quiet), sum(t.received_bytes for t in quiet)
+            cpu0, clock0, server0 = time.process_time(), time.monotonic(), server_cpu(app_pgid)
+            for i in range(args.rounds):
+                actor = actors[i % len(actors)]
+                watches, send = (step_round if action == "step" else move_round)(actor, fleet)
+                got, missed = await run_round(send, watches, args.round_timeout)
+                res.add(got)
+                res.missed += missed
+                await asyncio.sleep(args.gap_ms / 1000)
+                actor.drain()  # its mirror (the step and piles it shows) for its next turn
+                await fleet.revive()
+            await fleet.settle(0.3)
+            stats.seconds, stats.client_cpu_s = time.monotonic() - clock0, time.process_time() - cpu0
+            server1 = server_cpu(app_pgid)
+            if server0 is not None and server1 is not None:
+                stats.server_cpu_s = server1 - server0
+            stats.board_frames = sum(t.received for t in quiet) - frames0
+            stats.board_bytes = sum(t.received_bytes for t in quiet) - bytes0
+            progress(f"{args.rounds} {action} rounds", started)
+        if app_log is not None:
+            with app_log.open("rb") as log:
+                log.seek(log0)
+                res.ghost_deltas = log.read().decode(errors="replace").count(GHOST)
+        res.drop_reasons = [r for t in fleet.tabs for r in t.drops]
+        res.dropped_rounds = len(res.drop_reasons) - res.dropped_setup
+    finally:
+        await asyncio.gather(*(t.close() for t in fleet.tabs), return_exceptions=True)
+    return res
+
+
+# --- reporting ----------------------------------------------------------------------------------------------
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+PCTS = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999))
+
+
+def report(res: Results, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 132))
+    table = Table(
+        title=f"Live fan-out, {args.clients} participant tabs + {args.dashboards} dashboards in one session, "
+        f"{args.rounds} rounds per action, ms"
+    )
+    table.add_column("received by")
+    table.add_column("deltas", justify="right")
+    table.add_column("min", justify="right")
+    for name, _ in PCTS:
+        table.add_column(name, justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("p50 / acting", justify="right")
+    table.add_column("p99 / acting", justify="right")
+    for name, values in res.series.items():
+        ref = res.series.get(REFERENCE[name])
+        row = [name, f"{len(values):,}", f"{min(values):.1f}", *(f"{pct(values, p):.1f}" for _, p in PCTS)]
+        row += [f"{max(values):.1f}", f"{statistics.fmean(values):.1f}"]
+        if ref:
+            row += [f"{pct(values, 0.5) / pct(ref, 0.5):.2f}", f"{pct(values, 0.99) / pct(ref, 0.99):.2f}"]
+        else:
+            row += ["—", "—"]
+        table.add_row(*row)
+    console.print(table)
+    others = res.series.get(STEP_OTHERS)
+    if others:
+        within = sum(1 for v in others if v <= 100) / len(others) * 100
+        console.print(
+            f"other participants: p50 {pct(others, 0.5):.1f} ms (target ≤ 15), "
+            f"p99 {pct(others, 0.99):.1f} ms (target ≤ 40), {within:.2f} % within 100 ms (target 99.9 %)"
+        )
+    for action, st in res.actions.items():
+        per_tab = max(1, st.quiet_tabs * st.rounds)
+        line = (
+            f"{action}: {st.rounds} rounds in {st.seconds:.1f} s; a participant tab that never acts got "
+            f"{st.board_frames / per_tab:.2f} frames, {st.board_bytes / per_tab / 1024:.1f} KiB per round; "
+            f"CPU per round: client {st.client_cpu_s / st.rounds * 1000:.1f} ms"
+        )
+        if st.server_cpu_s is not None:
+            line += f", app {st.server_cpu_s / st.rounds * 1000:.1f} ms"
+        console.print(line)
+    console.print(
+        f"set-up {res.setup_s:.1f} s; missed (no delta within {args.round_timeout:.0f} s): {res.missed}; "
+        f"sockets the server dropped: {res.dropped_setup} during set-up, {res.dropped_rounds} during the "
+        "rounds (reopened)"
+    )
+    if res.drop_reasons:
+        console.print(f"first drop: {res.drop_reasons[0]}")
+    if res.ghost_deltas is not None:
+        console.print(f"app log during the rounds: {res.ghost_deltas} deltas addressed to disconnected tabs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=30, help="participant tabs in the session")
+    parser.add_argument("--dashboards", type=int, default=2, help="facilitator dashboard tabs")
+    parser.add_argument("--rounds", type=int, default=100, help="rounds per action")
+    parser.add_argument("--actors", type=int, default=5, help="participants taking turns to act")
+    parser.add_argument("--action", choices=["step", "move", "both"], default="both")
+    parser.add_argument("--deck", default="values")
+    parser.add_argument("--gap-ms", type=float, default=50, help="pause between rounds")
+    parser.add_argument("--timeout", type=float, default=30, help="seconds for each set-up wait")
+    parser.add_argument("--round-timeout", type=float, default=10, help="seconds a round waits")
+    parser.add_argument(
+        "--closed-tabs", type=int, default=0, help="participants who join, then close their tab (no leave)"
+    )
+    parser.add_argument("--connect-concurrency", type=int, default=10, help="tabs joining at once")
+    parser.add_argument("--url", help="a running app on loopback; default: start one as `make run` does")
+    args = parser.parse_args()
+
+    server = None
+    app_log = None
+    if args.url and urllib.parse.urlsplit(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("--url must be a loopback address")
+    if not args.url:
+        from tests.support.app_server import ROOT, AppServer, free_port
+
+        tmp = Path(tempfile.mkdtemp())
+        app_log = tmp / "app.log"
+        env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}", REFLEX_USE_SYSTEM_BUN="1")
+        env["PATH"] = f"{ROOT / '.tools/node_modules/.bin'}:{Path(sys.executable).parent}:{env['PATH']}"
+        server = AppServer(free_port(), env, app_log)
+        print(f"starting the app (log: {app_log})", file=sys.stderr, flush=True)
+        server.start()
+    try:
+        pgid = server.proc.pid if server is not None and server.proc is not None else None
+        res = asyncio.run(bench(args.url or server.url, args, pgid, app_log))
+    finally:
+        if server:
+            server.stop()
+    report(res, args)
+
+
+if __name__ == "__main__":
+    main()
