@@ -21,7 +21,7 @@ from typing import Any
 
 import reflex as rx
 
-from cardsort_app.domain.events import Event
+from cardsort_app.domain.events import Event, EventType
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.runtime import Runtime, get_runtime
 
@@ -29,6 +29,20 @@ log = logging.getLogger(__name__)
 
 #: sync(state_instance) is called inside the tab's lock with the tab's own substate.
 Sync = Callable[[Any], Awaitable[None]]
+
+#: Disconnected tabs remembered for a reconnect.
+MAX_PARKED = 10_000
+
+#: Events that change what every tab of the session shows (the participants panel, reveals).
+_SHOWN_TO_EVERYONE = frozenset(
+    {
+        EventType.SESSION_CREATED,
+        EventType.PARTICIPANT_JOINED,
+        EventType.PARTICIPANT_LEFT,
+        EventType.STEP_TRANSITIONED,
+        EventType.SELECTION_REVEALED,
+    }
+)
 
 
 @dataclass
@@ -44,6 +58,8 @@ class _Tab:
 class LiveRegistry:
     app: Any = None
     tabs: dict[str, _Tab] = field(default_factory=dict)  # client token -> tab
+    # Tabs whose socket is gone: not pushed to (a closed tab must cost nothing), re-attached on reconnect.
+    parked: dict[str, _Tab] = field(default_factory=dict)
     by_session: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     listeners: dict[str, Callable[[SessionState, Sequence[Event]], None]] = field(default_factory=dict)
 
@@ -58,6 +74,7 @@ class LiveRegistry:
         previous = self.tabs.get(token)
         if previous is not None and previous.code != code:
             await self.detach(token)
+        self.parked.pop(token, None)
         self.tabs[token] = _Tab(code, state_cls, participant_id)
         self.by_session[code].add(token)
         if code not in self.listeners:
@@ -83,8 +100,16 @@ class LiveRegistry:
                     await self.runtime.hub.release(tab.code)
 
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
-        def on_events(_state: SessionState, _events: Sequence[Event]) -> None:
-            self.mark_session(code)
+        def on_events(_state: SessionState, events: Sequence[Event]) -> None:
+            if any(e.type in _SHOWN_TO_EVERYONE for e in events):
+                self.mark_session(code)
+                return
+            # Card moves only change their own participant's board (and the dashboards).
+            movers = {e.participant_id for e in events}
+            for token in list(self.by_session.get(code, ())):
+                tab = self.tabs.get(token)
+                if tab is not None and (tab.participant_id is None or tab.participant_id in movers):
+                    self.mark(token)
 
         return on_events
 
@@ -115,14 +140,29 @@ class LiveRegistry:
         self.mark_session(code)
 
     def on_socket_connect(self, token: str) -> None:
-        tab = self.tabs.get(token)
-        if tab is not None:
-            if tab.participant_id:
-                self.runtime.presence.enter(token, tab.code, tab.participant_id)
-            self.mark(token)  # catch up whatever happened while it was away
+        tab = self.parked.pop(token, None)
+        if tab is None:
+            return
+        asyncio.get_running_loop().create_task(self._reattach(token, tab))
+
+    async def _reattach(self, token: str, tab: _Tab) -> None:
+        try:
+            await self.attach(token, tab.code, tab.state_cls, tab.participant_id)
+        except Exception:
+            log.exception("re-attaching a reconnected tab failed")
+            return
+        self.mark(token)  # catch up whatever happened while it was away
 
     def on_socket_disconnect(self, token: str) -> None:
-        self.runtime.presence.leave(token)
+        tab = self.tabs.get(token)
+        if tab is None:
+            self.runtime.presence.leave(token)
+            return
+        # Stop pushing to it and let its session go when it was the last; remember it for a reconnect.
+        asyncio.get_running_loop().create_task(self.detach(token))
+        self.parked[token] = tab
+        if len(self.parked) > MAX_PARKED:  # tabs closed for good never come back: forget the oldest
+            del self.parked[next(iter(self.parked))]
 
 
 live = LiveRegistry()

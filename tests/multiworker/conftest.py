@@ -9,6 +9,7 @@ says which (`data-worker`).
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,6 +39,9 @@ class AblyProcess:
             stdout=subprocess.PIPE,
             text=True,
         )
+        if not select.select([self.proc.stdout], [], [], 30)[0]:
+            self.proc.kill()
+            raise RuntimeError("the local Ably server did not start within 30 s")
         lines = [self.proc.stdout.readline().strip() for _ in range(2)]
         values = dict(line.split("=", 1) for line in lines)
         self.port = int(values["PORT"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -41,7 +42,12 @@ def _wait_port(port: int, up: bool, timeout: float = 10) -> None:
     raise AssertionError(f"port {port} did not go {'up' if up else 'down'}")
 
 
-def _line(proc: subprocess.Popen) -> str:
+def _line(proc: subprocess.Popen, timeout: float = 60) -> str:
+    """The worker's next stdout line, or a failure (never a hang) when it says nothing in time."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"worker said nothing for {timeout:.0f} s")
     line = proc.stdout.readline().strip()
     assert line, f"worker exited with {proc.wait()}"
     return line
