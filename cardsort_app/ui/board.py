@@ -249,7 +249,7 @@ def _piles() -> rx.Component:
     )
 
 
-def participants_panel(rows: rx.Var) -> rx.Component:
+def participants_panel(rows: rx.Var, me: rx.Var | str = "") -> rx.Component:
     return rx.card(
         rx.hstack(
             rx.icon("users", size=16),
@@ -259,7 +259,7 @@ def participants_panel(rows: rx.Var) -> rx.Component:
             spacing="2",
             padding_bottom="6px",
         ),
-        rx.vstack(rx.foreach(rows, lambda p: participant_row(p)), spacing="1", width="100%"),
+        rx.vstack(rx.foreach(rows, lambda p: participant_row(p, me)), spacing="1", width="100%"),
         data_testid="participants",
         width="100%",
     )
@@ -315,7 +315,12 @@ def _board() -> rx.Component:
     return rx.box(
         rx.grid(
             rx.vstack(_step_bar(), _notice(), _piles(), spacing="3", width="100%"),
-            rx.vstack(participants_panel(BoardState.participants), _reveals(), spacing="3", width="100%"),
+            rx.vstack(
+                participants_panel(BoardState.participants, BoardState.me),
+                _reveals(),
+                spacing="3",
+                width="100%",
+            ),
             columns=rx.breakpoints(initial="1", md="minmax(0, 3fr) minmax(240px, 1fr)"),
             spacing="4",
             width="100%",

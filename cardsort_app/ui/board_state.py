@@ -57,22 +57,33 @@ def _deck(state: SessionState) -> Deck | None:
         return None
 
 
-def participant_rows(state: SessionState, online: set[str], me: str = "") -> list[dict[str, Any]]:
-    return [
-        {
-            "id": p.id,
-            "name": p.name,
-            "step": p.step,
-            "online": "true" if p.id in online else "false",
-            "is_me": p.id == me,
-        }
+#: The newest rows per session: every tab of a session shows the same list, so it is built once per
+#: change, not once per tab. Keyed by the projection's version (immutable per session) and who is online.
+_ROWS: dict[str, tuple[tuple[int, frozenset[str]], list[dict[str, Any]]]] = {}
+_REVEALS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+
+
+def participant_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
+    """The participants panel, shared by every tab of the session (treat it as read-only)."""
+    key = (state.version, frozenset(online))
+    cached = _ROWS.get(state.code)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    rows = [
+        {"id": p.id, "name": p.name, "step": p.step, "online": "true" if p.id in online else "false"}
         for p in state.active_participants
     ]
+    _ROWS[state.code] = (key, rows)
+    return rows
 
 
 def reveal_rows(state: SessionState) -> list[dict[str, Any]]:
+    """The reveals, shared by every tab of the session (treat it as read-only)."""
+    cached = _REVEALS.get(state.code)
+    if cached is not None and cached[0] == state.version:
+        return cached[1]
     deck = _deck(state)
-    return [
+    rows = [
         {
             "participant_id": r.participant_id,
             "participant_name": r.participant_name,
@@ -82,6 +93,8 @@ def reveal_rows(state: SessionState) -> list[dict[str, Any]]:
         }
         for r in state.reveals
     ]
+    _REVEALS[state.code] = (state.version, rows)
+    return rows
 
 
 def _transition(state: SessionState, pid: str, shown: int, direction: int) -> Event:
@@ -214,7 +227,7 @@ class BoardState(IdentityState):
         view = view or confirmed
         online = rt.presence.online(self.session_code)
         self._set("title", confirmed.title)
-        self._set("participants", participant_rows(confirmed, online, self.me))
+        self._set("participants", participant_rows(confirmed, online))
         self._set("reveals", reveal_rows(confirmed))
         self._set("deck_size", len(confirmed.card_ids))
         person = view.participant(self.me) if self.me else None

@@ -31,14 +31,14 @@ def online_dot(online: rx.Var) -> rx.Component:
     )
 
 
-def participant_row(p: rx.Var, extra: rx.Component | None = None) -> rx.Component:
+def participant_row(p: rx.Var, me: rx.Var | str = "") -> rx.Component:
     """One `participant` hook: id, name, step (1-4) and online state as data attributes."""
     return rx.hstack(
         online_dot(p["online"]),
         rx.avatar(fallback=p["name"].to(str)[0:1], size="1", radius="full", color_scheme=ACCENT),
         rx.text(
             p["name"],
-            rx.cond(p["is_me"], rx.text.span(" (you)", color_scheme="gray"), rx.fragment()),
+            rx.cond(p["id"] == me, rx.text.span(" (you)", color_scheme="gray"), rx.fragment()),
             size="2",
             weight="medium",
             trim="both",
@@ -47,7 +47,6 @@ def participant_row(p: rx.Var, extra: rx.Component | None = None) -> rx.Componen
             text_overflow="ellipsis",
             white_space="nowrap",
         ),
-        extra if extra is not None else rx.fragment(),
         step_badge(p["step"].to(int)),
         align="center",
         spacing="2",

@@ -55,7 +55,7 @@ def log_row(state: SessionState, event: Event) -> dict[str, Any]:
 
 def progress_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
     revealed = {(r.participant_id, str(r.reveal_type)) for r in state.reveals}
-    rows = participant_rows(state, online)
+    rows = [dict(row) for row in participant_rows(state, online)]  # extended below: copy the shared rows
     for row in rows:
         person = state.participants[row["id"]]
         row["counts"] = {p: len(person.pile(p)) for p in PILES}
