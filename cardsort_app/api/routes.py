@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cardsort_app.api.views import session_view
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
+from cardsort_app.store.errors import StoreUnavailable
 
 api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
 _bearer = HTTPBearer(auto_error=False)
@@ -30,6 +31,12 @@ class CreateSessionBody(BaseModel):
 @api.exception_handler(ServiceError)
 async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+
+@api.exception_handler(StoreUnavailable)
+async def _store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+    # The database is down or locked: say so, so clients and load balancers retry instead of giving up.
+    return JSONResponse({"error": "The database is unavailable; try again shortly"}, status_code=503)
 
 
 def _key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:

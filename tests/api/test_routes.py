@@ -302,3 +302,15 @@ async def test_reveal_flow_through_the_api_view(client: httpx.AsyncClient, rt: R
     assert [p["name"] for p in view["participants"]] == ["Ann"]
     assert list(view["piles"]) == [ann.participant_id]
     assert [(r["participantName"], r["revealType"]) for r in view["reveals"]] == [("Ann", "top8")]
+
+
+async def test_a_database_outage_answers_503_not_500(
+    client: httpx.AsyncClient, rt: Runtime, db_path: Path
+) -> None:
+    """Ordinary endpoints say the database is unavailable (retryable), with the usual error shape."""
+    code, key = await create(client, deck="values-mini")
+    rt.store.sync.dispose()
+    shutil.rmtree(db_path.parent)
+    r = await client.get(f"/api/sessions/{code}/events", headers=bearer(key))
+    assert r.status_code == 503, r.text
+    assert r.json() == {"error": "The database is unavailable; try again shortly"}
