@@ -23,17 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from cardsort_app.bus.local_tabs import LocalTabs
+from cardsort_app.bus.local_tabs import LocalTabs, PresenceListener
 
 if TYPE_CHECKING:
     from cardsort_app.bus.ably_bus import AblyBus
 
 log = logging.getLogger(__name__)
 
-PresenceListener = Callable[[str, str, bool], None]
 
 #: Seconds before a failed enter/leave is tried again.
 RETRY_S = 1.0

@@ -8,14 +8,11 @@ presence is keyed by participant id, not by connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
-from cardsort_app.bus.local_tabs import LocalTabs
+from cardsort_app.bus.local_tabs import LocalTabs, PresenceListener
 
 log = logging.getLogger(__name__)
-
-PresenceListener = Callable[[str, str, bool], None]
 
 
 class Presence(Protocol):

@@ -31,9 +31,6 @@ class AsyncStore:
     async def participant_token_hash(self, code: str, participant_id: str) -> str | None:
         return await self._run(self.sync.participant_token_hash, code, participant_id)
 
-    async def append(self, event: Event, expected_version: int | None = None) -> Event:
-        return await self._run(self.sync.append, event, expected_version)
-
     async def append_decided(
         self, code: str, base: SessionState, decide: Callable[[SessionState], Event | None]
     ) -> tuple[list[Event], Event | None]:
@@ -50,9 +47,6 @@ class AsyncStore:
 
     async def load(self, code: str) -> SessionState:
         return await self._run(self.sync.load, code)
-
-    async def last_seq(self, code: str) -> int:
-        return await self._run(self.sync.last_seq, code)
 
     async def find_event(self, event_id: str) -> Event | None:
         return await self._run(self.sync.get_event, event_id)

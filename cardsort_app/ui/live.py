@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +26,6 @@ from cardsort_app.domain.state import SessionState
 from cardsort_app.service.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
-
-#: sync(state_instance) is called inside the tab's lock with the tab's own substate.
-Sync = Callable[[Any], Awaitable[None]]
 
 #: Disconnected tabs remembered for a reconnect.
 MAX_PARKED = 10_000
