@@ -42,6 +42,11 @@ __all__ = [
     "SessionCreatedPayload",
     "StepTransitionedEvent",
     "StepTransitionedPayload",
+    "TeamBoardLockedEvent",
+    "TeamBoardOpenedEvent",
+    "TeamCardMovedEvent",
+    "TeamCardMovedPayload",
+    "TeamPile",
     "new_event",
     "parse_event",
 ]
@@ -61,6 +66,9 @@ class EventType(StrEnum):
     STEP_TRANSITIONED = "STEP_TRANSITIONED"
     CARD_MOVED = "CARD_MOVED"
     SELECTION_REVEALED = "SELECTION_REVEALED"
+    TEAM_BOARD_OPENED = "TEAM_BOARD_OPENED"
+    TEAM_BOARD_LOCKED = "TEAM_BOARD_LOCKED"
+    TEAM_CARD_MOVED = "TEAM_CARD_MOVED"
 
 
 class Pile(StrEnum):
@@ -70,6 +78,13 @@ class Pile(StrEnum):
     NOT_IMPORTANT = "not-important"
     TOP8 = "top8"
     TOP3 = "top3"
+
+
+class TeamPile(StrEnum):
+    """The two piles of the shared team board (``/s/{code}/team``)."""
+
+    CANDIDATES = "candidates"
+    TEAM_VALUES = "team-values"
 
 
 class RevealType(StrEnum):
@@ -148,6 +163,26 @@ class SelectionRevealedPayload(_WireModel):
     cards: Annotated[tuple[CardId, ...], Field(max_length=8)]
 
 
+class TeamBoardOpenedPayload(_WireModel):
+    """The facilitator opens the team board (nothing else to say)."""
+
+
+class TeamBoardLockedPayload(_WireModel):
+    """The facilitator locks the team board: from now on it is read-only."""
+
+
+class TeamCardMovedPayload(_WireModel):
+    """A team-board move as the sender saw it: the card was in ``fromPile`` (at ``fromPosition`` when
+    that is ``team-values``) in the view of ``version``; ``position`` is where it goes in ``toPile``."""
+
+    card_id: CardId
+    from_pile: TeamPile
+    to_pile: TeamPile
+    position: StrictCount
+    from_position: StrictCount
+    participant_name: EchoName
+
+
 # --- events ------------------------------------------------------------------------------------------
 class BaseEvent(_WireModel):
     """Fields common to every event. ``version`` is the seq the sender had seen; ``seq`` is set by the log."""
@@ -205,13 +240,31 @@ class SelectionRevealedEvent(BaseEvent):
     payload: SelectionRevealedPayload
 
 
+class TeamBoardOpenedEvent(BaseEvent):
+    type: Literal[EventType.TEAM_BOARD_OPENED] = EventType.TEAM_BOARD_OPENED
+    payload: TeamBoardOpenedPayload
+
+
+class TeamBoardLockedEvent(BaseEvent):
+    type: Literal[EventType.TEAM_BOARD_LOCKED] = EventType.TEAM_BOARD_LOCKED
+    payload: TeamBoardLockedPayload
+
+
+class TeamCardMovedEvent(BaseEvent):
+    type: Literal[EventType.TEAM_CARD_MOVED] = EventType.TEAM_CARD_MOVED
+    payload: TeamCardMovedPayload
+
+
 Event: TypeAlias = Annotated[
     SessionCreatedEvent
     | ParticipantJoinedEvent
     | ParticipantLeftEvent
     | StepTransitionedEvent
     | CardMovedEvent
-    | SelectionRevealedEvent,
+    | SelectionRevealedEvent
+    | TeamBoardOpenedEvent
+    | TeamBoardLockedEvent
+    | TeamCardMovedEvent,
     Field(discriminator="type"),
 ]
 
@@ -222,6 +275,9 @@ EVENT_CLASSES: dict[EventType, type[BaseEvent]] = {
     EventType.STEP_TRANSITIONED: StepTransitionedEvent,
     EventType.CARD_MOVED: CardMovedEvent,
     EventType.SELECTION_REVEALED: SelectionRevealedEvent,
+    EventType.TEAM_BOARD_OPENED: TeamBoardOpenedEvent,
+    EventType.TEAM_BOARD_LOCKED: TeamBoardLockedEvent,
+    EventType.TEAM_CARD_MOVED: TeamCardMovedEvent,
 }
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

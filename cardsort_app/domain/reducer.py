@@ -25,6 +25,7 @@ Rules the reducer embodies:
   Reveals that are no longer true are withdrawn: a top 8 is only revealable from step 3 on and a top 3 only
   at step 4, so going back to step 2 or lower removes the participant's ``top8`` and ``top3`` reveals, and
   going back from 4 to 3 removes the ``top3`` reveal.
+* TEAM_BOARD_OPENED / TEAM_BOARD_LOCKED / TEAM_CARD_MOVED: see ``team.py``.
 * Every event with a ``seq`` sets ``state.version = seq`` (also when it changes nothing else).
 """
 
@@ -46,6 +47,7 @@ from .events import (
     StepTransitionedEvent,
 )
 from .state import PILES, ParticipantState, Reveal, SessionState
+from .team import TEAM_EVENTS, apply_team
 
 __all__ = ["reduce", "replay"]
 
@@ -88,6 +90,8 @@ def _apply(state: SessionState, event: BaseEvent) -> SessionState:
         return _moved(state, event)
     if isinstance(event, SelectionRevealedEvent):
         return _revealed(state, event)
+    if isinstance(event, TEAM_EVENTS):
+        return apply_team(state, event)
     raise TypeError(f"not an event: {event!r}")
 
 

@@ -30,6 +30,7 @@ from .events import (
     new_event,
 )
 from .state import ParticipantState, SessionState
+from .team import TEAM_EVENTS, check_team
 
 __all__ = [
     "ALLOWED_PILES",
@@ -146,6 +147,8 @@ def check(state: SessionState, event: Event | BaseEvent) -> None:
         _check_move(state, event)
     elif isinstance(event, SelectionRevealedEvent):
         _check_reveal(state, event)
+    elif isinstance(event, TEAM_EVENTS):
+        check_team(state, event)
     else:
         raise DomainError(f"Unknown kind of change: {type(event).__name__}")
 

@@ -12,7 +12,16 @@ from typing import Any
 
 from .events import Pile, RevealType
 
-__all__ = ["PILES", "SNAPSHOT_FORMAT", "ParticipantState", "Reveal", "SessionState", "empty_piles"]
+__all__ = [
+    "PILES",
+    "SNAPSHOT_FORMAT",
+    "ParticipantState",
+    "Reveal",
+    "SessionState",
+    "TeamMove",
+    "TeamState",
+    "empty_piles",
+]
 
 #: Every participant has exactly these piles, in this (display) order.
 PILES: tuple[str, ...] = tuple(p.value for p in Pile)
@@ -101,6 +110,45 @@ class Reveal:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamMove:
+    """The newest move of one team-board card: who made it, at which seq (0 while optimistic)."""
+
+    seq: int
+    participant_id: str
+    participant_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TeamState:
+    """The shared team board (see ``domain/team.py``): the ordered team values and each card's last move.
+
+    Candidates are not stored: they are the revealed top-3 cards not in ``values``.
+    """
+
+    open: bool = False
+    locked: bool = False
+    values: tuple[str, ...] = ()
+    moves: dict[str, TeamMove] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "open": self.open,
+            "locked": self.locked,
+            "values": list(self.values),
+            "moves": {c: [m.seq, m.participant_id, m.participant_name] for c, m in self.moves.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TeamState:
+        return cls(
+            open=bool(d["open"]),
+            locked=bool(d["locked"]),
+            values=tuple(d["values"]),
+            moves={c: TeamMove(int(m[0]), str(m[1]), str(m[2])) for c, m in d["moves"].items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SessionState:
     code: str
     title: str = ""
@@ -109,6 +157,7 @@ class SessionState:
     version: int = 0
     participants: dict[str, ParticipantState] = field(default_factory=dict)
     reveals: tuple[Reveal, ...] = ()
+    team: TeamState = field(default_factory=TeamState)
 
     @classmethod
     def empty(cls, code: str) -> SessionState:
@@ -146,6 +195,7 @@ class SessionState:
             "version": self.version,
             "participants": [p.to_dict() for p in self.participants.values()],
             "reveals": [r.to_dict() for r in self.reveals],
+            "team": self.team.to_dict(),
         }
 
     @classmethod
@@ -162,4 +212,6 @@ class SessionState:
             version=int(d["version"]),
             participants={p.id: p for p in participants},
             reveals=tuple(Reveal.from_dict(r) for r in d["reveals"]),
+            # Snapshots taken before the team board existed have no "team": its empty state is right.
+            team=TeamState.from_dict(d["team"]) if "team" in d else TeamState(),
         )

@@ -51,3 +51,12 @@ def session_with(step: int = 1, card_ids: tuple[str, ...] = MINI) -> SessionStat
     """A session with Ann (``p1``) at ``step`` and Bo (``p2``) at step 1."""
     state = joined(created(card_ids), ("p1", "Ann"), ("p2", "Bo"))
     return drive(state, "p1", step)
+
+
+def finish_with_top3(state: SessionState, pid: str, offset: int) -> SessionState:
+    """Drive ``pid`` to step 4 with the top-8 cards ``offset .. offset+2`` as their top 3 (so several
+    participants can reveal different top 3s)."""
+    state = drive(state, pid, 3)
+    for card in state.participants[pid].pile(Pile.TOP8)[offset : offset + 3]:
+        state = apply(state, move_card(state, pid, card, Pile.TOP3))
+    return apply(state, transition(state, pid, +1))

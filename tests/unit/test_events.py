@@ -19,6 +19,9 @@ from cardsort_app.domain.events import (
     SelectionRevealedEvent,
     SessionCreatedEvent,
     StepTransitionedEvent,
+    TeamBoardLockedEvent,
+    TeamBoardOpenedEvent,
+    TeamCardMovedEvent,
     new_event,
     parse_event,
 )
@@ -37,6 +40,16 @@ SAMPLES = {
         "position": 0,
     },
     EventType.SELECTION_REVEALED: {"reveal_type": "top3", "cards": ("fun", "honesty", "wisdom")},
+    EventType.TEAM_BOARD_OPENED: {},
+    EventType.TEAM_BOARD_LOCKED: {},
+    EventType.TEAM_CARD_MOVED: {
+        "card_id": "fun",
+        "from_pile": "candidates",
+        "to_pile": "team-values",
+        "position": 0,
+        "from_position": 0,
+        "participant_name": "Ann",
+    },
 }
 
 WIRE_PAYLOADS = {
@@ -51,6 +64,16 @@ WIRE_PAYLOADS = {
         "position": 0,
     },
     EventType.SELECTION_REVEALED: {"revealType": "top3", "cards": ["fun", "honesty", "wisdom"]},
+    EventType.TEAM_BOARD_OPENED: {},
+    EventType.TEAM_BOARD_LOCKED: {},
+    EventType.TEAM_CARD_MOVED: {
+        "cardId": "fun",
+        "fromPile": "candidates",
+        "toPile": "team-values",
+        "position": 0,
+        "fromPosition": 0,
+        "participantName": "Ann",
+    },
 }
 
 CLASSES = {
@@ -60,6 +83,9 @@ CLASSES = {
     EventType.STEP_TRANSITIONED: StepTransitionedEvent,
     EventType.CARD_MOVED: CardMovedEvent,
     EventType.SELECTION_REVEALED: SelectionRevealedEvent,
+    EventType.TEAM_BOARD_OPENED: TeamBoardOpenedEvent,
+    EventType.TEAM_BOARD_LOCKED: TeamBoardLockedEvent,
+    EventType.TEAM_CARD_MOVED: TeamCardMovedEvent,
 }
 
 
