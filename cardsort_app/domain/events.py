@@ -22,10 +22,12 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "EVENT_CLASSES",
     "FACILITATOR_ID",
+    "MAX_DECK_BYTES",
     "MAX_EVENT_BYTES",
     "BaseEvent",
     "CardMovedEvent",
     "CardMovedPayload",
+    "DeckCard",
     "Event",
     "EventType",
     "InvalidEvent",
@@ -33,6 +35,7 @@ __all__ = [
     "ParticipantJoinedEvent",
     "ParticipantJoinedPayload",
     "ParticipantLeftEvent",
+    "ParticipantErasedEvent",
     "ParticipantLeftPayload",
     "Pile",
     "RevealType",
@@ -40,6 +43,10 @@ __all__ = [
     "SelectionRevealedPayload",
     "SessionCreatedEvent",
     "SessionCreatedPayload",
+    "SessionEndedEvent",
+    "SessionEndedPayload",
+    "StepOpenedEvent",
+    "StepOpenedPayload",
     "StepTransitionedEvent",
     "StepTransitionedPayload",
     "TeamBoardLockedEvent",
@@ -47,13 +54,21 @@ __all__ = [
     "TeamCardMovedEvent",
     "TeamCardMovedPayload",
     "TeamPile",
+    "TimerExtendedEvent",
+    "TimerStartedEvent",
+    "TimerStartedPayload",
+    "TimerStoppedEvent",
     "new_event",
     "parse_event",
 ]
 
-#: Events whose JSON text is larger than this are refused: nothing legitimate comes close (a 48-card
-#: SESSION_CREATED is about 1 KiB), and a cap keeps a hostile client from bloating the log.
-MAX_EVENT_BYTES = 16 * 1024
+#: Events whose JSON text is larger than this are refused, so a hostile client cannot bloat the log. The
+#: largest legitimate event is a SESSION_CREATED carrying a custom deck (capped at MAX_DECK_BYTES of card
+#: text); it still fits one Ably message (64 KiB).
+MAX_EVENT_BYTES = 48 * 1024
+
+#: The card text of a custom deck (its JSON) may be at most this big.
+MAX_DECK_BYTES = 40 * 1024
 
 #: ``participantId`` of events made by the facilitator (e.g. SESSION_CREATED).
 FACILITATOR_ID = "facilitator"
@@ -69,6 +84,13 @@ class EventType(StrEnum):
     TEAM_BOARD_OPENED = "TEAM_BOARD_OPENED"
     TEAM_BOARD_LOCKED = "TEAM_BOARD_LOCKED"
     TEAM_CARD_MOVED = "TEAM_CARD_MOVED"
+    # The facilitator's workshop (domain/facilitation.py) and a participant's erasure.
+    STEP_OPENED = "STEP_OPENED"
+    TIMER_STARTED = "TIMER_STARTED"
+    TIMER_EXTENDED = "TIMER_EXTENDED"
+    TIMER_STOPPED = "TIMER_STOPPED"
+    SESSION_ENDED = "SESSION_ENDED"
+    PARTICIPANT_ERASED = "PARTICIPANT_ERASED"
 
 
 class Pile(StrEnum):
@@ -126,10 +148,22 @@ class _WireModel(BaseModel):
 
 
 # --- payloads ----------------------------------------------------------------------------------------
+class DeckCard(_WireModel):
+    """One card of a custom deck, carried in SESSION_CREATED so a replay never depends on a deck file."""
+
+    id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")]
+    label: Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=60)]
+    description: Annotated[str, Field(strict=True, max_length=240)] = ""
+
+
 class SessionCreatedPayload(_WireModel):
     title: Annotated[str, Field(strict=True, max_length=120)]
     deck: Annotated[str, Field(strict=True, min_length=1, max_length=40)]
     card_ids: Annotated[tuple[CardId, ...], Field(max_length=200)]
+    # Options; None (left out on the wire) is the default, so older events keep their exact wire form.
+    anonymous: Annotated[bool, Field(strict=True)] | None = None
+    pacing: Literal["self", "facilitator"] | None = None
+    cards: Annotated[tuple[DeckCard, ...], Field(max_length=200)] | None = None
 
 
 class Participant(_WireModel):
@@ -183,6 +217,26 @@ class TeamCardMovedPayload(_WireModel):
     participant_name: EchoName
 
 
+class StepOpenedPayload(_WireModel):
+    step: Annotated[int, Field(strict=True, ge=2, le=3)]
+
+
+class TimerStartedPayload(_WireModel):
+    """``endsAt`` (epoch ms) is decided by the server when it takes the command: a fact in the log, so
+    every tab, a reload and a late joiner count down to the same instant."""
+
+    seconds: Annotated[int, Field(strict=True, ge=1, le=4 * 3600)]
+    ends_at: Annotated[int, Field(strict=True, ge=1)]
+
+
+class EmptyPayload(_WireModel):
+    pass
+
+
+class SessionEndedPayload(_WireModel):
+    reason: Literal["facilitator", "idle"]
+
+
 # --- events ------------------------------------------------------------------------------------------
 class BaseEvent(_WireModel):
     """Fields common to every event. ``version`` is the seq the sender had seen; ``seq`` is set by the log."""
@@ -196,7 +250,9 @@ class BaseEvent(_WireModel):
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-safe dict with camelCase keys; ``seq`` is left out until the event is sequenced."""
-        data = self.model_dump(mode="json", by_alias=True, exclude=None if self.seq is not None else {"seq"})
+        # exclude_none: ``seq`` before sequencing, and optional payload fields nobody set (older events
+        # keep their exact wire form).
+        data = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         # ``type`` first after ``id`` reads better in logs and debug channels; key order has no meaning.
         return {"id": data.pop("id"), "type": data.pop("type"), **data}
 
@@ -255,6 +311,38 @@ class TeamCardMovedEvent(BaseEvent):
     payload: TeamCardMovedPayload
 
 
+class StepOpenedEvent(BaseEvent):
+    type: Literal[EventType.STEP_OPENED] = EventType.STEP_OPENED
+    payload: StepOpenedPayload
+
+
+class TimerStartedEvent(BaseEvent):
+    type: Literal[EventType.TIMER_STARTED] = EventType.TIMER_STARTED
+    payload: TimerStartedPayload
+
+
+class TimerExtendedEvent(BaseEvent):
+    type: Literal[EventType.TIMER_EXTENDED] = EventType.TIMER_EXTENDED
+    payload: TimerStartedPayload
+
+
+class TimerStoppedEvent(BaseEvent):
+    type: Literal[EventType.TIMER_STOPPED] = EventType.TIMER_STOPPED
+    payload: EmptyPayload = EmptyPayload()
+
+
+class SessionEndedEvent(BaseEvent):
+    type: Literal[EventType.SESSION_ENDED] = EventType.SESSION_ENDED
+    payload: SessionEndedPayload
+
+
+class ParticipantErasedEvent(BaseEvent):
+    """The participant leaves and their name is erased from the projection (the sender is the person)."""
+
+    type: Literal[EventType.PARTICIPANT_ERASED] = EventType.PARTICIPANT_ERASED
+    payload: EmptyPayload = EmptyPayload()
+
+
 Event: TypeAlias = Annotated[
     SessionCreatedEvent
     | ParticipantJoinedEvent
@@ -264,7 +352,13 @@ Event: TypeAlias = Annotated[
     | SelectionRevealedEvent
     | TeamBoardOpenedEvent
     | TeamBoardLockedEvent
-    | TeamCardMovedEvent,
+    | TeamCardMovedEvent
+    | StepOpenedEvent
+    | TimerStartedEvent
+    | TimerExtendedEvent
+    | TimerStoppedEvent
+    | SessionEndedEvent
+    | ParticipantErasedEvent,
     Field(discriminator="type"),
 ]
 
@@ -278,6 +372,12 @@ EVENT_CLASSES: dict[EventType, type[BaseEvent]] = {
     EventType.TEAM_BOARD_OPENED: TeamBoardOpenedEvent,
     EventType.TEAM_BOARD_LOCKED: TeamBoardLockedEvent,
     EventType.TEAM_CARD_MOVED: TeamCardMovedEvent,
+    EventType.STEP_OPENED: StepOpenedEvent,
+    EventType.TIMER_STARTED: TimerStartedEvent,
+    EventType.TIMER_EXTENDED: TimerExtendedEvent,
+    EventType.TIMER_STOPPED: TimerStoppedEvent,
+    EventType.SESSION_ENDED: SessionEndedEvent,
+    EventType.PARTICIPANT_ERASED: ParticipantErasedEvent,
 }
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

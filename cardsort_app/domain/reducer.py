@@ -26,6 +26,8 @@ Rules the reducer embodies:
   at step 4, so going back to step 2 or lower removes the participant's ``top8`` and ``top3`` reveals, and
   going back from 4 to 3 removes the ``top3`` reveal.
 * TEAM_BOARD_OPENED / TEAM_BOARD_LOCKED / TEAM_CARD_MOVED: see ``team.py``.
+* The facilitator's events (STEP_OPENED, TIMER_*, SESSION_ENDED) and PARTICIPANT_ERASED are reduced in
+  ``facilitation.py``; SESSION_CREATED's options (anonymous, pacing, a custom deck's cards) likewise.
 * Every event with a ``seq`` sets ``state.version = seq`` (also when it changes nothing else).
 """
 
@@ -46,6 +48,7 @@ from .events import (
     SessionCreatedEvent,
     StepTransitionedEvent,
 )
+from .facilitation import FACILITATION_EVENTS, apply_created_options, apply_facilitation
 from .state import PILES, ParticipantState, Reveal, SessionState
 from .team import TEAM_EVENTS, apply_team
 
@@ -76,7 +79,8 @@ def replay(events: Iterable[Event | BaseEvent], state: SessionState | None = Non
 def _apply(state: SessionState, event: BaseEvent) -> SessionState:
     if isinstance(event, SessionCreatedEvent):
         p = event.payload
-        return replace(state, code=event.session_code, title=p.title, deck=p.deck, card_ids=p.card_ids)
+        state = replace(state, code=event.session_code, title=p.title, deck=p.deck, card_ids=p.card_ids)
+        return apply_created_options(state, event)
     if isinstance(event, ParticipantJoinedEvent):
         return _joined(state, event)
     if isinstance(event, ParticipantLeftEvent):
@@ -92,6 +96,8 @@ def _apply(state: SessionState, event: BaseEvent) -> SessionState:
         return _revealed(state, event)
     if isinstance(event, TEAM_EVENTS):
         return apply_team(state, event)
+    if isinstance(event, FACILITATION_EVENTS):
+        return apply_facilitation(state, event)
     raise TypeError(f"not an event: {event!r}")
 
 

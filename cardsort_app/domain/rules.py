@@ -29,6 +29,13 @@ from .events import (
     StepTransitionedEvent,
     new_event,
 )
+from .facilitation import (
+    FACILITATION_EVENTS,
+    allowed_after_end,
+    created_options_problem,
+    facilitation_problem,
+    pacing_blocker,
+)
 from .state import ParticipantState, SessionState
 from .team import TEAM_EVENTS, check_team
 
@@ -137,7 +144,12 @@ def check(state: SessionState, event: Event | BaseEvent) -> None:
         return
     if not state.is_created:
         raise DomainError(f"Session {state.code} does not exist")
-    if isinstance(event, ParticipantJoinedEvent):
+    if state.ended and not allowed_after_end(event):
+        raise DomainError("This session has ended: nothing can change any more")
+    if isinstance(event, FACILITATION_EVENTS):
+        if (problem := facilitation_problem(state, event)) is not None:
+            raise DomainError(problem)
+    elif isinstance(event, ParticipantJoinedEvent):
         _check_joined(state, event)
     elif isinstance(event, ParticipantLeftEvent):
         _active_participant(state, event)
@@ -174,6 +186,8 @@ def _check_created(state: SessionState, event: SessionCreatedEvent) -> None:
     dupes = sorted(c for c, n in Counter(card_ids).items() if n > 1)
     if dupes:
         raise DomainError(f"The deck lists these cards more than once: {', '.join(dupes)}")
+    if (problem := created_options_problem(event)) is not None:
+        raise DomainError(problem)
 
 
 def _check_joined(state: SessionState, event: ParticipantJoinedEvent) -> None:
@@ -197,7 +211,7 @@ def _check_transition(state: SessionState, event: StepTransitionedEvent) -> None
         return
     if to_step != from_step + 1:
         raise DomainError("You can only move one step forward or back")
-    blocker = step_blocker(state, person)
+    blocker = step_blocker(state, person) or pacing_blocker(state, from_step)
     if blocker:
         raise DomainError(blocker)
 
@@ -242,7 +256,12 @@ def create_session(
     card_ids: Sequence[str],
     *,
     participant_id: str = FACILITATOR_ID,
+    anonymous: bool | None = None,
+    pacing: str | None = None,
+    cards: Sequence[dict[str, str]] | None = None,
 ) -> SessionCreatedEvent:
+    """``cards`` ({id, label, description}) only for a custom deck: its text then lives in the log."""
+    options = {"anonymous": anonymous, "pacing": pacing, "cards": None if cards is None else tuple(cards)}
     return new_event(  # type: ignore[return-value]
         SessionCreatedEvent,
         session_code=code,
@@ -251,6 +270,7 @@ def create_session(
         title=title,
         deck=deck_name,
         card_ids=tuple(card_ids),
+        **{k: v for k, v in options.items() if v is not None},
     )
 
 

@@ -15,6 +15,7 @@ from .events import Pile, RevealType
 __all__ = [
     "PILES",
     "SNAPSHOT_FORMAT",
+    "CardText",
     "ParticipantState",
     "Reveal",
     "SessionState",
@@ -27,7 +28,10 @@ __all__ = [
 PILES: tuple[str, ...] = tuple(p.value for p in Pile)
 
 #: Bump when the ``to_dict`` layout changes so old snapshots are recognised (and rebuilt from the log).
-SNAPSHOT_FORMAT = 1
+#: Format 2 added the facilitator's options (pacing, timer, end, anonymity, custom cards); a format-1
+#: snapshot still loads, with those at their defaults (which is what a format-1 session had).
+SNAPSHOT_FORMAT = 2
+_READABLE_FORMATS = (1, 2)
 
 
 def empty_piles() -> dict[str, tuple[str, ...]]:
@@ -149,6 +153,15 @@ class TeamState:
 
 
 @dataclass(frozen=True, slots=True)
+class CardText:
+    """A custom deck's card as the session stored it (shipped decks are looked up by name instead)."""
+
+    id: str
+    label: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SessionState:
     code: str
     title: str = ""
@@ -158,6 +171,15 @@ class SessionState:
     participants: dict[str, ParticipantState] = field(default_factory=dict)
     reveals: tuple[Reveal, ...] = ()
     team: TeamState = field(default_factory=TeamState)
+    # The facilitator's workshop (reduced in domain/facilitation.py).
+    anonymous: bool = False
+    pacing: str = "self"  # "self" | "facilitator"
+    open_step: int = 1  # facilitator-paced: the highest step participants may work in
+    timer_ends_at: int | None = None  # epoch ms while a countdown is set (it may have passed zero)
+    timer_seconds: int = 0  # the countdown's length (for "3:00 of 5:00" displays)
+    ended: bool = False
+    ended_reason: str = ""
+    custom_cards: tuple[CardText, ...] = ()
 
     @classmethod
     def empty(cls, code: str) -> SessionState:
@@ -196,13 +218,21 @@ class SessionState:
             "participants": [p.to_dict() for p in self.participants.values()],
             "reveals": [r.to_dict() for r in self.reveals],
             "team": self.team.to_dict(),
+            "anonymous": self.anonymous,
+            "pacing": self.pacing,
+            "open_step": self.open_step,
+            "timer_ends_at": self.timer_ends_at,
+            "timer_seconds": self.timer_seconds,
+            "ended": self.ended,
+            "ended_reason": self.ended_reason,
+            "custom_cards": [[c.id, c.label, c.description] for c in self.custom_cards],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SessionState:
         fmt = d.get("format", SNAPSHOT_FORMAT)
-        if fmt != SNAPSHOT_FORMAT:
-            raise ValueError(f"unsupported snapshot format {fmt!r} (expected {SNAPSHOT_FORMAT})")
+        if fmt not in _READABLE_FORMATS:
+            raise ValueError(f"unsupported snapshot format {fmt!r} (expected one of {_READABLE_FORMATS})")
         participants = [ParticipantState.from_dict(p) for p in d["participants"]]
         return cls(
             code=d["code"],
@@ -214,4 +244,12 @@ class SessionState:
             reveals=tuple(Reveal.from_dict(r) for r in d["reveals"]),
             # Snapshots taken before the team board existed have no "team": its empty state is right.
             team=TeamState.from_dict(d["team"]) if "team" in d else TeamState(),
+            anonymous=bool(d.get("anonymous", False)),
+            pacing=str(d.get("pacing", "self")),
+            open_step=int(d.get("open_step", 1)),
+            timer_ends_at=d.get("timer_ends_at"),
+            timer_seconds=int(d.get("timer_seconds", 0)),
+            ended=bool(d.get("ended", False)),
+            ended_reason=str(d.get("ended_reason", "")),
+            custom_cards=tuple(CardText(*c) for c in d.get("custom_cards", ())),
         )

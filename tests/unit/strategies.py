@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from cardsort_app.domain import facilitation
 from cardsort_app.domain.decks import load_deck
 from cardsort_app.domain.events import Event, Pile
 from cardsort_app.domain.reducer import reduce
@@ -52,7 +53,17 @@ _WEIGHTS = {
     "forward": 12,
     "back": 2,
     "reveal": 3,
+    # The facilitator's actions and a participant's erasure (domain/facilitation.py).
+    "open": 3,
+    "timer_start": 1,
+    "timer_extend": 1,
+    "timer_stop": 1,
+    "end": 1,
+    "erase": 1,
 }
+
+#: A fixed clock for timer events: the reducer never reads a clock, so any instant will do.
+_NOW_MS = 1_700_000_000_000
 
 
 def commit(state: SessionState, event: Event) -> tuple[SessionState, Event]:
@@ -90,15 +101,32 @@ def _progress_moves(state: SessionState, person: ParticipantState) -> list[tuple
     return []
 
 
+def _facilitator_actions(state: SessionState) -> list[tuple[str, str | None]]:
+    actions: list[tuple[str, str | None]] = [("timer_start", None)]
+    if state.version > 40:  # ending early would cut most logs short of steps 3 and 4
+        actions.append(("end", None))
+    if state.pacing == "facilitator" and state.open_step < facilitation.LAST_OPENABLE_STEP:
+        actions.append(("open", None))
+    if state.timer_ends_at is not None:
+        actions += [("timer_extend", None), ("timer_stop", None)]
+    return actions
+
+
 def _actions(state: SessionState, max_people: int) -> list[tuple[str, str | None]]:
-    actions: list[tuple[str, str | None]] = []
+    if state.ended:  # only leaving and erasing are left
+        actions = [("leave", p.id) for p in state.active_participants]
+        actions += [("erase", p.id) for p in state.participants.values() if p.name]
+        return [a for a in actions for _ in range(_WEIGHTS[a[0]])]
+    actions = _facilitator_actions(state)
     if len(state.participants) < max_people:
         actions.append(("join", None))
     active_names = {p.name for p in state.active_participants}
     for person in state.participants.values():
         pid = person.id
+        if person.name and state.version > 20:
+            actions.append(("erase", pid))
         if not person.active:
-            if person.name not in active_names:
+            if person.name and person.name not in active_names:
                 actions.append(("rejoin", pid))
             continue
         actions.append(("leave", pid))
@@ -106,7 +134,11 @@ def _actions(state: SessionState, max_people: int) -> list[tuple[str, str | None
             actions.append(("move", pid))
         if _progress_moves(state, person):
             actions.append(("progress", pid))
-        if person.step < FINAL_STEP and step_blocker(state, person) is None:
+        if (
+            person.step < FINAL_STEP
+            and step_blocker(state, person) is None
+            and facilitation.pacing_blocker(state, person.step) is None
+        ):
             actions.append(("forward", pid))
         if person.step > 1:
             actions.append(("back", pid))
@@ -119,7 +151,19 @@ def _build(draw: Any, state: SessionState, kind: str, pid: str | None) -> Event:
     if kind == "join":
         k = len(state.participants)
         return join(state, f"p{k}", NAMES[k])
+    if kind == "open":
+        return facilitation.open_step(state, draw(st.integers(state.open_step + 1, 3)))
+    if kind == "timer_start":
+        return facilitation.start_timer(state, draw(st.sampled_from((60, 180, 300))), _NOW_MS + state.version)
+    if kind == "timer_extend":
+        return facilitation.extend_timer(state, 60, _NOW_MS + state.version)
+    if kind == "timer_stop":
+        return facilitation.stop_timer(state)
+    if kind == "end":
+        return facilitation.end_session(state, draw(st.sampled_from(facilitation.END_REASONS)))
     assert pid is not None
+    if kind == "erase":
+        return facilitation.erase(state, pid)
     person = state.participants[pid]
     if kind == "rejoin":
         return join(state, pid, person.name)
@@ -150,11 +194,22 @@ def valid_log(draw: Any, *, deck: str = "values-mini", max_events: int = 80, cod
     all_ids = load_deck(deck).card_ids
     card_ids = all_ids[: draw(st.integers(1, len(all_ids)))]
     state = SessionState.empty(code)
-    state, first = commit(state, create_session(code, "Property test", deck, card_ids))
+    created = create_session(
+        code,
+        "Property test",
+        deck,
+        card_ids,
+        anonymous=draw(st.sampled_from((None, False, True))),
+        pacing=draw(st.sampled_from((None, *facilitation.PACINGS))),
+    )
+    state, first = commit(state, created)
     log: list[Event] = [first]
     max_people = draw(st.integers(1, len(NAMES)))
     for _ in range(draw(st.integers(0, max_events))):
-        kind, pid = draw(st.sampled_from(_actions(state, max_people)))
+        actions = _actions(state, max_people)
+        if not actions:
+            break
+        kind, pid = draw(st.sampled_from(actions))
         event = _build(draw, state, kind, pid)
         assert not is_noop(state, event), event
         state, event = commit(state, event)

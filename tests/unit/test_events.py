@@ -12,16 +12,22 @@ from cardsort_app.domain.events import (
     CardMovedEvent,
     EventType,
     InvalidEvent,
+    ParticipantErasedEvent,
     ParticipantJoinedEvent,
     ParticipantLeftEvent,
     Pile,
     RevealType,
     SelectionRevealedEvent,
     SessionCreatedEvent,
+    SessionEndedEvent,
+    StepOpenedEvent,
     StepTransitionedEvent,
     TeamBoardLockedEvent,
     TeamBoardOpenedEvent,
     TeamCardMovedEvent,
+    TimerExtendedEvent,
+    TimerStartedEvent,
+    TimerStoppedEvent,
     new_event,
     parse_event,
 )
@@ -50,6 +56,12 @@ SAMPLES = {
         "from_position": 0,
         "participant_name": "Ann",
     },
+    EventType.STEP_OPENED: {"step": 2},
+    EventType.TIMER_STARTED: {"seconds": 300, "ends_at": 1_700_000_300_000},
+    EventType.TIMER_EXTENDED: {"seconds": 360, "ends_at": 1_700_000_360_000},
+    EventType.TIMER_STOPPED: {},
+    EventType.SESSION_ENDED: {"reason": "facilitator"},
+    EventType.PARTICIPANT_ERASED: {},
 }
 
 WIRE_PAYLOADS = {
@@ -74,6 +86,12 @@ WIRE_PAYLOADS = {
         "fromPosition": 0,
         "participantName": "Ann",
     },
+    EventType.STEP_OPENED: {"step": 2},
+    EventType.TIMER_STARTED: {"seconds": 300, "endsAt": 1_700_000_300_000},
+    EventType.TIMER_EXTENDED: {"seconds": 360, "endsAt": 1_700_000_360_000},
+    EventType.TIMER_STOPPED: {},
+    EventType.SESSION_ENDED: {"reason": "facilitator"},
+    EventType.PARTICIPANT_ERASED: {},
 }
 
 CLASSES = {
@@ -86,6 +104,12 @@ CLASSES = {
     EventType.TEAM_BOARD_OPENED: TeamBoardOpenedEvent,
     EventType.TEAM_BOARD_LOCKED: TeamBoardLockedEvent,
     EventType.TEAM_CARD_MOVED: TeamCardMovedEvent,
+    EventType.STEP_OPENED: StepOpenedEvent,
+    EventType.TIMER_STARTED: TimerStartedEvent,
+    EventType.TIMER_EXTENDED: TimerExtendedEvent,
+    EventType.TIMER_STOPPED: TimerStoppedEvent,
+    EventType.SESSION_ENDED: SessionEndedEvent,
+    EventType.PARTICIPANT_ERASED: ParticipantErasedEvent,
 }
 
 
@@ -329,7 +353,7 @@ def test_oversize_event_rejected_in_every_form() -> None:
     data["id"] = "x"
     data["padding"] = "y" * MAX_EVENT_BYTES
     for form in (data, json.dumps(data), json.dumps(data).encode()):
-        with pytest.raises(InvalidEvent, match="over the 16384-byte limit"):
+        with pytest.raises(InvalidEvent, match=f"over the {MAX_EVENT_BYTES}-byte limit"):
             parse_event(form)
 
 
