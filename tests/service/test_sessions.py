@@ -10,7 +10,7 @@ import pytest
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.domain import rules
 from cardsort_app.domain.decks import deck_names, load_deck
-from cardsort_app.domain.events import Event, EventType, Pile
+from cardsort_app.domain.events import MAX_EVENT_BYTES, Event, EventType, Pile
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.service import secrets
 from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
@@ -268,10 +268,10 @@ async def test_oversize_event_is_rejected(rt: Runtime) -> None:
     state = await rt.hub.state(created.code)
     wire = rules.move_card(state, ann.participant_id, state.card_ids[0], Pile.IMPORTANT).to_wire()
     for big in (
-        {**wire, "payload": {**wire["payload"], "cardId": "c" * 20_000}},
-        {**wire, "padding": "x" * 20_000},
+        {**wire, "payload": {**wire["payload"], "cardId": "c" * (MAX_EVENT_BYTES + 1)}},
+        {**wire, "padding": "x" * (MAX_EVENT_BYTES + 1)},
     ):
-        with pytest.raises(Rejected, match="16384-byte limit"):
+        with pytest.raises(Rejected, match=f"{MAX_EVENT_BYTES}-byte limit"):
             await rt.service.submit(created.code, ann, big)
     # a too-long field under the size cap is refused by its own constraint
     with pytest.raises(Rejected, match="payload.cardId"):
