@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from cardsort_app.api.exports import router as exports_router
 from cardsort_app.api.views import session_view
+from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.store.errors import StoreUnavailable
 
 api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
 _bearer = HTTPBearer(auto_error=False)
+api.include_router(exports_router)  # export.csv / export.json (api/exports.py)
 
 MAX_EVENTS_PAGE = 1000
+#: A 200-card deck with long descriptions stays well under this.
+MAX_DECK_CSV_CHARS = 64 * 1024
 #: The largest seq a database can hold (a signed 64-bit integer); a bigger `after` cannot even be bound.
 MAX_SEQ = 2**63 - 1
 
 
 class CreateSessionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     title: Annotated[str, Field(max_length=120)] = ""
     deck: Annotated[str, Field(max_length=40)] = "values"
+    anonymous: StrictBool = False
+    pacing: Literal["self", "facilitator"] = "self"
+    # A custom deck as CSV text (id,label,description); replaces `deck`. Checked whole: 400 per bad row.
+    deck_csv: Annotated[str | None, Field(alias="deckCsv", max_length=MAX_DECK_CSV_CHARS)] = None
 
 
 @api.exception_handler(ServiceError)
@@ -57,10 +66,16 @@ async def health() -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "error", **checks}, status_code=200 if ok else 503)
 
 
-@api.post("/api/sessions", status_code=201)
-async def create_session(body: CreateSessionBody | None = None) -> dict[str, str]:
+@api.post("/api/sessions", status_code=201, response_model=None)
+async def create_session(body: CreateSessionBody | None = None) -> dict[str, str] | JSONResponse:
     body = body or CreateSessionBody()
-    created = await get_runtime().service.create_session(body.title, body.deck)
+    try:
+        cards = parse_deck_csv(body.deck_csv) if body.deck_csv is not None else None
+    except DeckProblem as exc:
+        return JSONResponse({"error": str(exc), "problems": exc.problems}, status_code=400)
+    created = await get_runtime().service.create_session(
+        body.title, body.deck, anonymous=body.anonymous, pacing=body.pacing, custom_cards=cards
+    )
     return {"code": created.code, "facilitatorKey": created.facilitator_key}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cardsort_app.domain.facilitation import steps_open
 from cardsort_app.domain.state import PILES, SessionState
 
 
@@ -28,4 +29,16 @@ def session_view(state: SessionState, online: set[str]) -> dict[str, Any]:
             }
             for r in state.reveals
         ],
+        **workshop_view(state),
+    }
+
+
+def workshop_view(state: SessionState) -> dict[str, Any]:
+    """The facilitator's options and controls (DESIGN §5b)."""
+    return {
+        "anonymous": state.anonymous,
+        "pacing": state.pacing,
+        "openStep": steps_open(state),
+        "timer": {"endsAt": state.timer_ends_at} if state.timer_ends_at is not None else None,
+        "ended": state.ended,
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from cardsort_app.bus.base import EventBus
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.service.hub import SessionHub
+from cardsort_app.service.lifecycle import end_idle_sessions, idle_end_minutes
 from cardsort_app.service.presence import InProcessPresence, Presence
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import SessionService
@@ -52,12 +53,19 @@ class Runtime:
         self._housekeeping = asyncio.get_running_loop().create_task(self._release_idle_sessions())
 
     async def _release_idle_sessions(self, every: float = 30.0) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(every)
             try:
                 await self.hub.release_idle()
             except Exception:
                 log.exception("releasing idle sessions failed")
+            rounds += 1
+            if rounds % 2 == 0:  # once a minute: sessions idle for CARDSORT_IDLE_END_MINUTES end
+                try:
+                    await end_idle_sessions(self.store, self.service, idle_end_minutes())
+                except Exception:
+                    log.exception("ending idle sessions failed")
 
     async def _resync(self, code: str) -> None:
         """After the bus lost continuity: level the projection with the log, republish what is pending."""

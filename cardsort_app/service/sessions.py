@@ -16,8 +16,10 @@ from functools import partial
 
 from cardsort_app.bus.base import EventBus
 from cardsort_app.domain import rules
+from cardsort_app.domain.custom_decks import CUSTOM_DECK
 from cardsort_app.domain.decks import UnknownDeck, load_deck
 from cardsort_app.domain.events import Event, InvalidEvent, RevealType, parse_event
+from cardsort_app.domain.facilitation import PACINGS
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service import secrets
@@ -62,23 +64,41 @@ class SessionService:
         self._token_hashes: dict[tuple[str, str], str] = {}
 
     # --- sessions -------------------------------------------------------------------------------------
-    async def create_session(self, title: str = "", deck: str = "values") -> CreatedSession:
+    async def create_session(
+        self,
+        title: str = "",
+        deck: str = "values",
+        *,
+        anonymous: bool = False,
+        pacing: str = "self",
+        custom_cards: list[dict[str, str]] | None = None,
+    ) -> CreatedSession:
+        """``custom_cards`` ({id, label, description}, from ``custom_decks.parse_deck_csv``) replace the
+        named deck; their text is stored in the session's first event."""
         title = (title or "").strip()[:120] or "Values card sort"
+        if pacing not in PACINGS:
+            raise Rejected(f"pacing must be one of {', '.join(PACINGS)}")
         try:
-            cards = load_deck(deck)
+            cards = load_deck(deck) if custom_cards is None else None
         except UnknownDeck as exc:
             raise Rejected(str(exc)) from exc
+        deck_name = cards.name if cards is not None else CUSTOM_DECK
+        card_ids = [c.id for c in cards.cards] if cards is not None else [c["id"] for c in custom_cards or ()]
+        options = {"anonymous": anonymous or None, "pacing": pacing if pacing != "self" else None}
+        event = self._build(
+            lambda: rules.create_session("PENDING", title, deck_name, card_ids, cards=custom_cards, **options)
+        )
         key = secrets.new_secret()
         for _ in range(10):
             code = secrets.new_code()
             try:
-                await self.store.create_session(code, title, cards.name, secrets.hash_secret(key))
+                await self.store.create_session(code, title, deck_name, secrets.hash_secret(key))
                 break
             except SessionExists:
                 continue
         else:  # pragma: no cover - 31^6 codes
             raise Rejected("Could not allocate a session code; try again")
-        event = rules.create_session(code, title, cards.name, [c.id for c in cards.cards])
+        event = event.model_copy(update={"session_code": code})
         await self._commit(code, lambda _state: event)
         return CreatedSession(code=code, facilitator_key=key)
 
@@ -87,6 +107,15 @@ class SessionService:
         if not code or await self.store.get_session(code) is None:
             raise SessionNotFound(code)
         return code
+
+    async def facilitate(self, code: str, key: str | None, build) -> Event | None:
+        """A facilitator command, decided from the current state: ``build(state) -> event``."""
+        code = await self.check_facilitator(code, key)
+        return await self._commit(code, build)
+
+    async def system_command(self, code: str, build) -> Event | None:
+        """A command the server makes on its own (the idle sweeper): nobody to authorise."""
+        return await self._commit(secrets.normalize_code(code), build)
 
     async def check_facilitator(self, code: str, key: str | None) -> str:
         code = secrets.normalize_code(code)

@@ -58,3 +58,6 @@ class AsyncStore:
     def _ping(self) -> None:
         self.sync.ping()
         self.sync.get_session("")  # reads the sessions table: a database that lost its schema fails here
+
+    async def idle_sessions(self, before: Any, limit: int = 100) -> list[str]:
+        return await self._run(self.sync.idle_sessions, before, limit)

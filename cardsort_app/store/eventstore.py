@@ -517,3 +517,40 @@ class EventStore:
                 .values(published=True)
             )
             return result.rowcount
+
+    # --- lifecycle: idle sessions and retention ------------------------------------------------------
+    def _last_activity(self) -> Any:
+        """Per session: when its newest event was appended."""
+        return (
+            sa.select(_E.session_code.label("code"), sa.func.max(_E.created_at).label("last"))
+            .group_by(_E.session_code)
+            .subquery()
+        )
+
+    def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
+        """Sessions not ended whose newest event is older than ``before`` (to be ended as idle)."""
+        last = self._last_activity()
+        ended = sa.select(_E.session_code).where(_E.type == "SESSION_ENDED")
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(last.c.code)
+                .where(last.c.last < before, last.c.code.not_in(ended))
+                .order_by(last.c.last)
+                .limit(limit)
+            )
+            return [r[0] for r in rows]
+
+    def expired_sessions(self, before: datetime) -> list[str]:
+        """Sessions whose newest event is older than ``before`` (the retention period has passed)."""
+        last = self._last_activity()
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(sa.select(last.c.code).where(last.c.last < before))]
+
+    def delete_session(self, code: str) -> int:
+        """Delete a session with its events, snapshots and participants; returns how many events went."""
+        with self._write() as conn:
+            deleted = conn.execute(sa.delete(events_table).where(_E.session_code == code)).rowcount
+            conn.execute(sa.delete(snapshots_table).where(_N.session_code == code))
+            conn.execute(sa.delete(participants_table).where(_P.session_code == code))
+            conn.execute(sa.delete(sessions_table).where(_S.code == code))
+        return deleted
