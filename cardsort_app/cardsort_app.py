@@ -10,6 +10,7 @@ from cardsort_app.ui.board import board_page
 from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.dashboard import dashboard_page
 from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.firewall import install as install_firewall
 from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
 
@@ -19,6 +20,7 @@ async def _runtime_lifespan(app: rx.App):
     # Migrations run here, before the first request, in every worker (idempotent).
     await runtime.get_runtime().start()
     install_live(app)
+    install_firewall(app)
     try:
         yield
     finally:

@@ -5,12 +5,14 @@ PostgreSQL for the store/service tests: a missing server fails them, never skips
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, app_env, free_port
 
 #: Packages whose tests drive real browsers. They run last: Playwright's sync API keeps an event loop
 #: marked running in the main thread while it is alive, which the asyncio tests cannot share.
@@ -35,3 +37,20 @@ def chromium(playwright_instance: Playwright) -> Iterator[Browser]:
     browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """One real app per test run (compiling Reflex costs a minute), shared by the end-to-end and the
+    security tests: run exactly as `make run` runs it (production build, one port), on a free port and a
+    fresh SQLite file."""
+    if url := os.environ.get("CARDSORT_TEST_APP_URL"):  # iterate against an app you already run
+        yield AppServer(int(url.rsplit(":", 1)[1]), {}, Path(os.environ["CARDSORT_E2E_LOG"]))
+        return
+    data = tmp_path_factory.mktemp("app")
+    env = app_env(DATABASE_URL=f"sqlite:///{data / 'cardsort.db'}")
+    log_path = Path(os.environ.get("CARDSORT_E2E_LOG", data / "app.log"))
+    server = AppServer(free_port(), env, log_path)
+    server.start()
+    yield server
+    server.stop()

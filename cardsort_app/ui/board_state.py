@@ -15,15 +15,29 @@ import reflex as rx
 
 from cardsort_app.domain import rules
 from cardsort_app.domain.decks import Deck, UnknownDeck, load_deck
-from cardsort_app.domain.events import CardMovedEvent, Event, Pile, RevealType, StepTransitionedEvent
+from cardsort_app.domain.events import (
+    CardMovedEvent,
+    Event,
+    InvalidEvent,
+    Pile,
+    RevealType,
+    StepTransitionedEvent,
+)
 from cardsort_app.domain.optimistic import OptimisticState
 from cardsort_app.domain.rules import ALLOWED_PILES, DomainError
 from cardsort_app.domain.state import PILES, SessionState
 from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
+from cardsort_app.ui.guard import BadArgument, int_arg, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
+
+#: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
+NOT_A_PARTICIPANT = "This browser is not a participant of this session; join first"
+MAX_CODE_CHARS = 32
+MAX_CARD_ID_CHARS = 100
+MAX_TYPED_CHARS = 200  # a name as typed (the rules allow 40 once trimmed)
 
 STEP_TITLES = {
     1: "Step 1 · Sort every card",
@@ -169,16 +183,19 @@ class BoardState(IdentityState):
     # --- loading --------------------------------------------------------------------------------------
     @rx.event
     async def load(self):
-        self.session_code = normalize_code(self.router.page.params.get("code", ""))
+        self.session_code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
         self.status = "loading"
         self.worker = str(os.getpid())
+        self.me = ""  # set again only once this load proved the identity
         rt = get_runtime()
         try:
             code = await rt.service.require_session(self.session_code)
         except ServiceError:
             self.status = "missing"
+            self.participants, self.reveals, self.piles = [], [], {p: [] for p in PILES}
+            await live.detach(self.router.session.client_token)
             return
-        identity = self.identity_for(code)
+        identity = self._identity_for(code)
         if identity is not None:
             try:
                 await rt.service.join(code, "", identity)  # resumes; re-activates after a leave
@@ -187,39 +204,42 @@ class BoardState(IdentityState):
         if identity is None:
             self.status = "join"
             await self._attach(None)
-            await self.sync()
+            await self._sync()
             return
         self.me = identity.participant_id
         self.status = "ready"
         await self._attach(self.me)
-        await self.sync()
+        await self._sync()
 
     async def _attach(self, participant_id: str | None) -> None:
         await live.attach(self.router.session.client_token, self.session_code, type(self), participant_id)
 
+    def _refuse_malformed(self, message: str) -> None:
+        self._notify(message, "refused")
+
     @rx.event
     def set_join_name(self, value: str) -> None:
-        self.join_name = value
+        self.join_name = text_arg(value, "The name", MAX_TYPED_CHARS)
 
     @rx.event
     async def join(self, _form: dict | None = None):
         rt = get_runtime()
         try:
             identity = await rt.service.join(
-                self.session_code, self.join_name, self.identity_for(self.session_code)
+                self.session_code, self.join_name, self._identity_for(self.session_code)
             )
         except ServiceError as exc:
             self.join_error = str(exc)
             return
-        self.remember_identity(self.session_code, identity)
+        self._remember_identity(self.session_code, identity)
         self.join_error = ""
         self.me = identity.participant_id
         self.status = "ready"
         await self._attach(self.me)
-        await self.sync()
+        await self._sync()
 
     # --- rendering ------------------------------------------------------------------------------------
-    async def sync(self, view: SessionState | None = None) -> None:
+    async def _sync(self, view: SessionState | None = None) -> None:
         """Render the projection (or an optimistic view of it) into this tab's vars, assigning only what
         changed so the delta stays small."""
         rt = get_runtime()
@@ -246,26 +266,35 @@ class BoardState(IdentityState):
 
     # --- commands -------------------------------------------------------------------------------------
     async def _act(self, build):
-        """Optimistic command: show it, send it, then settle (confirm) or roll back (reject)."""
+        """Optimistic command: show it, send it, then settle (confirm) or roll back (reject).
+
+        The identity is proven (its secret checked) before any rule runs for it: the rules' answers
+        describe that participant's piles, so a forged identity gets one generic answer and learns nothing.
+        """
         rt = get_runtime()
-        identity = self.identity_for(self.session_code)
-        if identity is None or self.status != "ready":
-            self._notify("Join the session first", "refused")
+        identity = self._identity_for(self.session_code)
+        try:
+            if identity is None or self.status != "ready":
+                raise Forbidden(NOT_A_PARTICIPANT)
+            await rt.service.authenticate(self.session_code, identity)
+        except Forbidden:
+            self._notify(NOT_A_PARTICIPANT, "refused")
             return
         confirmed = await rt.hub.state(self.session_code)
+        event: Event | None = None
         try:
-            event: Event = build(confirmed, identity.participant_id)
+            event = build(confirmed, identity.participant_id)
             rules.check(confirmed, event)
-        except DomainError as exc:
-            if _stale(confirmed, event):  # made on a view that has since changed (another tab, offline)
+        except (DomainError, InvalidEvent) as exc:
+            if event is not None and _stale(confirmed, event):  # made on a view that changed meanwhile
                 self._notify(f"{exc} — your change was undone.", "conflict")
-                await self.sync()
+                await self._sync()
             else:
                 self._notify(str(exc), "refused")
             return
         optimistic = OptimisticState(confirmed)
         self.notice = ""
-        await self.sync(optimistic.apply_optimistically(event))
+        await self._sync(optimistic.apply_optimistically(event))
         yield  # the acting tab shows its change now, before the round trip
         try:
             await rt.service.submit(self.session_code, identity, event)
@@ -274,7 +303,7 @@ class BoardState(IdentityState):
             self._notify(f"{exc} — your change was undone.", "conflict")
         except Forbidden as exc:
             self._notify(str(exc), "refused")
-        await self.sync()
+        await self._sync()
 
     def _notify(self, message: str, kind: str) -> None:
         self.notice, self.notice_kind = message, kind
@@ -292,13 +321,15 @@ class BoardState(IdentityState):
     @rx.event
     async def drop(self, payload: dict):
         """From the drag-and-drop wrapper: {cardId, fromPile, toPile}."""
-        async for update in self._move(
-            str(payload.get("cardId", "")), str(payload.get("fromPile", "")), str(payload.get("toPile", ""))
-        ):
+        if not isinstance(payload, dict):
+            raise BadArgument("a drop must be an object")
+        async for update in self._move(payload.get("cardId"), payload.get("fromPile"), payload.get("toPile")):
             yield update
 
-    async def _move(self, card_id: str, from_pile: str, to_pile: str):
-        if not card_id or to_pile not in PILES or from_pile not in PILES:
+    async def _move(self, card_id: Any, from_pile: Any, to_pile: Any):
+        card_id = text_arg(card_id, "The card", MAX_CARD_ID_CHARS)
+        piles = [p for p in (from_pile, to_pile) if isinstance(p, str) and p in PILES]
+        if not card_id or len(piles) != 2:
             self._notify("That is not a pile a card can go to", "refused")
             return
         async for update in self._act(
@@ -308,11 +339,13 @@ class BoardState(IdentityState):
 
     @rx.event
     async def complete_step(self, shown_step: int):
+        shown_step = int_arg(shown_step, "The step", 1, rules.FINAL_STEP)
         async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, +1)):
             yield update
 
     @rx.event
     async def back_step(self, shown_step: int):
+        shown_step = int_arg(shown_step, "The step", 1, rules.FINAL_STEP)
         async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, -1)):
             yield update
 
@@ -324,7 +357,7 @@ class BoardState(IdentityState):
 
     @rx.event
     async def leave(self):
-        identity = self.identity_for(self.session_code)
+        identity = self._identity_for(self.session_code)
         if identity is not None:
             try:
                 await get_runtime().service.leave(self.session_code, identity)

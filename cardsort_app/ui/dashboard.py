@@ -254,7 +254,6 @@ def dashboard_page() -> rx.Component:
                     data_testid="forbidden",
                 ),
             ),
-            ("missing", rx.callout("No session with this code.", icon="search-x", color_scheme="red")),
             rx.center(rx.spinner(size="3"), padding_top="60px"),
         ),
         max_width="1280px",

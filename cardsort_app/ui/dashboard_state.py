@@ -19,6 +19,9 @@ from cardsort_app.ui.live import live
 
 #: How many of the newest events the live log shows.
 LOG_SIZE = 100
+MAX_CODE_CHARS = 32
+MAX_KEY_CHARS = 200
+NOT_VERIFIED = "Open the dashboard with the facilitator link first."
 
 
 def _who(state: SessionState, event: Event) -> str:
@@ -77,9 +80,12 @@ def aggregate(state: SessionState) -> list[dict[str, Any]]:
 
 
 class DashboardState(IdentityState):
+    """Shows nothing until this tab proved the facilitator key: every handler checks `_verified_code`
+    (set only by a successful `load`), and the data vars are filled only from that code."""
+
     session_code: str = ""
     title: str = ""
-    status: str = "loading"  # loading | ready | forbidden | missing
+    status: str = "loading"  # loading | ready | forbidden (a wrong key and an unknown code alike)
     rows: list[dict[str, Any]] = []
     reveals: list[dict[str, Any]] = []
     log: list[dict[str, Any]] = []
@@ -87,6 +93,7 @@ class DashboardState(IdentityState):
     version: int = 0
     deck_size: int = 0
     message: str = ""
+    _verified_code: str = ""
     _key: str = ""
     _log_seq: int = 0
 
@@ -102,46 +109,62 @@ class DashboardState(IdentityState):
     def done_count(self) -> int:
         return sum(1 for r in self.rows if r.get("step") == 4)
 
+    def _refuse_malformed(self, message: str) -> None:
+        self.message = message
+
+    def _forget(self) -> None:
+        """No verified session in this tab: nothing of any session stays visible."""
+        self._verified_code, self._key, self._log_seq = "", "", 0
+        self.session_code, self.title, self.version, self.deck_size, self.message = "", "", 0, 0, ""
+        self.rows, self.reveals, self.log, self.chart = [], [], [], []
+
     @rx.event
     async def load(self):
-        self.session_code = normalize_code(self.router.page.params.get("code", ""))
-        key = self.router.url.query_parameters.get("key") or self.facilitator_key_for(self.session_code) or ""
+        code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
+        key = self.router.url.query_parameters.get("key") or self._facilitator_key_for(code) or ""
+        if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
+            key = ""
         try:
-            code = await get_runtime().service.check_facilitator(self.session_code, key)
-        except SessionNotFound:
-            self.status = "missing"
-            return
-        except Forbidden:
+            code = await get_runtime().service.check_facilitator(code, key)
+        except (SessionNotFound, Forbidden):  # the same answer: a code cannot be probed with this page
+            self._forget()
+            await live.detach(self.router.session.client_token)
             self.status = "forbidden"
             return
-        self._key = key
-        self.remember_facilitator_key(code, key)
+        self._forget()
+        self._verified_code, self._key = code, key
+        self.session_code = code
+        self._remember_facilitator_key(code, key)
         self.status = "ready"
-        self._log_seq, self.log = 0, []
         await live.attach(self.router.session.client_token, code, type(self), None)
-        await self.sync()
+        await self._sync()
 
-    async def sync(self) -> None:
+    async def _sync(self) -> None:
+        if not self._verified_code:
+            return
         rt = get_runtime()
-        state = await rt.hub.state(self.session_code)
+        state = await rt.hub.state(self._verified_code)
         self.title = state.title
         self.version = state.version
         self.deck_size = len(state.card_ids)
-        self.rows = progress_rows(state, rt.presence.online(self.session_code))
+        self.rows = progress_rows(state, rt.presence.online(self._verified_code))
         self.reveals = reveal_rows(state)
         self.chart = aggregate(state)
         if not self.log:
             self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
         if state.version > self._log_seq:
-            fresh = await rt.store.events_after(self.session_code, self._log_seq, LOG_SIZE)
+            fresh = await rt.store.events_after(self._verified_code, self._log_seq, LOG_SIZE)
             if fresh:
                 self._log_seq = fresh[-1].seq or self._log_seq
                 self.log = ([log_row(state, e) for e in reversed(fresh)] + self.log)[:LOG_SIZE]
 
     @rx.event
     async def reveal_all(self):
+        if not self._verified_code:
+            self.message = NOT_VERIFIED
+            return
         try:
-            made = await get_runtime().service.reveal_all(self.session_code, self._key)
+            made = await get_runtime().service.reveal_all(self._verified_code, self._key)
         except ServiceError as exc:
             self.message = str(exc)
             return

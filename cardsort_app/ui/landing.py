@@ -8,12 +8,17 @@ from cardsort_app.domain.decks import deck_names, load_deck
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
+from cardsort_app.ui.guard import text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.theme import brand, error_callout, page_shell
 
 
 def _deck_options() -> list[list[str]]:
     return [[name, f"{load_deck(name).title} ({len(load_deck(name).cards)} cards)"] for name in deck_names()]
+
+
+MAX_CODE_CHARS = 32
+MAX_TYPED_CHARS = 200  # what a field may hold as typed; the rules then allow 40 (names) and 120 (titles)
 
 
 class LandingState(IdentityState):
@@ -29,28 +34,31 @@ class LandingState(IdentityState):
     join_error: str = ""
     joining: bool = False
 
+    def _refuse_malformed(self, message: str) -> None:
+        self.join_error = message
+
     @rx.event
     def set_title(self, value: str) -> None:
-        self.title = value
+        self.title = text_arg(value, "The title", MAX_TYPED_CHARS)
 
     @rx.event
     def set_deck(self, value: str) -> None:
-        self.deck = value
+        self.deck = text_arg(value, "The deck", MAX_CODE_CHARS)
 
     @rx.event
     def set_join_code(self, value: str) -> None:
-        self.join_code = value.upper()
+        self.join_code = text_arg(value, "The code", MAX_CODE_CHARS).upper()
 
     @rx.event
     def set_join_name(self, value: str) -> None:
-        self.join_name = value
+        self.join_name = text_arg(value, "The name", MAX_TYPED_CHARS)
 
     @rx.event
     def prefill(self):
         """`/?code=ABC123` (the join link) pre-fills the code."""
         code = self.router.url.query_parameters.get("code", "")
-        if code:
-            self.join_code = normalize_code(code)
+        if isinstance(code, str) and code:
+            self.join_code = normalize_code(code[:MAX_CODE_CHARS])
 
     @rx.event
     async def create(self):
@@ -62,7 +70,7 @@ class LandingState(IdentityState):
             self.create_error = str(exc)
         else:
             self.created_code, self.created_key = created.code, created.facilitator_key
-            self.remember_facilitator_key(created.code, created.facilitator_key)
+            self._remember_facilitator_key(created.code, created.facilitator_key)
         finally:
             self.creating = False
 
@@ -74,12 +82,12 @@ class LandingState(IdentityState):
         try:
             if not code:
                 raise ServiceError("Enter the session code you were given")
-            identity = await get_runtime().service.join(code, self.join_name, self.identity_for(code))
+            identity = await get_runtime().service.join(code, self.join_name, self._identity_for(code))
         except ServiceError as exc:
             self.join_error = str(exc)
             self.joining = False
             return
-        self.remember_identity(code, identity)
+        self._remember_identity(code, identity)
         self.joining = False
         yield rx.redirect(f"/s/{code}")
 

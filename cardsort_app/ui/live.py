@@ -128,7 +128,7 @@ class LiveRegistry:
             try:
                 async with self.app.modify_state(rx.BaseStateToken(ident=token, cls=tab.state_cls)) as root:
                     state = await root.get_state(tab.state_cls)
-                    await state.sync()
+                    await state._sync()
             except Exception:
                 log.exception("push to tab failed")
 

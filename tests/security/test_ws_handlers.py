@@ -1,0 +1,367 @@
+"""Every public websocket event handler of the app, called the way a hostile client can call it.
+
+A raw Reflex-protocol client (tests/support/reflex_ws.py) talks to the real app and calls every handler of
+every State -- ours and the framework's, enumerated from the app itself -- with no key, a wrong key, a
+forged identity (another participant's id with a wrong secret), from every page, with malformed arguments.
+After each call it checks that the tab was told nothing it may not see (the facilitator's dashboard data,
+the victim's piles, the event log, any secret) and that nothing raised (Reflex's "An error occurred" toast,
+a traceback in the app's log). A handler added to the app without a case here fails `test_every_handler
+_has_a_case`, which says what to add.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import reflex as rx
+
+import cardsort_app.cardsort_app  # noqa: F401  (registers every page state)
+from cardsort_app.domain.state import PILES
+from cardsort_app.ui.board_state import NOT_A_PARTICIPANT, BoardState
+from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.firewall import handlers
+from cardsort_app.ui.identity import IdentityState
+from cardsort_app.ui.landing import LandingState
+from tests.security.hostile import HOSTILE_PAYLOADS, HOSTILE_VALUES, cases
+from tests.support.app_server import AppServer
+from tests.support.ws_probe import WsTab, var
+
+pytestmark = pytest.mark.security
+
+ERROR_TOAST = "An error occurred"
+SENTINEL = (LandingState.get_full_name() + ".set_title", "value")
+IDENTITIES = IdentityState.get_full_name() + "." + var("identities")
+FACILITATOR_KEYS = IdentityState.get_full_name() + "." + var("facilitator_keys")
+#: Vars a hostile `setvar` may try, beyond the ones with setters.
+SENSITIVE_VARS = [
+    "_verified_code",
+    "_key",
+    "status",
+    "session_code",
+    "me",
+    "piles",
+    "rows",
+    "log",
+    "identities",
+    "facilitator_keys",
+    "is_hydrated",
+    "join_name",
+    "title",
+]
+
+
+@dataclass
+class Victim:
+    code: str
+    key: str
+    pid: str
+    secret: str
+    placed: dict[str, str]  # card id -> the pile the victim put it in (very-important / important)
+    cards: list[str]
+    version: int = 0
+
+
+@dataclass
+class Caller:
+    """One hostile tab: where it is, what storage it sends, what it should be refused."""
+
+    name: str
+    path: str
+    query: dict[str, str]
+    storage: dict[str, str] = field(default_factory=dict)
+
+
+# --- the valid call of each handler; hostile variants are derived from it (tests/security/hostile.py) ----
+def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
+    card = victim.cards[0]
+    return {
+        ("State", "setvar"): {"var_name": "is_hydrated", "value": True},
+        ("State", "hydrate"): {},
+        ("State", "set_is_hydrated"): {"value": True},
+        ("State", "hydrate_and_load"): {"vars": {}},
+        ("OnLoadInternalState", "setvar"): {"var_name": "is_hydrated", "value": True},
+        ("OnLoadInternalState", "on_load_internal"): {},
+        ("OnLoadInternalState", "set_is_hydrated"): {"value": True},
+        ("FrontendEventExceptionState", "setvar"): {"var_name": "x", "value": 1},
+        ("FrontendEventExceptionState", "handle_frontend_exception"): {"info": "x", "component_stack": "y"},
+        ("SharedStateBaseInternal", "setvar"): {"var_name": "x", "value": 1},
+        ("UpdateVarsInternalState", "setvar"): {"var_name": "x", "value": 1},
+        ("UpdateVarsInternalState", "update_vars_internal"): {"vars": {}},
+        ("IdentityState", "setvar"): {"var_name": "identities", "value": "{}"},
+        ("BoardState", "setvar"): {"var_name": "join_name", "value": "Mallory"},
+        ("BoardState", "load"): {},
+        ("BoardState", "set_join_name"): {"value": "Mallory"},
+        ("BoardState", "join"): {"_form": {}},
+        ("BoardState", "dismiss_notice"): {},
+        ("BoardState", "move"): {
+            "card_id": card,
+            "from_pile": victim.placed[card],
+            "to_pile": "not-important",
+        },
+        ("BoardState", "drop"): {
+            "payload": {"cardId": card, "fromPile": victim.placed[card], "toPile": "not-important"}
+        },
+        ("BoardState", "complete_step"): {"shown_step": 1},
+        ("BoardState", "back_step"): {"shown_step": 2},
+        ("BoardState", "reveal"): {},
+        ("BoardState", "leave"): {},
+        ("DashboardState", "setvar"): {"var_name": "session_code", "value": victim.code},
+        ("DashboardState", "load"): {},
+        ("DashboardState", "reveal_all"): {},
+        ("LandingState", "setvar"): {"var_name": "join_code", "value": victim.code},
+        ("LandingState", "set_title"): {"value": "Workshop"},
+        ("LandingState", "set_deck"): {"value": "values-mini"},
+        ("LandingState", "set_join_code"): {"value": victim.code},
+        ("LandingState", "set_join_name"): {"value": "Mallory"},
+        ("LandingState", "prefill"): {},
+        ("LandingState", "create"): {},
+        ("LandingState", "join"): {"form": {}},
+    }
+
+
+def _app_handlers() -> dict[tuple[str, str], str]:
+    """(state class name, handler name) -> wire name, for every handler registered in the app."""
+    return {(cls.__name__, name): wire for wire, (cls, name, _sig) in handlers().items()}
+
+
+def test_every_handler_has_a_case() -> None:
+    dummy = Victim("CODE42", "k", "p_1", "s", {"c": "important"}, ["c"])
+    known = set(_valid_args(dummy))
+    missing = sorted(set(_app_handlers()) - known)
+    assert not missing, (
+        f"websocket event handlers without a hostile-input case: {missing}. Every public method of a "
+        "State is an endpoint a browser can call: make it private (`_name`) if browsers must not call it, "
+        "otherwise add its well-formed arguments to _valid_args in tests/security/test_ws_handlers.py."
+    )
+    assert not known - set(_app_handlers()), "cases for handlers the app no longer has: remove them"
+
+
+# --- set-up: a session with a victim who sorted some cards ---------------------------------------
+async def _victim(app: AppServer) -> Victim:
+    async with httpx.AsyncClient(base_url=app.url, timeout=30) as api:
+        r = await api.post("/api/sessions", json={"title": "Trust", "deck": "values-mini"})
+        assert r.status_code == 201, r.text
+        code, key = r.json()["code"], r.json()["facilitatorKey"]
+        tab = WsTab(app.url, sentinel_event=SENTINEL)
+        await tab.open(f"/s/{code}", {"code": code})
+        await tab.wait_for(lambda: tab.get(BoardState, "status") == "join", what="the join form")
+        await tab.call(BoardState.get_full_name() + ".set_join_name", {"value": "Victoria"})
+        await tab.call(BoardState.get_full_name() + ".join", {"_form": {}})
+        await tab.wait_for(lambda: tab.get(BoardState, "status") == "ready", what="joined")
+        pid = tab.get(BoardState, "me")
+        stored = json.loads(tab.vars[IdentityState.get_full_name()][var("identities")])
+        secret = stored[code]["secret"]
+        cards = [c["id"] for c in tab.get(BoardState, "piles")["unsorted"]]
+        placed = {c: ("very-important", "important")[i % 2] for i, c in enumerate(cards[:6])}
+        for card, pile in placed.items():
+            await tab.call(
+                BoardState.get_full_name() + ".move",
+                {"card_id": card, "from_pile": "unsorted", "to_pile": pile},
+            )
+        await tab.close()
+        victim = Victim(code, key, pid, secret, placed, cards)
+        view = await _session(api, victim)
+        assert {c: p for p, cs in view["piles"][pid].items() for c in cs if p != "unsorted"} == placed
+        victim.version = view["version"]
+        return victim
+
+
+async def _session(api: httpx.AsyncClient, victim: Victim) -> dict[str, Any]:
+    r = await api.get(f"/api/sessions/{victim.code}", headers={"Authorization": f"Bearer {victim.key}"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _callers(v: Victim) -> list[Caller]:
+    forged = json.dumps({v.code: {"pid": v.pid, "secret": "not-the-secret"}})
+    return [
+        Caller("dashboard, no key", f"/s/{v.code}/facilitate", {"code": v.code}),
+        Caller(
+            "dashboard, wrong key",
+            f"/s/{v.code}/facilitate",
+            {"code": v.code, "key": "wrong-key"},
+            {FACILITATOR_KEYS: json.dumps({v.code: "wrong-key"})},
+        ),
+        Caller("board, forged identity", f"/s/{v.code}", {"code": v.code}, {IDENTITIES: forged}),
+        Caller("landing, nothing", "/", {}),
+    ]
+
+
+# --- what a hostile tab may never see ---------------------------------------------------------------------
+def _leaks(tab: WsTab, frames: list[str], victim: Victim) -> list[str]:
+    found = []
+    text = "\n".join(frames)
+    for secret, what in (
+        (victim.key, "the facilitator key"),
+        (victim.secret, "the victim's secret"),
+        ("CARD_MOVED", "the event log"),
+        ('"counts":{', "pile counts"),
+    ):
+        if secret in text:
+            found.append(what)
+    if ERROR_TOAST in text:
+        found.append("an exception (error toast)")
+    dashboard = tab.vars.get(DashboardState.get_full_name(), {})
+    for name in ("rows", "log", "chart", "reveals"):
+        if dashboard.get(var(name)):
+            found.append(f"dashboard {name}")
+    if dashboard.get(var("status")) == "ready" or dashboard.get(var("title")):
+        found.append("the dashboard")
+    board = tab.vars.get(BoardState.get_full_name(), {})
+    if board.get(var("me")) == victim.pid:
+        found.append("the board as the victim")
+    for pile in ("very-important", "important", "top8", "top3"):
+        if (board.get(var("piles")) or {}).get(pile):
+            found.append(f"cards in {pile}")
+    return found
+
+
+def _log_size(app: AppServer) -> int:
+    return app.log_path.stat().st_size
+
+
+def _new_log(app: AppServer, since: int) -> str:
+    with app.log_path.open("rb") as f:
+        f.seek(since)
+        return f.read().decode(errors="replace")
+
+
+async def _open(app: AppServer, caller: Caller) -> WsTab:
+    tab = WsTab(app.url, storage=dict(caller.storage), sentinel_event=SENTINEL)
+    await tab.open(caller.path, caller.query)
+    await tab.call(SENTINEL[0], {SENTINEL[1]: "ready?"})  # the page's on_load has run
+    return tab
+
+
+async def test_every_handler_refuses_hostile_callers(app_server: AppServer) -> None:
+    victim = await _victim(app_server)
+    log_start = _log_size(app_server)
+    wire = _app_handlers()
+    valid = _valid_args(victim)
+    tried: Counter[str] = Counter()
+    problems: list[str] = []
+    forged_route = WsTab.route(f"/s/{victim.code}/facilitate", {"code": victim.code, "key": "wrong-key"})
+
+    async def attempt(tab: WsTab, caller: Caller, key: tuple[str, str], payload: Any, route=None) -> None:
+        frames = await tab.call(wire[key], payload, route)
+        tried[".".join(key)] += 1
+        for leak in _leaks(tab, frames, victim):
+            problems.append(f"{caller.name}: {key[0]}.{key[1]}({str(payload)[:80]}) -> {leak}")
+
+    for caller in _callers(victim):
+        tab = await _open(app_server, caller)
+        try:
+            for leak in _leaks(tab, tab.raw, victim):
+                problems.append(f"{caller.name}: opening the page -> {leak}")
+            for key in sorted(wire):
+                for payload in cases(valid[key]) + HOSTILE_PAYLOADS:
+                    await attempt(tab, caller, key, payload)
+                if key[1] == "setvar":
+                    for name in SENSITIVE_VARS:
+                        for value in (victim.code, "ready", victim.pid, {"x": 1}):
+                            await attempt(tab, caller, key, {"var_name": name, "value": value})
+                if key[1] in ("load", "on_load_internal", "hydrate_and_load", "reveal_all"):
+                    await attempt(tab, caller, key, valid[key], forged_route)  # claims the dashboard URL
+            for stored in (
+                {IDENTITIES: {"x": 1}},
+                {IDENTITIES: "x" * 200_000},
+                {FACILITATOR_KEYS: [1]},
+                {IDENTITIES: json.dumps({victim.code: {"pid": victim.pid, "secret": None}})},
+            ):
+                await attempt(tab, caller, ("State", "hydrate_and_load"), {"vars": stored})
+                await attempt(
+                    tab, caller, ("UpdateVarsInternalState", "update_vars_internal"), {"vars": stored}
+                )
+        finally:
+            await tab.close()
+
+    assert not problems, f"{len(problems)} problems, first ones:\n" + "\n".join(problems[:20])
+    log = _new_log(app_server, log_start)
+    assert "Traceback" not in log and "Backend Exception" not in log, log[-3000:]
+    async with httpx.AsyncClient(base_url=app_server.url, timeout=30) as api:
+        view = await _session(api, victim)
+        r = await api.get(
+            f"/api/sessions/{victim.code}/events",
+            params={"after": 0, "limit": 1000},
+            headers={"Authorization": f"Bearer {victim.key}"},
+        )
+    assert {
+        c: p for p, cs in view["piles"][victim.pid].items() for c in cs if p != "unsorted"
+    } == victim.placed
+    victim_events = [e for e in r.json()["events"] if e["participantId"] == victim.pid]
+    assert all(e["seq"] <= victim.version for e in victim_events), "a hostile call acted for the victim"
+    assert sum(tried.values()) > 3000
+    print("\nhostile calls per handler:", dict(sorted(tried.items())), "total", sum(tried.values()))
+
+
+async def test_a_forged_identity_cannot_probe_piles(app_server: AppServer) -> None:
+    """The issue's probe: with the victim's id and a wrong secret, try every card from every pile. Every
+    answer must be the same generic refusal, whatever the victim's piles hold."""
+    victim = await _victim(app_server)
+    tab = await _open(app_server, _callers(victim)[2])
+    wire = _app_handlers()
+    notices: Counter[str] = Counter()
+    try:
+        for card in victim.cards:
+            for pile in PILES:
+                target = "top3" if pile != "top3" else "top8"
+                await tab.call(
+                    wire[("BoardState", "move")], {"card_id": card, "from_pile": pile, "to_pile": target}
+                )
+                notices[tab.get(BoardState, "notice")] += 1
+                await tab.call(wire[("BoardState", "dismiss_notice")], {})
+        for handler, payload in (
+            (("BoardState", "complete_step"), {"shown_step": 1}),
+            (("BoardState", "back_step"), {"shown_step": 2}),
+            (("BoardState", "reveal"), {}),
+            (("BoardState", "leave"), {}),
+        ):
+            await tab.call(wire[handler], payload)
+            notices[tab.get(BoardState, "notice")] += 1
+    finally:
+        await tab.close()
+    assert notices == Counter({NOT_A_PARTICIPANT: len(victim.cards) * len(PILES) + 4})
+
+
+def _wire_of(cls: type[rx.State], name: str) -> str:
+    return f"{cls.get_full_name()}.{name}"
+
+
+async def test_private_methods_are_not_handlers(app_server: AppServer) -> None:
+    """The old public `sync` (the issue's leak) and the private helpers cannot be called at all."""
+    victim = await _victim(app_server)
+    tab = await _open(app_server, _callers(victim)[0])
+    try:
+        for cls, name in (
+            (DashboardState, "sync"),
+            (DashboardState, "_sync"),
+            (BoardState, "sync"),
+            (BoardState, "_sync"),
+            (BoardState, "_act"),
+            (IdentityState, "_identity_for"),
+            (IdentityState, "identity_for"),
+            (DashboardState, "_forget"),
+        ):
+            frames = await tab.call(_wire_of(cls, name), {})
+            assert frames == [], f"{name}: {frames}"
+            assert not _leaks(tab, frames, victim)
+    finally:
+        await tab.close()
+    registered: set[str] = set(handlers())
+    assert all(not w.rsplit(".", 1)[1].startswith("_") for w in registered)
+    assert (
+        _wire_of(DashboardState, "sync") not in registered and _wire_of(BoardState, "sync") not in registered
+    )
+
+
+@pytest.mark.parametrize("value", HOSTILE_VALUES[:3])
+def test_hostile_values_are_varied(value: Callable | Any) -> None:
+    """The argument cases really vary each argument (guards the generator itself)."""
+    made = cases({"a": "ok", "b": 1})
+    assert {"a": value, "b": 1} in made and {"a": "ok", "b": value} in made
