@@ -24,6 +24,9 @@ async def serve(args: argparse.Namespace) -> None:
         max_idle_interval_ms=args.max_idle_interval_ms,
         connection_state_ttl_ms=args.connection_state_ttl_ms,
         presence_grace_ms=args.presence_grace_ms,
+        max_message_size=args.max_message_size,
+        idempotency_window_ms=args.idempotency_window_ms,
+        channel_rate_limit=args.channel_rate_limit,
         seed=args.seed,
     )
     await server.start()
@@ -48,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-idle-interval-ms", type=int, default=15_000)
     parser.add_argument("--connection-state-ttl-ms", type=int, default=120_000)
     parser.add_argument("--presence-grace-ms", type=int, default=15_000)
+    parser.add_argument("--max-message-size", type=int, default=65_536, help="bytes per publish (40009)")
+    parser.add_argument("--idempotency-window-ms", type=int, default=120_000)
+    parser.add_argument(
+        "--channel-rate-limit", type=float, default=50.0, help="messages/s per channel (42913); 0 = off"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for the duplicate/reorder faults")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)

@@ -91,6 +91,10 @@ class ControlClient:
     ) -> str:
         return str(self.call("publish", channel=channel, name=name, data=data, id=id)["serial"])
 
+    def rules(self, **changes: Any) -> dict[str, Any]:
+        """Read (and change) Ably's rules the server enforces, e.g. ``rules(channel_rate_limit=20)``."""
+        return self.call("rules", **changes)
+
     def history(self, channel: str) -> list[dict[str, Any]]:
         return self.call("history", "GET", channel=channel)
 

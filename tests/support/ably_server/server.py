@@ -80,13 +80,27 @@ from .protocol import (
     PresenceAction,
     decode,
     encode,
-    payload_size,
+)
+from .rules import (
+    CHANNEL_RATE_LIMIT,
+    IDEMPOTENCY_WINDOW_MS,
+    MAX_MESSAGE_SIZE,
+    check_size,
+    idempotency_key,
 )
 from .state import Attachment, Channel, Connection, Counters, Faults, serial_of
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+#: Ably's rules a test may tune at run time (`/_control/rules`); see rules.py.
+RULES = (
+    "channel_rate_limit",
+    "idempotency_window_ms",
+    "max_message_size",
+    "connection_state_ttl_ms",
+    "presence_grace_ms",
+)
 SYNC_PAGE = 100
 _CLOSE = object()  # writer-queue sentinel: close the websocket after what is queued
 
@@ -271,7 +285,9 @@ class AblyTestServer:
         heartbeat_interval_ms: int | None = None,
         connection_state_ttl_ms: int = 120_000,
         presence_grace_ms: int = 15_000,
-        max_message_size: int = 65_536,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        idempotency_window_ms: int = IDEMPOTENCY_WINDOW_MS,
+        channel_rate_limit: float = CHANNEL_RATE_LIMIT,
         seed: int | None = None,
     ) -> None:
         self._port = port
@@ -281,6 +297,8 @@ class AblyTestServer:
         self.connection_state_ttl_ms = connection_state_ttl_ms
         self.presence_grace_ms = presence_grace_ms
         self.max_message_size = max_message_size
+        self.idempotency_window_ms = idempotency_window_ms
+        self.channel_rate_limit = channel_rate_limit  # messages/s per channel; 0 turns the rule off
         self.counters = Counters()
         self.faults = Faults()
         if seed is not None:
@@ -490,7 +508,7 @@ class AblyTestServer:
         if isinstance(data, dict | list):
             msg["data"] = json.dumps(data)
             msg["encoding"] = "json"
-        serial = self._publish(self._channel(channel), [msg], origin=None, proto_id=None)[0]
+        serial = self._publish(self._channel(channel), [msg], origin=None, proto_id=None, key=msg["id"])[0]
         assert serial is not None
         return serial
 
@@ -656,7 +674,8 @@ class AblyTestServer:
         messages = body if isinstance(body, list) else [body]
         if not messages or not all(isinstance(m, dict) for m in messages):
             raise AblyError(40000, 400, "Expected a message object or an array of them")
-        prefix = secrets.token_urlsafe(9)
+        key = idempotency_key(messages)
+        prefix = key or secrets.token_urlsafe(9)
         prepared = []
         for i, m in enumerate(messages):
             msg = {k: v for k, v in m.items() if k not in ("connectionKey", "serial", "action", "version")}
@@ -665,7 +684,8 @@ class AblyTestServer:
                 msg["clientId"] = creds.client_id
             msg.setdefault("id", f"{prefix}:{i}")
             prepared.append(msg)
-        serials = self._publish(self._channel(name), prepared, origin=None, proto_id=None)
+        channel = self._channel(name)
+        serials = self._publish_checked(channel, prepared, origin=None, proto_id=None, key=prefix)
         return respond(req, 201, {"channel": name, "messageId": prefix, "serials": serials})
 
     async def _rest_history(self, req: HttpRequest, groups: list[str]) -> HttpResponse:
@@ -782,6 +802,11 @@ class AblyTestServer:
                 self.counters.reset()
             elif op == "faults":
                 result = self.faults.describe()
+            elif op == "rules":
+                for name in RULES:
+                    if name in params:
+                        setattr(self, name, type(getattr(self, name))(params[name]))
+                result = {name: getattr(self, name) for name in RULES}
             elif op == "reset_faults":
                 self.reset_faults()
             elif op == "drop_connections":
@@ -1125,8 +1150,6 @@ class AblyTestServer:
             raise AblyError(
                 40012, 400, f"Message clientId {client_id!r} is incompatible with the credentials"
             )
-        if payload_size(msg) > self.max_message_size:
-            raise AblyError(40009, 400, f"Maximum message size exceeded ({self.max_message_size} bytes)")
 
     def _on_message(self, conn: Connection, msg: dict[str, Any]) -> None:
         name = msg.get("channel")
@@ -1140,25 +1163,51 @@ class AblyTestServer:
         msg_serial = msg.get("msgSerial", 0)
         prepared = []
         try:
+            if not all(isinstance(m, dict) for m in messages):
+                raise AblyError(40000, 400, "Each message must be an object")
+            # No client ids: the connection and msgSerial are the key (a re-send after a resume is
+            # dropped, as Ably does); ids are then <key>:<index>.
+            key = idempotency_key(messages) or f"{conn.id}:{msg_serial}"
             for i, m in enumerate(messages):
-                if not isinstance(m, dict):
-                    raise AblyError(40000, 400, "Each message must be an object")
                 self._check_message(conn.creds, conn, m)
                 out = {
                     k: v for k, v in m.items() if k not in ("connectionKey", "serial", "action", "version")
                 }
-                out.setdefault("id", f"{conn.id}:{msg_serial}:{i}")
+                out.setdefault("id", f"{key}:{i}")
                 if not out.get("clientId") and conn.client_id and conn.client_id != "*":
                     out["clientId"] = conn.client_id
                 out["connectionId"] = conn.id
                 prepared.append(out)
+            serials = self._publish_checked(
+                self._channel(name), prepared, origin=conn, proto_id=f"{conn.id}:{msg_serial}", key=key
+            )
         except AblyError as err:
             self._nack(conn, msg, err)
             return
-        serials = self._publish(
-            self._channel(name), prepared, origin=conn, proto_id=f"{conn.id}:{msg_serial}"
-        )
         self._ack(conn, msg, {"serials": serials})
+
+    def _publish_checked(
+        self,
+        channel: Channel,
+        messages: list[dict[str, Any]],
+        origin: Connection | None,
+        proto_id: str | None,
+        key: str,
+    ) -> list[str | None]:
+        """A client's publish under Ably's rules (see rules.py): a repeated key within the idempotency
+        window is acknowledged with the original serials; otherwise size and channel rate are checked
+        (raising AblyError 40009 / 42913) before the messages are appended."""
+        repeat = channel.idempotency.lookup(key, self.idempotency_window_ms)
+        if repeat is not None:
+            self.counters.idempotent_dropped += len(messages)
+            return repeat
+        check_size(messages, self.max_message_size)
+        try:
+            channel.rate.take(len(messages), self.channel_rate_limit, channel.name)
+        except AblyError:
+            self.counters.rate_limited += len(messages)
+            raise
+        return self._publish(channel, messages, origin, proto_id, key)
 
     def _publish(
         self,
@@ -1166,25 +1215,24 @@ class AblyTestServer:
         messages: list[dict[str, Any]],
         origin: Connection | None,
         proto_id: str | None,
+        key: str | None,
     ) -> list[str | None]:
-        """Append to the log (dropping ids already seen on this channel) and fan out."""
+        """Append to the log under one idempotency key (a repeat inside the window is dropped) and fan out."""
+        if key is not None and (repeat := channel.idempotency.lookup(key, self.idempotency_window_ms)):
+            self.counters.idempotent_dropped += len(messages)
+            return repeat
         serials: list[str | None] = []
         fresh: list[dict[str, Any]] = []
         now = now_ms()
         for m in messages:
-            mid = m.get("id")
-            if mid is not None and mid in channel.ids:
-                serials.append(channel.ids[mid])
-                self.counters.idempotent_dropped += 1
-                continue
             serial = serial_of(len(channel.messages) + 1)
             stored = {**m, "serial": serial, "action": 0, "timestamp": m.get("timestamp") or now}
             channel.messages.append(stored)
-            if mid is not None:
-                channel.ids[mid] = serial
             fresh.append(stored)
             serials.append(serial)
             self.counters.published += 1
+        if key is not None:
+            channel.idempotency.remember(key, serials, self.idempotency_window_ms)
         if fresh:
             proto: dict[str, Any] = {
                 "action": Action.MESSAGE,

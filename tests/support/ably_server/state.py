@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .auth import Credentials
+from .rules import IdempotencyLog, RateBucket
 
 if TYPE_CHECKING:
     from .server import Transport
@@ -52,7 +53,8 @@ class Counters:
     channel_resumes: int = 0  # ATTACHes that continued from a channelSerial
     replayed: int = 0  # messages re-sent from the log on such an ATTACH
     published: int = 0  # messages accepted into a channel log
-    idempotent_dropped: int = 0  # messages whose id the channel had already seen
+    idempotent_dropped: int = 0  # messages whose idempotency key the channel had seen in its window
+    rate_limited: int = 0  # messages refused with 42913 (per-channel publish rate)
     delivered: int = 0  # messages written to subscriber sockets (duplicates included)
     undeliverable: int = 0  # messages for an attached connection that had no transport
     acked: int = 0  # ACKed protocol messages
@@ -158,11 +160,12 @@ class Connection:
 
 @dataclass
 class Channel:
-    """A channel's retained message log (serial = position), idempotency ids and presence set."""
+    """A channel's retained message log (serial = position), idempotency keys, publish rate and presence."""
 
     name: str
     messages: list[dict[str, Any]] = field(default_factory=list)
-    ids: dict[str, str] = field(default_factory=dict)
+    idempotency: IdempotencyLog = field(default_factory=IdempotencyLog)
+    rate: RateBucket = field(default_factory=RateBucket)
     subscribers: dict[str, Connection] = field(default_factory=dict)
     presence: dict[str, dict[str, Any]] = field(default_factory=dict)  # memberKey -> PRESENT entry
     presence_log: list[dict[str, Any]] = field(default_factory=list)
