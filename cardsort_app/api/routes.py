@@ -61,9 +61,12 @@ async def health() -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:  # report, don't crash the probe
         checks["database"] = f"error: {type(exc).__name__}"
-    checks["bus"] = "ok" if await runtime.bus.healthy() else "error"
-    ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if ok else "error", **checks}, status_code=200 if ok else 503)
+    bus_status, bus_reason = runtime.bus.health()  # "degraded": usable, other workers read the log
+    checks["bus"] = bus_status
+    ok = all(v in ("ok", "degraded") for v in checks.values())
+    status = "error" if not ok else "degraded" if "degraded" in checks.values() else "ok"
+    body = {"status": status, **checks, **({"busReason": bus_reason} if bus_reason else {})}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @api.post("/api/sessions", status_code=201, response_model=None)

@@ -6,9 +6,11 @@ truth. The SQL log is: a subscriber applies events by ``seq``, drops repeats and
 log (`on_resync`), so nothing depends on Ably delivering every message exactly once.
 
 Channels and messages
-    * ``sessions:{code}``: the session's sequenced events. Message ``name`` = the event type, ``id`` =
-      ``{code}:{seq}`` (Ably's idempotent publishing drops a repeated id, so a retried publish is
-      delivered once), ``data`` = the event's wire JSON (`Event.to_wire()`, a JSON object).
+    * ``sessions:{code}``: the session's sequenced events. One message carries one event (``name`` =
+      the event type, ``id`` = ``{code}:{seq}``, ``data`` = `Event.to_wire()`) or one contiguous seq
+      range (``name`` = ``events``, ``id`` = ``{code}:{first}-{last}``, ``data`` = ``{"events": [...]}``),
+      published one message per publish so each id is its own idempotency key (Ably's 40031 rule);
+      see `cardsort_app.bus.ably_wire`. Publishes are paced under the channel's rate limit.
     * ``sessions:{code}:debug``: diagnostics (rejections, conflicts, catch-ups, relay retries, malformed
       messages); ``name`` = the kind, ``data`` = a JSON object. Best effort, never awaited by callers.
     * Presence on ``sessions:{code}`` (client id = participant id) says who is online: see
@@ -50,6 +52,12 @@ Environment (`AblyBus.from_env`; every variable but the key is optional; times i
 ``ABLY_CONNECT_TIMEOUT_MS``
     How long `start` waits for the first connection (default 10000); past it `start` returns and the
     SDK keeps trying in the background (`healthy()` says False meanwhile).
+``ABLY_CHANNEL_RATE``
+    Messages per second the bus publishes on one channel at most (default 50, Ably's per-channel
+    limit; error 42913 beyond it). A backlog is packed into fewer, larger messages rather than sent
+    faster; see `cardsort_app.bus.ably_wire`.
+``ABLY_MAX_MESSAGE_BYTES``
+    Ably's maximum message size for the account (default 65536); packed ranges are split under it.
 ``ABLY_ATTACH_TIMEOUT_MS``
     How long `subscribe` waits for the channel to attach (default 5000); past it the subscription
     stands, the SDK keeps attaching, and the attach triggers a resync.
@@ -71,8 +79,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cardsort_app.bus.base import Handler
-from cardsort_app.domain.events import Event, parse_event
+from cardsort_app.bus.ably_errors import Pacer, classify, error_code
+from cardsort_app.bus.ably_wire import MessageTooLarge, pack, unpack
+from cardsort_app.bus.base import BusHealth, Handler, PublishError
+from cardsort_app.domain.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +105,8 @@ _ENV_BUS_MS = {
     "ABLY_CONNECT_TIMEOUT_MS": "connect_timeout",
     "ABLY_ATTACH_TIMEOUT_MS": "attach_timeout",
 }
+#: How long the bus reports ``degraded`` after Ably refused a publish for good.
+DEGRADED_FOR_S = 300.0
 _TOKEN_SOURCES = ("token", "token_details", "auth_token", "auth_callback", "auth_url")
 _MAX_DEBUG_IN_FLIGHT = 200
 
@@ -107,12 +119,12 @@ def debug_channel_name(code: str) -> str:
     return f"sessions:{code}:debug"
 
 
-def message_id(code: str, seq: int) -> str:
-    return f"{code}:{seq}"
+class BusUnavailable(PublishError):
+    """A transient publish failure (not connected, no ACK in time, rate limited, 5xx, token renewal):
+    the caller retries the same events later; ids make a repeat harmless."""
 
-
-class BusUnavailable(RuntimeError):
-    """A publish was refused (NACK) or not acknowledged in time; the caller retries (same id, same seq)."""
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message, retryable=True, code=code)
 
 
 def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -136,6 +148,19 @@ def _millis(environ: Mapping[str, str], name: str) -> int | None:
         raise ValueError(f"{name} must be a whole number of milliseconds, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def _positive(environ: Mapping[str, str], name: str, kind: type[float] | type[int]) -> Any:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a {kind.__name__} > 0, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {raw!r}")
     return value
 
 
@@ -212,6 +237,8 @@ class AblyBus:
         detach_timeout: float = 3.0,
         presence_timeout: float = 5.0,
         debug_timeout: float = 3.0,
+        channel_rate: float = 50.0,
+        max_message_bytes: int = 65_536,
     ) -> None:
         from cardsort_app.bus.ably_presence import AblyPresence
 
@@ -224,6 +251,12 @@ class AblyBus:
         self.detach_timeout = detach_timeout
         self.presence_timeout = presence_timeout
         self.debug_timeout = debug_timeout
+        self.channel_rate = channel_rate
+        self.max_message_bytes = max_message_bytes
+        self._pacers: dict[str, Pacer] = {}
+        self._degraded: tuple[float, str] | None = None
+        self._logged_codes: set[int | None] = set()
+        self._renewing: asyncio.Task[Any] | None = None
         self._client: Any = None
         self._start_lock: asyncio.Lock | None = None
         self._closed = False
@@ -270,6 +303,12 @@ class AblyBus:
         for var, name in _ENV_BUS_MS.items():
             if (value := _millis(environ, var)) is not None:
                 settings[name] = value / 1000
+        if (rate := _positive(environ, "ABLY_CHANNEL_RATE", float)) is not None:
+            settings["channel_rate"] = rate
+        if (size := _positive(environ, "ABLY_MAX_MESSAGE_BYTES", int)) is not None:
+            if size < 2048:
+                raise ValueError(f"ABLY_MAX_MESSAGE_BYTES must be at least 2048, got {size}")
+            settings["max_message_bytes"] = size
         return settings
 
     def sdk_options(self) -> dict[str, Any]:
@@ -307,7 +346,7 @@ class AblyBus:
                 self._client.connection.on(self._make_connection_listener())
         await self._wait_connected(self.connect_timeout)
 
-    async def _wait_connected(self, timeout: float) -> bool:
+    async def _wait_connected(self, timeout: float, *, quiet: bool = False) -> bool:
         client = self._client
         if _state(client.connection) == "connected":
             return True
@@ -324,6 +363,8 @@ class AblyBus:
                 return True
             change = await asyncio.wait_for(done, timeout)
         except TimeoutError:
+            if quiet:
+                return False
             log.warning(
                 "ably: not connected after %.1fs (state %s); retrying in the background",
                 timeout,
@@ -404,41 +445,18 @@ class AblyBus:
 
     # --- publishing -----------------------------------------------------------------------------------
     async def publish(self, event: Event) -> None:
-        """Publish a sequenced event and wait for Ably's ACK; raise BusUnavailable on NACK or timeout."""
-        if event.seq is None:
-            raise ValueError("only sequenced events are published (seq is None)")
-        from ably.types.message import Message
-
-        client = await self._ready()
-        code = event.session_code
-        mid = message_id(code, event.seq)
-        task = self._inflight.get(mid)
-        if task is None or task.done():
-            # One SDK publish per id at a time: a retry while the first is still queued (disconnected)
-            # waits for it instead of queueing another copy.
-            channel = client.channels.get(channel_name(code))
-            message = Message(name=str(event.type), data=event.to_wire(), id=mid)
-            task = asyncio.ensure_future(channel.publish(message))
-            self._inflight[mid] = task
-            task.add_done_callback(lambda t, mid=mid: self._publish_done(mid, t))
-            self._release_unheld(code, channel)
-        done, _ = await asyncio.wait({task}, timeout=self.publish_timeout)
-        if not done:
-            self.stats["publish_timeouts"] += 1
-            raise BusUnavailable(
-                f"no ACK for {mid} within {self.publish_timeout:.1f}s "
-                f"(connection {_state(client.connection)}); it stays queued until the connection is back"
-            )
-        if (exc := task.exception()) is not None:
-            self.stats["publish_failures"] += 1
-            raise BusUnavailable(f"publish of {mid} failed: {exc}") from exc
-        self.stats["published"] += 1
+        """Publish one sequenced event and wait for Ably's ACK (see `publish_many`)."""
+        await self.publish_many([event])
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """Publish several sequenced events of one session in one protocol message (one ACK).
+        """Publish sequenced events of one session and wait for every ACK.
 
-        For a relay draining a backlog: the ids stay ``{code}:{seq}``, so a batch that overlaps an
-        earlier publish delivers only what is new. Raises BusUnavailable like `publish`.
+        The events are packed into messages of contiguous seq ranges under the size limit
+        (`cardsort_app.bus.ably_wire`), each published on its own with its own id, paced under the
+        channel's publish rate. Nothing is handed to the SDK while disconnected (its queue would
+        burst past the rate limit on reconnect). Raises PublishError: ``retryable`` for transient
+        failures (BusUnavailable), not retryable when Ably refused the messages for good (the bus then
+        reports itself degraded).
         """
         if not events:
             return
@@ -447,24 +465,98 @@ class AblyBus:
         codes = {e.session_code for e in events}
         if len(codes) != 1 or any(e.seq is None for e in events):
             raise ValueError("publish_many takes sequenced events of one session")
-        client = await self._ready()
         (code,) = codes
-        channel = client.channels.get(channel_name(code))
-        messages = [
-            Message(name=str(e.type), data=e.to_wire(), id=message_id(code, e.seq or 0)) for e in events
-        ]
-        task = self._spawn(channel.publish(messages), quiet=True)
-        self._release_unheld(code, channel)
-        done, _ = await asyncio.wait({task}, timeout=self.publish_timeout)
-        if not done:
+        try:
+            packed = pack(events, self.max_message_bytes)
+        except MessageTooLarge as exc:
+            raise self._refused(code, exc, 40009) from exc
+        client = await self._ready()
+        if not await self._wait_connected(self.publish_timeout, quiet=True):
             self.stats["publish_timeouts"] += 1
             raise BusUnavailable(
-                f"no ACK for {len(events)} events of {code} within {self.publish_timeout:.1f}s"
+                f"not connected to Ably (connection {_state(client.connection)}); {code} seq "
+                f"{packed[0].first}.. waits"
             )
-        if (exc := task.exception()) is not None:
-            self.stats["publish_failures"] += 1
-            raise BusUnavailable(f"publish of {len(events)} events of {code} failed: {exc}") from exc
+        channel = client.channels.get(channel_name(code))
+        pacer = self._pacer(code)
+        tasks: list[asyncio.Task[Any]] = []
+        for p in packed:
+            task = self._inflight.get(p.id)
+            if task is None or task.done():
+                # One SDK publish per id at a time: a retry while the first is still queued waits for it.
+                await pacer.wait()
+                task = asyncio.ensure_future(channel.publish(Message(name=p.name, data=p.data, id=p.id)))
+                self._inflight[p.id] = task
+                task.add_done_callback(lambda t, mid=p.id: self._publish_done(mid, t))
+                self.stats["messages_sent"] += 1
+            tasks.append(task)
+        self._release_unheld(code, channel)
+        _, pending = await asyncio.wait(tasks, timeout=self.publish_timeout)
+        if pending:
+            self.stats["publish_timeouts"] += 1
+            raise BusUnavailable(
+                f"no ACK for {code} seq {packed[0].first}..{packed[-1].last} within "
+                f"{self.publish_timeout:.1f}s (connection {_state(client.connection)})"
+            )
+        for task in tasks:
+            if (exc := task.exception()) is not None:
+                self.stats["publish_failures"] += 1
+                raise self._publish_failed(code, exc) from exc
         self.stats["published"] += len(events)
+
+    def _pacer(self, name: str) -> Pacer:
+        pacer = self._pacers.get(name)
+        if pacer is None:
+            pacer = self._pacers[name] = Pacer(self.channel_rate)
+        return pacer
+
+    def _publish_failed(self, code: str, exc: BaseException) -> PublishError:
+        """The PublishError for a failed publish, by kind (see `ably_errors.classify`)."""
+        kind = classify(exc)
+        ably_code = error_code(exc)
+        if kind == "renew":
+            self.stats["token_renewals"] += 1
+            self._renew_token()
+            return BusUnavailable(f"token expired ({ably_code}) publishing {code}; renewing", code=ably_code)
+        if kind == "transient":
+            return BusUnavailable(f"publish of {code} failed ({ably_code}): {exc}", code=ably_code)
+        return self._refused(code, exc, ably_code)
+
+    def _refused(self, code: str, exc: BaseException, ably_code: int | None) -> PublishError:
+        """Ably refused for good: loud once per error code, health degraded, never retried."""
+        self.stats["publish_refused"] += 1
+        reason = f"Ably refused a publish on {channel_name(code)} with error {ably_code}: {exc}"
+        self._degraded = (time.monotonic(), reason[:300])
+        if ably_code not in self._logged_codes:
+            self._logged_codes.add(ably_code)
+            log.error("ably: %s; other workers catch up from the log (reported once per error code)", reason)
+        else:
+            log.debug("ably: %s", reason)
+        return PublishError(reason, retryable=False, code=ably_code)
+
+    def _renew_token(self) -> None:
+        """Ask the SDK for a new token (once at a time); the caller retries the publish."""
+        if self._renewing is not None and not self._renewing.done():
+            return
+        client = self._client
+        if client is None:
+            return
+        renewal = asyncio.wait_for(client.auth.authorize(), self.publish_timeout)
+        self._renewing = self._spawn(renewal, quiet=True)
+
+    def health(self) -> BusHealth:
+        """("error", why) while not connected; ("degraded", why) for `DEGRADED_FOR_S` after Ably refused a
+        publish for good; else ("ok", None)."""
+        if self._closed:
+            return ("error", "the bus is closed")
+        if self._client is None:
+            return ("error", "not started")
+        state = _state(self._client.connection)
+        if state != "connected":
+            return ("error", f"Ably connection {state}")
+        if self._degraded is not None and time.monotonic() - self._degraded[0] < DEGRADED_FOR_S:
+            return ("degraded", self._degraded[1])
+        return ("ok", None)
 
     def _publish_done(self, mid: str, task: asyncio.Task[Any]) -> None:
         if self._inflight.get(mid) is task:
@@ -482,7 +574,11 @@ class AblyBus:
     async def debug(self, code: str, kind: str, detail: Mapping[str, Any]) -> None:
         """Best effort diagnostic on ``sessions:{code}:debug`` (name = kind). Never raises, never blocks."""
         try:
-            if self._closed or self._debug_in_flight >= _MAX_DEBUG_IN_FLIGHT:
+            if (
+                self._closed
+                or self._debug_in_flight >= _MAX_DEBUG_IN_FLIGHT
+                or not self._pacer(debug_channel_name(code)).try_take()
+            ):
                 self.stats["debug_dropped"] += 1
                 return
             data = _json_safe({"kind": kind, "at": int(time.time() * 1000), **dict(detail)})
@@ -707,11 +803,12 @@ class AblyBus:
     async def _deliver(self, entry: _Entry, message: Any) -> None:
         code = entry.code
         try:
-            event = parse_event(message.data)
-            if event.session_code != code:
-                raise ValueError(f"event of session {event.session_code} on {channel_name(code)}")
-            if event.seq is None:
-                raise ValueError("event without seq")
+            events = unpack(message.name, message.data)
+            for event in events:
+                if event.session_code != code:
+                    raise ValueError(f"event of session {event.session_code} on {channel_name(code)}")
+                if event.seq is None:
+                    raise ValueError("event without seq")
         except Exception as exc:  # noqa: BLE001 - a malformed message must never stop delivery
             self.stats["malformed"] += 1
             log.warning("ably: dropped a malformed message %r on %s: %s", message.id, channel_name(code), exc)
@@ -721,14 +818,15 @@ class AblyBus:
                 {"messageId": message.id, "name": message.name, "error": str(exc)[:500]},
             )
             return
-        self.stats["received"] += 1
-        for sub in list(entry.subs):
-            if sub.closed:
-                continue
-            try:
-                await sub.handler(event)
-            except Exception:  # noqa: BLE001 - one failing subscriber must not starve the others
-                log.exception("ably: subscriber failed on %s seq %s", code, event.seq)
+        self.stats["received"] += len(events)
+        for event in events:  # a range in seq order: subscribers apply by seq and drop repeats
+            for sub in list(entry.subs):
+                if sub.closed:
+                    continue
+                try:
+                    await sub.handler(event)
+                except Exception:  # noqa: BLE001 - one failing subscriber must not starve the others
+                    log.exception("ably: subscriber failed on %s seq %s", code, event.seq)
 
     # --- resync ---------------------------------------------------------------------------------------
     def _schedule_resync(self, code: str, reason: str, resumed: bool) -> None:

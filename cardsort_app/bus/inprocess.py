@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cardsort_app.bus.base import Handler
+from cardsort_app.bus.base import BusHealth, Handler
 from cardsort_app.domain.events import Event
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,10 @@ class InProcessBus:
             if isinstance(result, BaseException):
                 log.error("subscriber failed on %s seq %s", event.type, event.seq, exc_info=result)
 
+    async def publish_many(self, events: Sequence[Event]) -> None:
+        for event in events:
+            await self.publish(event)
+
     async def subscribe(self, session_code: str, handler: Handler) -> _Subscription:
         subscription = _Subscription(self, session_code, handler)
         self._handlers[session_code].add(subscription)
@@ -49,6 +54,9 @@ class InProcessBus:
 
     async def healthy(self) -> bool:
         return True
+
+    def health(self) -> BusHealth:
+        return ("ok", None)
 
     async def close(self) -> None:
         self._handlers.clear()

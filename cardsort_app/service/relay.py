@@ -1,19 +1,32 @@
-"""Outbox relay: nothing appended is lost between the log and the bus.
+"""Outbox relay: nothing appended is lost between the log and the bus, and nothing gets it stuck.
 
-Every appended event is published in `seq` order per session and then marked published in the log. A
-publish that fails is retried with backoff; an event appended by a worker that died before publishing
-stays unpublished in the log, and `recover()` (at start-up and after the bus reconnects) publishes it.
-Repeats are harmless: the bus dedupes by message id `{code}:{seq}` and subscribers by `seq`.
+Every appended event is queued per session and published in batches (the bus packs a batch into as
+few messages as its limits allow), then marked published in the log. The log is durable before the
+publish, so the relay runs beside the command path: local tabs never wait for it.
+
+Failures are sorted (the bus raises `PublishError` with ``retryable``):
+
+* transient (disconnected, no ACK, rate limited, 5xx, token renewal): the *same* batch is retried with
+  exponential backoff and jitter, so the retry carries the same message ids and Ably drops repeats;
+* permanent (Ably refused the messages for good, e.g. 40031 or 40009): the batch is given up, counted
+  in `refused`, and the relay moves on. The bus has logged the error code once and reports itself
+  ``degraded``; the events stay in the log and other workers fetch them on their next gap or resync.
+* connection errors and timeouts from a bus that does not sort its errors: transient;
+* anything else (a bug): retried like a transient error at most `MAX_UNEXPECTED` times, then given up
+  like a permanent one, so no batch can block a session for ever.
+
+An event appended by a worker that died before publishing stays unpublished in the log, and
+`recover()` (at start-up and after the bus reconnects) publishes it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
 from collections import defaultdict, deque
 
-from cardsort_app.bus.base import EventBus
+from cardsort_app.bus.base import EventBus, PublishError
 from cardsort_app.domain.events import Event
 from cardsort_app.service.store_port import AsyncStore
 
@@ -22,8 +35,16 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 RECOVER_PAGE = 500
-#: Events published in one round trip when a backlog has built up (an outage, a burst).
-BATCH = 50
+#: Events handed to the bus at once when a backlog has built up (an outage, a burst).
+BATCH = 200
+#: Attempts for a batch failing with an error that is not a PublishError.
+MAX_UNEXPECTED = 5
+
+
+def backoff(attempt: int, first: float = RETRY_FIRST_S, cap: float = RETRY_MAX_S) -> float:
+    """Exponential backoff with "equal jitter": half of the step fixed, half random, capped."""
+    step = min(cap, first * 2 ** max(attempt, 0))
+    return step / 2 + random.uniform(0, step / 2)
 
 
 class OutboxRelay:
@@ -31,13 +52,20 @@ class OutboxRelay:
         self._store = store
         self._bus = bus
         self._queues: defaultdict[str, deque[Event]] = defaultdict(deque)
+        self._queued: defaultdict[str, set[int]] = defaultdict(set)  # seqs in the queue (no doubles)
         self._workers: dict[str, asyncio.Task] = {}
         self._idle: dict[str, asyncio.Event] = {}
+        self._to_mark: dict[str, int] = {}
+        self._markers: dict[str, asyncio.Task] = {}
         self.retries = 0
+        self.refused = 0  # events given up after a permanent error (still in the log)
 
     def submit(self, event: Event) -> None:
-        """Queue a sequenced event for publishing (returns at once)."""
+        """Queue a sequenced event for publishing (returns at once; a repeat of a queued seq is ignored)."""
         code = event.session_code
+        if event.seq is None or event.seq in self._queued[code]:
+            return
+        self._queued[code].add(event.seq)
         self._queues[code].append(event)
         self._idle.setdefault(code, asyncio.Event()).clear()
         worker = self._workers.get(code)
@@ -60,48 +88,100 @@ class OutboxRelay:
         return total
 
     async def flush(self, code: str | None = None) -> None:
-        """Wait until everything queued so far (for one session, or all) is published and marked."""
+        """Wait until everything queued so far (for one session, or all) is handled and marked."""
         idles = [self._idle[code]] if code in self._idle else [] if code else list(self._idle.values())
         for idle in idles:
             await idle.wait()
 
     async def _drain(self, code: str) -> None:
         queue = self._queues[code]
-        delay = RETRY_FIRST_S
-        while queue:
-            batch = [queue[i] for i in range(min(len(queue), BATCH))]
-            try:
-                await self._publish(batch)
-            except Exception as exc:
-                self.retries += 1
-                log.warning("relay: publish of %s seq %s.. failed (%s); retrying", code, batch[0].seq, exc)
-                await self._debug(code, batch[0], exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                continue
-            delay = RETRY_FIRST_S
-            for _ in batch:
-                queue.popleft()
-            try:
-                await self._store.mark_published(code, max(e.seq or 0 for e in batch))
-            except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
-                log.exception("relay: marking %s up to %s published failed", code, batch[-1].seq)
+        while True:
+            while queue:
+                batch = [queue[i] for i in range(min(len(queue), BATCH))]
+                await self._publish(code, batch)
+                for event in batch:
+                    queue.popleft()
+                    self._queued[code].discard(event.seq or 0)
+                self._mark(code, max(e.seq or 0 for e in batch))
+            if (marker := self._markers.get(code)) is not None:
+                await asyncio.shield(marker)
+            if not queue:  # nothing submitted while the marks were written
+                break
         self._idle[code].set()
 
-    async def _publish(self, batch: list[Event]) -> None:
-        """One round trip for a backlog when the bus can take several events at once."""
-        if len(batch) > 1 and (publish_many := getattr(self._bus, "publish_many", None)) is not None:
-            await publish_many(batch)
-        else:
-            for event in batch:
-                await self._bus.publish(event)
+    async def _publish(self, code: str, batch: list[Event]) -> None:
+        """Publish `batch` until it is accepted or refused for good (see the module docstring)."""
+        attempt = 0
+        unexpected = 0
+        while True:
+            try:
+                await self._bus.publish_many(batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - sorted below; nothing may stop the relay
+                if isinstance(exc, PublishError):
+                    retryable = exc.retryable
+                elif isinstance(exc, OSError | TimeoutError):  # ConnectionError included
+                    retryable = True
+                else:  # a bug somewhere
+                    unexpected += 1
+                    log.exception("relay: unexpected error publishing %s seq %s..", code, batch[0].seq)
+                    retryable = unexpected < MAX_UNEXPECTED
+                if not retryable:
+                    self.refused += len(batch)
+                    log.warning(
+                        "relay: %s seq %s..%s refused for good (%s); other workers read them from the log",
+                        code,
+                        batch[0].seq,
+                        batch[-1].seq,
+                        exc,
+                    )
+                    await self._debug(code, "relay-refused", batch, exc)
+                    return
+                self.retries += 1
+                delay = backoff(attempt)
+                attempt += 1
+                log.warning(
+                    "relay: publish of %s seq %s.. failed (%s); retry %d in %.2fs",
+                    code,
+                    batch[0].seq,
+                    exc,
+                    attempt,
+                    delay,
+                )
+                if attempt == 1:
+                    await self._debug(code, "relay-retry", batch, exc)
+                await asyncio.sleep(delay)
 
-    async def _debug(self, code: str, event: Event, exc: Exception) -> None:
-        with contextlib.suppress(Exception):  # diagnostics are best effort
-            await self._bus.debug(code, "relay-retry", {"seq": event.seq, "error": str(exc)[:200]})
+    def _mark(self, code: str, seq: int) -> None:
+        """Mark published in the background (coalesced): the next publish need not wait for the write."""
+        self._to_mark[code] = max(self._to_mark.get(code, 0), seq)
+        marker = self._markers.get(code)
+        if marker is None or marker.done():
+            self._markers[code] = asyncio.get_running_loop().create_task(self._run_marker(code))
+
+    async def _run_marker(self, code: str) -> None:
+        marked = 0
+        while (target := self._to_mark.get(code, 0)) > marked:
+            try:
+                await self._store.mark_published(code, target)
+            except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
+                log.exception("relay: marking %s up to %s published failed", code, target)
+                return
+            marked = target
+        if self._to_mark.get(code) == marked:
+            del self._to_mark[code]
+
+    async def _debug(self, code: str, kind: str, batch: list[Event], exc: Exception) -> None:
+        try:  # diagnostics are best effort
+            detail = {"seq": batch[0].seq, "last": batch[-1].seq, "error": str(exc)[:200]}
+            await self._bus.debug(code, kind, detail)
+        except Exception:  # noqa: BLE001
+            log.debug("relay: diagnostic for %s not sent", code, exc_info=True)
 
     async def close(self) -> None:
-        for task in self._workers.values():
+        tasks = [*self._workers.values(), *self._markers.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._workers.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
+        self._markers.clear()

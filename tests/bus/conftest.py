@@ -6,19 +6,29 @@ so faults heal in test time; every bus is closed at teardown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cardsort_app.bus.ably_bus import AblyBus
+from cardsort_app.bus.inprocess import InProcessBus
+from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.store import migrate
 from tests.support.ably_server import AblyTestServer, client_options
+
+log = logging.getLogger(__name__)
 
 #: SDK options for tests (the SDK's defaults are 10 s / 15 s / 15 s).
 FAST = {"realtime_request_timeout": 1500, "disconnected_retry_timeout": 300, "channel_retry_timeout": 500}
 #: Bus settings for tests.
 BUS_FAST = {"publish_timeout": 2.0, "connect_timeout": 5.0, "attach_timeout": 3.0, "presence_timeout": 3.0}
+#: AblyBus keyword arguments (the rest of `make_bus`'s overrides are SDK options).
+BUS_SETTINGS = {*BUS_FAST, "channel_rate", "max_message_bytes", "detach_timeout", "debug_timeout"}
 
 ServerFactory = Callable[..., Awaitable[AblyTestServer]]
 BusFactory = Callable[..., Awaitable[AblyBus]]
@@ -61,7 +71,7 @@ async def make_bus(server: AblyTestServer) -> AsyncIterator[BusFactory]:
     async def make(
         target: AblyTestServer | None = None, *, auth: str = "token", start: bool = True, **overrides: Any
     ) -> AblyBus:
-        settings = {k: overrides.pop(k) for k in list(overrides) if k in BUS_FAST}
+        settings = {k: overrides.pop(k) for k in list(overrides) if k in BUS_SETTINGS}
         bus = AblyBus(bus_options(target or server, auth, **overrides), **{**BUS_FAST, **settings})
         buses.append(bus)
         if start:
@@ -72,3 +82,36 @@ async def make_bus(server: AblyTestServer) -> AsyncIterator[BusFactory]:
     for bus in buses:
         with contextlib.suppress(Exception):
             await bus.close()
+
+
+Worker = Callable[..., Awaitable[Runtime]]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'cardsort.db'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def worker(db_url: str) -> AsyncIterator[Worker]:
+    """`await worker(server)`: a started runtime on the shared log with an AblyBus on `server`
+    (`worker(None)`: an in-process bus, i.e. a writer whose events never reach Ably)."""
+    runtimes: list[Runtime] = []
+
+    async def make(server: AblyTestServer | None, **bus_settings: float) -> Runtime:
+        bus = (
+            InProcessBus() if server is None else AblyBus(bus_options(server), **{**BUS_FAST, **bus_settings})
+        )
+        rt = build(db_url, bus=bus)
+        runtimes.append(rt)
+        await rt.start()
+        return rt
+
+    yield make
+    for rt in runtimes:
+        try:
+            await asyncio.wait_for(rt.close(), 10)
+        except Exception:  # noqa: BLE001
+            log.exception("closing a worker failed")

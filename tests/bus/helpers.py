@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ably
 
 from cardsort_app.domain.events import Event, EventType, Pile, new_event
+from cardsort_app.domain.state import SessionState
+from cardsort_app.service.runtime import Runtime
 from tests.support.ably_server import AblyTestServer
 
 CODE = "ABCD23"
@@ -82,3 +84,30 @@ def connection_log(bus: Any) -> list[tuple[float, str]]:
     seen: list[tuple[float, str]] = []
     bus._client.connection.on(lambda change: seen.append((time.monotonic(), change.current.value)))
     return seen
+
+
+def carried_seqs(messages: list[dict[str, Any]]) -> list[int]:
+    """The seqs a channel's messages carry, from their ids ``{code}:{seq}`` / ``{code}:{first}-{last}``."""
+    seqs: list[int] = []
+    for m in messages:
+        first, _, last = m["id"].rsplit(":", 1)[1].partition("-")
+        seqs.extend(range(int(first), int(last or first) + 1))
+    return seqs
+
+
+class Seen:
+    """A hub listener recording every applied seq (the hub promises each once, in order)."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    def __call__(self, state: SessionState, events: Sequence[Event]) -> None:
+        self.seqs.extend(e.seq or 0 for e in events)
+
+
+def level(rt: Runtime, code: str, truth: SessionState) -> bool:
+    return rt.hub.loaded(code) == truth
+
+
+async def truth(rt: Runtime, code: str) -> SessionState:
+    return await asyncio.to_thread(rt.store.sync.load_full, code)

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from cardsort_app.bus.ably_bus import AblyBus, BusUnavailable, channel_name, debug_channel_name
+from cardsort_app.bus.base import PublishError
 from cardsort_app.domain.events import Event, parse_event
 from tests.support.ably_server import AblyTestServer
 
@@ -60,7 +61,12 @@ async def test_round_trip_between_two_workers(
     await asyncio.wait_for(body(), 20)
 
 
-async def test_publish_many_sends_a_batch_with_one_ack(server: AblyTestServer, make_bus: BusFactory) -> None:
+async def test_publish_many_packs_a_seq_range_into_one_message_with_one_id(
+    server: AblyTestServer, make_bus: BusFactory
+) -> None:
+    """Ably's 40031 rule (one idempotency key per publish): a backlog goes out as ONE message per
+    contiguous range, id {code}:{first}-{last}; a retry of the same range is dropped by Ably."""
+
     async def body() -> None:
         a, b = await make_bus(), await make_bus()
         got, handler = collector()
@@ -68,16 +74,66 @@ async def test_publish_many_sends_a_batch_with_one_ack(server: AblyTestServer, m
         events = [sequenced(CODE, seq) for seq in range(1, 6)]
         await a.publish(events[0])
         acked = server.counters.acked
-        await a.publish_many(events)  # overlaps seq 1: only 2..5 are new
-        assert server.counters.acked == acked + 1
-        await wait_until(lambda: len(got) == 5, what="five deliveries")
-        assert got == events
-        assert [m["id"] for m in server.history(channel_name(CODE))] == [f"{CODE}:{s}" for s in range(1, 6)]
+        await a.publish_many(events)  # overlaps seq 1: subscribers drop it by seq
+        await a.publish_many(events)  # a retry of the same range: acknowledged, not delivered again
+        assert server.counters.acked == acked + 2 and server.counters.nacked == 0
+        await wait_until(lambda: len(got) == 6, what="six deliveries")
+        assert got == [events[0], *events]
+        assert [m["id"] for m in server.history(channel_name(CODE))] == [f"{CODE}:1", f"{CODE}:1-5"]
+        assert server.history(channel_name(CODE))[1]["name"] == "events"
+
+        gappy = [sequenced(CODE, s) for s in (7, 8, 10)]  # 9 is another worker's: ranges stay contiguous
+        await a.publish_many(gappy)
+        await wait_until(lambda: len(got) == 9, what="three more deliveries")
+        assert got[6:] == gappy
+        assert [m["id"] for m in server.history(channel_name(CODE))][2:] == [f"{CODE}:7-8", f"{CODE}:10"]
         await a.publish_many([])
         with pytest.raises(ValueError):
             await a.publish_many([sequenced(CODE, 6), sequenced("OTHER9", 1)])
 
     await asyncio.wait_for(body(), 15)
+
+
+async def test_a_range_is_split_under_the_maximum_message_size(make_server, make_bus: BusFactory) -> None:
+    """https://ably.com/docs/platform/pricing/limits: messages over the maximum size are refused
+    (40009); the bus splits a range into messages that each fit."""
+
+    async def body() -> None:
+        server = await make_server(max_message_size=4096)
+        a = await make_bus(server, max_message_bytes=4096)
+        b = await make_bus(server)
+        got, handler = collector()
+        await b.subscribe(CODE, handler)
+        events = [sequenced(CODE, seq, card="c" * 50) for seq in range(1, 41)]
+        await a.publish_many(events)
+        await wait_until(lambda: len(got) == 40, what="forty deliveries")
+        assert got == events and server.counters.nacked == 0
+        history = server.history(channel_name(CODE))
+        assert len(history) > 3  # split
+        assert all(len(json.dumps(m["data"])) <= 4096 for m in history)
+        ranges = [m["id"].split(":")[1] for m in history]
+        assert ranges[0].startswith("1-") and ranges[-1].endswith("-40")
+
+    await asyncio.wait_for(body(), 20)
+
+
+async def test_publishes_are_paced_under_the_channel_rate_limit(make_server, make_bus: BusFactory) -> None:
+    """https://ably.com/docs/platform/errors/codes/42913-rate-limit-exceeded-per-channel-inbound: the
+    bus paces each channel under its rate, so a burst of single publishes is never refused."""
+
+    async def body() -> None:
+        server = await make_server(channel_rate_limit=10)
+        a = await make_bus(server, channel_rate=10)
+        b = await make_bus(server)
+        got, handler = collector()
+        await b.subscribe(CODE, handler)
+        events = [sequenced(CODE, seq) for seq in range(1, 26)]
+        await asyncio.gather(*(a.publish(e) for e in events))  # 25 messages at 10/s
+        await wait_until(lambda: len(got) == 25, 5, "25 deliveries")
+        assert sorted(e.seq for e in got) == list(range(1, 26))
+        assert server.counters.rate_limited == 0 and server.counters.nacked == 0
+
+    await asyncio.wait_for(body(), 20)
 
 
 async def test_malformed_messages_are_dropped_with_a_diagnostic(
@@ -132,8 +188,11 @@ async def test_publish_raises_on_nack_and_on_a_missing_ack(
         # NACK: a key that may not publish on sessions:* (key auth keeps the capability of the key).
         read_only = server.add_key(capability={"sessions:*": ["subscribe", "presence"]})
         bus = await make_bus(auth="key", key=read_only)
-        with pytest.raises(BusUnavailable, match="40160"):
+        with pytest.raises(PublishError, match="40160") as refused:
             await bus.publish(sequenced(CODE, 1))
+        assert not refused.value.retryable and refused.value.code == 40160  # permanent: not retried
+        status, reason = bus.health()
+        assert status == "degraded" and reason is not None and "40160" in reason
 
         # No ACK in time: raised after publish_timeout; the SDK still holds the message.
         ok = await make_bus(publish_timeout=0.5)

@@ -83,6 +83,9 @@ class ControlClient:
     def reorder(self, window: int, flush_after: float = 0.25) -> None:
         self.call("reorder", window=window, flush_after=flush_after)
 
+    def nack_next(self, code: int, status: int, n: int = 1) -> None:
+        self.call("nack", code=code, status=status, next=n)
+
     def reset_faults(self) -> None:
         self.call("reset_faults")
 

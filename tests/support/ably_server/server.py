@@ -469,6 +469,11 @@ class AblyTestServer:
         """
         self.faults.lose_ack_next += n
 
+    def nack_next(self, code: int, status: int, n: int = 1) -> None:
+        """Refuse the next `n` realtime publishes (MESSAGE) with Ably error `code` / HTTP `status`,
+        e.g. 50000/500 (transient), 40142/401 (token expired), 40031/400 (permanent)."""
+        self.faults.nack_next.extend([(code, status)] * n)
+
     def delay(self, seconds: float) -> None:
         """Hold every MESSAGE delivery for `seconds` (order is kept; ACKs are not delayed)."""
         self.faults.delay = seconds
@@ -838,6 +843,8 @@ class AblyTestServer:
                 self.lose_next(int(params.get("next", 1)))
             elif op == "lose_ack":
                 self.lose_ack_next(int(params.get("next", 1)))
+            elif op == "nack":
+                self.nack_next(int(params["code"]), int(params["status"]), int(params.get("next", 1)))
             elif op == "delay":
                 self.delay(float(params["seconds"]))
             elif op == "reorder":
@@ -1162,6 +1169,10 @@ class AblyTestServer:
             return
         msg_serial = msg.get("msgSerial", 0)
         prepared = []
+        if self.faults.nack_next:
+            fault_code, fault_status = self.faults.nack_next.pop(0)
+            self._nack(conn, msg, AblyError(fault_code, fault_status, f"Injected fault {fault_code}"))
+            return
         try:
             if not all(isinstance(m, dict) for m in messages):
                 raise AblyError(40000, 400, "Each message must be an object")

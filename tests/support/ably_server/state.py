@@ -90,6 +90,7 @@ class Faults:
     delay: float = 0.0
     reorder_window: int = 0
     reorder_flush: float = 0.25  # a partial reorder window is released after this many seconds
+    nack_next: list[tuple[int, int]] = field(default_factory=list)  # (code, status) per coming publish
     rng: random.Random = field(default_factory=random.Random)
 
     def reset(self) -> None:
@@ -99,6 +100,7 @@ class Faults:
         self.lose_ack_next = 0
         self.delay = 0.0
         self.reorder_window = 0
+        self.nack_next.clear()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -108,6 +110,7 @@ class Faults:
             "lose_ack_next": self.lose_ack_next,
             "delay": self.delay,
             "reorder_window": self.reorder_window,
+            "nack_next": [list(n) for n in self.nack_next],
         }
 
 
