@@ -223,21 +223,32 @@ async def test_resume_after_drop_delivers_missed_messages_once(
     assert server.counters.resumed == 1 and server.counters.channel_resumes == 1
 
 
-async def test_expired_connection_state_gives_a_new_connection_but_loses_nothing() -> None:
+async def test_expired_connection_state_gives_a_new_connection_and_loses_continuity() -> None:
+    """https://ably.com/docs/connect/states: continuity lasts about two minutes (here 200 ms); after it
+    the resume fails (80008), channels re-attach without RESUMED and what was missed is not replayed
+    (it stays in history)."""
     async with AblyTestServer(connection_state_ttl_ms=200) as server:
         sub = ably.AblyRealtime(**client_options(server, **FAST))
         try:
             await asyncio.wait_for(sub.connection.once_async("connected"), 5)
             first = conn_id(sub)
-            got = await collect(sub.channels.get("feed"))
+            channel = sub.channels.get("feed")
+            got = await collect(channel)
             updates: list[Any] = []
+            attaches: list[Any] = []
             sub.connection.on("connected", lambda change: updates.append(change))
+            channel.on("attached", lambda change: attaches.append(change))
             await server.drop_connections(hold_for=0.5)  # longer than the 200 ms connection TTL
             server.publish("feed", "missed", "1")
-            await wait_until(lambda: len(got) == 1, 5, "the missed message")
+            await wait_until(lambda: bool(attaches), 5, "the re-attach")
             assert conn_id(sub) != first
             assert updates and updates[-1].reason is not None and updates[-1].reason.code == 80008
-            assert server.counters.resume_failed == 1 and server.counters.channel_resumes == 1
+            assert attaches[-1].resumed is False
+            server.publish("feed", "after", "2")
+            await wait_until(lambda: len(got) == 1, 5, "the live message")
+            assert [m.data for m in got] == ["2"]  # "1" was lost to this client ...
+            assert [m["data"] for m in server.history("feed")] == ["1", "2"]  # ... not to the channel
+            assert server.counters.resume_failed == 1 and server.counters.continuity_lost == 1
         finally:
             await asyncio.wait_for(sub.close(), 3)
 

@@ -6,7 +6,9 @@ Every test names the Ably page its rule comes from (see tests/support/ably_serve
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import ably
 import pytest
@@ -125,3 +127,73 @@ async def test_40009_a_publish_over_the_maximum_message_size_is_refused(realtime
         await asyncio.wait_for(channel.publish("e", "x" * 990), 5)
         assert len(server.history("big")) == 1
     assert AblyTestServer().max_message_size == 65_536
+
+
+async def test_40142_an_expired_token_disconnects_and_a_renewed_one_resumes(realtime: Realtime) -> None:
+    """https://ably.com/docs/platform/errors/codes/40142-token-expired: an expired token is refused with
+    40142; a client that can renew (here: it holds the key) gets a new token and carries on, on the
+    same connection."""
+    async with AblyTestServer() as server:
+        client = await realtime(server, client_id="a", default_token_params={"ttl": 800})
+        first = client.connection.connection_manager.connection_id
+        seen: list[Any] = []
+        client.connection.on(lambda change: seen.append(change))
+        got = await collect(client.channels.get("t"))
+        await wait_until(lambda: any(c.current.value == "disconnected" for c in seen), 3, "the expiry")
+        expired = next(c for c in seen if c.current.value == "disconnected")
+        assert expired.reason is not None and expired.reason.code == 40142
+        await wait_until(lambda: client.connection.state == "connected", 5, "the renewed connection")
+        assert client.connection.connection_manager.connection_id == first  # resumed: continuity kept
+        assert server.counters.tokens_issued >= 2
+        server.publish("t", "e", "after")
+        await wait_until(lambda: [m.data for m in got] == ["after"], 3, "delivery after renewal")
+
+        literal = server.create_token(ttl_ms=1)  # a token literal cannot be renewed
+        await asyncio.sleep(0.05)
+        with pytest.raises(AblyException) as info:
+            await asyncio.wait_for(rest_with_token(server, literal).channels.get("t").publish("e", "x"), 5)
+        # The server answered 40142; the SDK cannot renew a literal and reports 40171 ("token renewal
+        # not configured", https://ably.com/docs/platform/errors/codes/40171-token-renewal-not-configured).
+        assert info.value.code == 40171
+
+
+def rest_with_token(server: AblyTestServer, token: str) -> ably.AblyRest:
+    from tests.support.ably_server import client_options
+
+    return ably.AblyRest(**client_options(server, token=token))
+
+
+async def test_presence_of_an_abruptly_disconnected_client_leaves_after_the_grace_period(
+    realtime: Realtime,
+) -> None:
+    """Ably FAQ "What happens to the presence status of a client that abruptly disconnects?": the member
+    stays present for about 15 s (the client may come back and resume), then Ably issues a leave. A
+    client that closes leaves at once. (Grace shortened to 0.8 s for the test; 15 s by default.)"""
+    async with AblyTestServer(presence_grace_ms=800) as server:
+        watcher = (await realtime(server)).channels.get("room")
+        events: list[tuple[int, str]] = []
+        record = lambda p: events.append((p.action, p.client_id))  # noqa: E731 - SDK wants a function
+        await asyncio.wait_for(watcher.presence.subscribe(record), 5)
+        member = await realtime(server, client_id="m")
+        await asyncio.wait_for(member.channels.get("room").presence.enter(), 5)
+        await wait_until(lambda: events == [(2, "m")], 3, "the enter")
+
+        def present() -> list[str]:
+            return [m["clientId"] for m in server.presence_members("room")]
+
+        await server.drop_connections(hold_for=0.3)  # back (and resumed) within the grace: never left
+        await asyncio.sleep(1.2)
+        assert present() == ["m"] and (3, "m") not in events and server.counters.resumed == 2
+
+        await server.drop_connections(hold_for=2.0)  # away (both clients) for longer than the grace
+        cut = time.monotonic()
+        await wait_until(lambda: present() == [], 3, "the leave after the grace")
+        assert time.monotonic() - cut >= 0.7  # not before the grace period
+        assert [p["action"] for p in server._channel("room").presence_log][-1] == 3  # a LEAVE event
+        await wait_until(lambda: present() == ["m"], 5, "m re-entered by its SDK after reconnecting")
+        assert AblyTestServer().presence_grace_ms == 15_000
+        closing = await realtime(server, client_id="c")
+        await asyncio.wait_for(closing.channels.get("room").presence.enter(), 5)
+        await wait_until(lambda: (2, "c") in events, 3, "c's enter")
+        await asyncio.wait_for(closing.close(), 3)
+        await wait_until(lambda: (3, "c") in events, 0.5, "an immediate leave on close")

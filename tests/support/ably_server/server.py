@@ -1297,6 +1297,13 @@ class AblyTestServer:
         resumed = False
         attach_serial = channel.last_serial
         requested = msg.get("channelSerial")
+        # Continuity survives only with the connection's state (Ably: about 2 minutes): a channel resumes
+        # from its serial when this logical connection had it attached, i.e. after a successful
+        # connection resume. After a failed resume (new connection, 80008) it attaches afresh: no
+        # RESUMED flag, no replay -- the client has lost continuity and must catch up by itself.
+        if requested and name not in conn.attached:
+            self.counters.continuity_lost += 1
+            requested = None
         if requested:
             after = channel.after(str(requested))
             if after is not None:

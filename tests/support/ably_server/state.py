@@ -51,6 +51,7 @@ class Counters:
     attached: int = 0
     detached: int = 0
     channel_resumes: int = 0  # ATTACHes that continued from a channelSerial
+    continuity_lost: int = 0  # re-ATTACHes with a channelSerial on a new connection (not resumed)
     replayed: int = 0  # messages re-sent from the log on such an ATTACH
     published: int = 0  # messages accepted into a channel log
     idempotent_dropped: int = 0  # messages whose idempotency key the channel had seen in its window
