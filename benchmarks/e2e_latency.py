@@ -2,11 +2,13 @@
 
     python -m benchmarks.e2e_latency [--rounds 30] [--url http://127.0.0.1:3000]
 
-Starts the app the way `make run` does (unless --url is given), joins three participants in three
-Chromium contexts, and toggles one participant between step 1 and 2. Each observer tab timestamps the
-moment the participant's `data-step` changes (MutationObserver, high-resolution clock shared by all tabs of
-this machine); the latency is that moment minus the click. The in-tab optimistic update of the acting tab
-(its board's data-step) is reported beside it as the reference.
+Starts the app the way `make run` does (unless --url is given), joins participants in their own
+Chromium contexts, and toggles one participant between step 1 and 2. With --cluster (PostgreSQL + Redis
++ 3 workers + the local Ably server) two observers sit on the actor's worker and two on another one, so
+the cross-worker figure is compared with the one-worker figure of the same run. Each observer tab
+timestamps the moment the participant's `data-step` changes (MutationObserver, high-resolution clock
+shared by all tabs of this machine); the latency is that moment minus the click. The in-tab optimistic
+update of the acting tab (its board's data-step) is reported beside it as the reference.
 """
 
 from __future__ import annotations
@@ -55,25 +57,39 @@ def _worker(page) -> str:
 
 
 def run(url: str, rounds: int, cross_worker: bool = False) -> dict[str, list[float]]:
+    """Latencies per group of tabs. One worker: "other tabs" (2 observers). --cluster: "same worker"
+    (2 observers on the actor's worker: the one-worker figure of this very run) and "other worker"
+    (2 observers whose websocket landed on another worker: one Ably hop more)."""
     api = httpx.Client(base_url=url, timeout=10)
     session = h.create_session(api, title="latency")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         actor = h.join(browser.new_context(base_url=url), session.code, "Actor")
-        observers = []
-        for i in range(40):  # with --cluster only tabs whose websocket landed on another worker observe
-            if len(observers) == 2:
+        groups: dict[str, list] = (
+            {"same worker": [], "other worker": []} if cross_worker else {"other tabs": []}
+        )
+        for i in range(60):  # tabs land on a worker by chance: keep those that fill a group
+            if all(len(g) == 2 for g in groups.values()):
                 break
             page = h.join(browser.new_context(base_url=url), session.code, f"Obs{i}")
-            if not cross_worker or _worker(page) != _worker(actor):
-                observers.append(page)
-        assert len(observers) == 2, "could not place two observers on another worker"
+            group = (
+                ("same worker" if _worker(page) == _worker(actor) else "other worker")
+                if cross_worker
+                else "other tabs"
+            )
+            if len(groups[group]) < 2:
+                groups[group].append(page)
+            else:
+                page.context.close()
+        assert all(len(g) == 2 for g in groups.values()), f"could not place the observers: {groups}"
+        observers = [p for g in groups.values() for p in g]
+        names = [name for name, g in groups.items() for _ in g]
         pages = [actor, *observers]
         h.sort_step1(actor)
         actor.evaluate(WATCH, OWN_BOARD)  # the acting tab's own (optimistic) board
         for page in observers:
             page.evaluate(WATCH, OTHERS)
-        remote: list[float] = []
+        results: dict[str, list[float]] = {name: [] for name in groups}
         local: list[float] = []
         for i in range(rounds):
             expected = "2" if i % 2 == 0 else "1"
@@ -82,12 +98,12 @@ def run(url: str, rounds: int, cross_worker: bool = False) -> dict[str, list[flo
             for page, n in zip(pages, before, strict=True):
                 page.wait_for_function(f"window.__changes.length > {n}")
             local.append(actor.evaluate(f"window.__changes[{before[0]}][1]") - clicked)
-            for page, n in zip(observers, before[1:], strict=True):
+            for page, n, name in zip(observers, before[1:], names, strict=True):
                 step, at = page.evaluate(f"window.__changes[{n}]")
                 assert step == expected
-                remote.append(at - clicked)
+                results[name].append(at - clicked)
         browser.close()
-    return {"other tabs": remote, "acting tab": local}
+    return {**results, "acting tab": local}
 
 
 def main() -> None:
@@ -130,16 +146,20 @@ def main() -> None:
             server.stop()
         for step in cleanup:
             step()
-    where = "observers on another worker, via Ably" if args.cluster else "one worker"
-    print(f"step change, click -> data-step changed ({args.rounds} rounds, 3 browsers, {where}), ms")
+    where = "2 observers on the actor's worker, 2 on another (via Ably)" if args.cluster else "one worker"
+    print(f"step change, click -> data-step changed ({args.rounds} rounds, {where}), ms")
     print(f"{'':12}{'p50':>8}{'p90':>8}{'max':>8}{'mean':>8}")
     for name, values in results.items():
         print(
             f"{name:12}{_pct(values, 0.5):8.1f}{_pct(values, 0.9):8.1f}{max(values):8.1f}"
             f"{statistics.fmean(values):8.1f}"
         )
-    ratio = _pct(results["other tabs"], 0.5) / _pct(results["acting tab"], 0.5)
-    print(f"other tabs p50 / acting tab p50 (reference): {ratio:.2f}")
+    if args.cluster:
+        ratio = _pct(results["other worker"], 0.5) / _pct(results["same worker"], 0.5)
+        print(f"other worker p50 / same worker p50 (same run): {ratio:.2f}")
+    else:
+        ratio = _pct(results["other tabs"], 0.5) / _pct(results["acting tab"], 0.5)
+        print(f"other tabs p50 / acting tab p50 (reference): {ratio:.2f}")
 
 
 if __name__ == "__main__":
