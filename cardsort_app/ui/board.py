@@ -9,6 +9,7 @@ from cardsort_app.domain.state import PILES
 from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.components import participant_row, reveal_block, step_badge
 from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
+from cardsort_app.ui.live_view import live_reveals, live_rows
 from cardsort_app.ui.theme import brand, error_callout, page_shell
 
 PILE_TONE = {
@@ -266,14 +267,15 @@ def participants_panel(rows: rx.Var, me: rx.Var | str = "") -> rx.Component:
 
 
 def _reveals() -> rx.Component:
+    reveals = live_reveals(BoardState.live)
     return rx.cond(
-        BoardState.reveals.length() > 0,
+        reveals.length() > 0,
         rx.card(
             rx.hstack(
                 rx.icon("sparkles", size=16), rx.text("Revealed", weight="bold", size="2"), spacing="2"
             ),
             rx.vstack(
-                rx.foreach(BoardState.reveals, reveal_block), spacing="2", width="100%", padding_top="6px"
+                rx.foreach(reveals, reveal_block), spacing="2", width="100%", padding_top="6px"
             ),
             width="100%",
         ),
@@ -316,7 +318,7 @@ def _board() -> rx.Component:
         rx.grid(
             rx.vstack(_step_bar(), _notice(), _piles(), spacing="3", width="100%"),
             rx.vstack(
-                participants_panel(BoardState.participants, BoardState.me),
+                participants_panel(live_rows(BoardState.live), BoardState.me),
                 _reveals(),
                 spacing="3",
                 width="100%",

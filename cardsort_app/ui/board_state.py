@@ -141,8 +141,9 @@ class BoardState(IdentityState):
     my_name: str = ""
     step: int = 1
     piles: dict[str, list[dict[str, str]]] = {p: [] for p in PILES}
-    participants: list[dict[str, Any]] = []
-    reveals: list[dict[str, Any]] = []
+    # The participants panel and the reveals, as the session's rows when this tab (re)loaded. Later changes
+    # reach the tab as live frames to its session's room, merged in the browser (live_view.py).
+    live: dict[str, Any] = {}
     notice: str = ""
     notice_kind: str = ""  # conflict | refused
     join_name: str = ""
@@ -192,7 +193,7 @@ class BoardState(IdentityState):
             code = await rt.service.require_session(self.session_code)
         except ServiceError:
             self.status = "missing"
-            self.participants, self.reveals, self.piles = [], [], {p: [] for p in PILES}
+            self.live, self.piles = {}, {p: [] for p in PILES}
             await live.detach(self.router.session.client_token)
             return
         identity = self._identity_for(code)
@@ -212,7 +213,15 @@ class BoardState(IdentityState):
         await self._sync()
 
     async def _attach(self, participant_id: str | None) -> None:
-        await live.attach(self.router.session.client_token, self.session_code, type(self), participant_id)
+        session = self.router.session
+        await live.attach(
+            session.client_token, self.session_code, type(self), participant_id, sid=session.session_id
+        )
+        self._show_live(live.snapshot(self.session_code))
+
+    def _show_live(self, snapshot: dict[str, Any]) -> None:
+        """The whole shared list, once per (re)load; the browser keeps the newest of it and the frames."""
+        self.live = snapshot
 
     def _refuse_malformed(self, message: str) -> None:
         self._notify(message, "refused")
@@ -245,10 +254,7 @@ class BoardState(IdentityState):
         rt = get_runtime()
         confirmed = rt.hub.loaded(self.session_code) or await rt.hub.state(self.session_code)
         view = view or confirmed
-        online = rt.presence.online(self.session_code)
         self._set("title", confirmed.title)
-        self._set("participants", participant_rows(confirmed, online))
-        self._set("reveals", reveal_rows(confirmed))
         self._set("deck_size", len(confirmed.card_ids))
         person = view.participant(self.me) if self.me else None
         if person is None:

@@ -136,7 +136,7 @@ class DashboardState(IdentityState):
         self.session_code = code
         self._remember_facilitator_key(code, key)
         self.status = "ready"
-        await live.attach(self.router.session.client_token, code, type(self), None)
+        await live.attach(self.router.session.client_token, code, type(self), None, everything=True)
         await self._sync()
 
     async def _sync(self) -> None:

@@ -1,10 +1,13 @@
 """Live push from the session projections to the browser tabs that show them.
 
-One hub listener per session fans out to that session's tabs in this process. Each tab has at most one
-push task at a time; events arriving meanwhile only mark it dirty, so a burst coalesces into one delta.
-A push reads the projection inside the tab's lock, so a later push can never carry an older value, and
-it runs in its own task, never awaited inside an event handler (two tabs pushing to each other would
-deadlock otherwise).
+One hub listener per session in this process. What every tab of the session shows (participants, steps,
+presence, reveals) goes out once per change as the changed rows, in one Socket.IO frame to the session's
+room (`live_feed.SessionFeed`): its cost per tab does not grow with the session. Only the tabs whose own
+data changed get a Reflex push: the actor's own board (its piles, its step) and the facilitator
+dashboards. Each such tab has at most one push task at a time; events arriving meanwhile only mark it
+dirty, so a burst coalesces into one delta. A push reads the projection inside the tab's lock, so a later
+push can never carry an older value, and it runs in its own task, never awaited inside an event handler
+(two tabs pushing to each other would deadlock otherwise).
 
 Presence is fed from Reflex's own websocket lifecycle: a tab is online from the moment its board loads
 until its socket disconnects, and again when the same tab reconnects.
@@ -24,6 +27,7 @@ import reflex as rx
 from cardsort_app.domain.events import Event, EventType
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.runtime import Runtime, get_runtime
+from cardsort_app.ui.live_feed import LIVE_EVENT, SessionFeed, room
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,9 @@ class _Tab:
     code: str
     state_cls: type[rx.State]
     participant_id: str | None
+    everything: bool  # a dashboard: its own view holds everyone's data, so every change is its own
     dirty: bool = False
+    resync: bool = False  # it missed frames (a reconnect): send it the whole shared list once
     task: asyncio.Task | None = None
 
 
@@ -59,27 +65,74 @@ class LiveRegistry:
     parked: dict[str, _Tab] = field(default_factory=dict)
     by_session: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     listeners: dict[str, Callable[[SessionState, Sequence[Event]], None]] = field(default_factory=dict)
+    feeds: dict[str, SessionFeed] = field(default_factory=dict)
 
     @property
     def runtime(self) -> Runtime:
         return get_runtime()
 
     async def attach(
-        self, token: str, code: str, state_cls: type[rx.State], participant_id: str | None
+        self,
+        token: str,
+        code: str,
+        state_cls: type[rx.State],
+        participant_id: str | None,
+        *,
+        sid: str | None = None,
+        everything: bool = False,
     ) -> None:
-        """Register a tab for live updates of `code` (and as online, for a participant's board)."""
+        """Register a tab for live updates of `code` (and as online, for a participant's board); its socket
+        `sid` joins the session's room, which carries the shared rows."""
         previous = self.tabs.get(token)
         if previous is not None and previous.code != code:
             await self.detach(token)
         self.parked.pop(token, None)
-        self.tabs[token] = _Tab(code, state_cls, participant_id)
+        self.tabs[token] = _Tab(code, state_cls, participant_id, everything)
         self.by_session[code].add(token)
         if code not in self.listeners:
             listener = self._make_listener(code)
             self.listeners[code] = listener
             await self.runtime.hub.listen(code, listener)
+        if sid is not None:
+            await self._enter_room(sid, code)
         if participant_id:
             self.runtime.presence.enter(token, code, participant_id)
+
+    def snapshot(self, code: str) -> dict[str, Any]:
+        """The whole shared list of `code`, stamped, for a tab that (re)loads."""
+        return self.feed(code).snapshot()
+
+    def feed(self, code: str) -> SessionFeed:
+        feed = self.feeds.get(code)
+        if feed is None:
+            hub, presence = self.runtime.hub, self.runtime.presence
+            from cardsort_app.ui.board_state import participant_rows, reveal_rows  # ui rows, one place
+
+            feed = self.feeds[code] = SessionFeed(
+                code,
+                state=lambda: hub.loaded(code),
+                online=lambda: presence.online(code),
+                rows=participant_rows,
+                reveals=reveal_rows,
+                emit=self._emit,
+            )
+        return feed
+
+    async def _emit(self, to_room: str, frame: dict[str, Any]) -> None:
+        if self.app is not None and self.app.sio is not None:
+            await self.app.sio.emit(LIVE_EVENT, frame, to=to_room, namespace=self._namespace())
+
+    def _namespace(self) -> str:
+        namespace = getattr(self.app, "event_namespace", None)
+        return namespace.namespace if namespace is not None else "/_event"
+
+    async def _enter_room(self, sid: str, code: str) -> None:
+        if self.app is None or self.app.sio is None:
+            return
+        try:
+            await self.app.sio.enter_room(sid, room(code), namespace=self._namespace())
+        except Exception:  # the socket went away meanwhile: its reconnect joins again
+            log.debug("socket %s left before joining %s", sid, code)
 
     async def detach(self, token: str) -> None:
         tab = self.tabs.pop(token, None)
@@ -91,6 +144,9 @@ class LiveRegistry:
             tokens.discard(token)
             if not tokens:
                 del self.by_session[tab.code]
+                feed = self.feeds.pop(tab.code, None)
+                if feed is not None:
+                    feed.close()
                 listener = self.listeners.pop(tab.code, None)
                 if listener is not None:
                     await self.runtime.hub.unlisten(tab.code, listener)
@@ -99,20 +155,17 @@ class LiveRegistry:
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
             if any(e.type in _SHOWN_TO_EVERYONE for e in events):
-                self.mark_session(code)
-                return
-            # Card moves only change their own participant's board (and the dashboards).
-            movers = {e.participant_id for e in events}
-            for token in list(self.by_session.get(code, ())):
-                tab = self.tabs.get(token)
-                if tab is not None and (tab.participant_id is None or tab.participant_id in movers):
-                    self.mark(token)
+                self.feed(code).mark()
+            # Otherwise an event changes only its own participant's board (and the dashboards).
+            self._mark_own(code, {e.participant_id for e in events})
 
         return on_events
 
-    def mark_session(self, code: str) -> None:
+    def _mark_own(self, code: str, participant_ids: set[str]) -> None:
         for token in list(self.by_session.get(code, ())):
-            self.mark(token)
+            tab = self.tabs.get(token)
+            if tab is not None and (tab.everything or tab.participant_id in participant_ids):
+                self.mark(token)
 
     def mark(self, token: str) -> None:
         tab = self.tabs.get(token)
@@ -126,29 +179,38 @@ class LiveRegistry:
         while tab.dirty and self.tabs.get(token) is tab:
             tab.dirty = False
             try:
+                resync, tab.resync = tab.resync, False
                 async with self.app.modify_state(rx.BaseStateToken(ident=token, cls=tab.state_cls)) as root:
                     state = await root.get_state(tab.state_cls)
                     await state._sync()
+                    if resync and hasattr(state, "_show_live"):
+                        state._show_live(self.snapshot(tab.code))
             except Exception:
                 log.exception("push to tab failed")
 
     # --- websocket lifecycle hooks --------------------------------------------------------------------
     def on_presence(self, code: str, _participant_id: str, _online: bool) -> None:
-        self.mark_session(code)
+        """One row changes for everyone (one frame to the room); only dashboards get a Reflex push."""
+        if code in self.by_session:
+            self.feed(code).mark()
+            self._mark_own(code, set())
 
-    def on_socket_connect(self, token: str) -> None:
+    def on_socket_connect(self, token: str, sid: str) -> None:
         tab = self.parked.pop(token, None)
         if tab is None:
             return
-        asyncio.get_running_loop().create_task(self._reattach(token, tab))
+        asyncio.get_running_loop().create_task(self._reattach(token, sid, tab))
 
-    async def _reattach(self, token: str, tab: _Tab) -> None:
+    async def _reattach(self, token: str, sid: str, tab: _Tab) -> None:
         try:
-            await self.attach(token, tab.code, tab.state_cls, tab.participant_id)
+            await self.attach(
+                token, tab.code, tab.state_cls, tab.participant_id, sid=sid, everything=tab.everything
+            )
         except Exception:
             log.exception("re-attaching a reconnected tab failed")
             return
-        self.mark(token)  # catch up whatever happened while it was away
+        self.tabs[token].resync = True  # it missed frames while away: the whole list, once
+        self.mark(token)
 
     def on_socket_disconnect(self, token: str) -> None:
         tab = self.tabs.get(token)
@@ -176,7 +238,7 @@ def install(app: Any) -> None:
 
     async def link_token_to_sid(sid: str, token: str, **kwargs: Any) -> Any:
         result = await original_link(sid, token, **kwargs)
-        live.on_socket_connect(token)
+        live.on_socket_connect(token, sid)
         return result
 
     def on_disconnect(sid: str) -> Any:
