@@ -55,6 +55,8 @@ CONNECT = "40/_event,"  # Engine.IO message (4) + Socket.IO CONNECT (0), namespa
 EVENT = "42/_event,"  # ... + Socket.IO EVENT (2)
 CONNECT_ERROR = "44/_event,"
 DISCONNECT = "41/_event,"
+LIVE = "cardsort_live"  # the session-wide frame of changed rows (cardsort_app/ui/live_feed.py)
+LIVE_VAR = "live" + FIELD_MARKER  # BoardState.live: the whole list, sent when a tab (re)loads
 
 
 def var(name: str) -> str:
@@ -91,6 +93,9 @@ class Tab:
     closed: bool = True
     closing: bool = False  # closed by this tab (a reload), not dropped by the server
     drops: list[str] = field(default_factory=list)
+    live: dict[str, dict[str, Any]] = field(default_factory=dict)  # the participants rows it shows, by id
+    last_live: dict[str, Any] | None = None  # the newest live frame
+    room: str = ""  # a query parameter for a plain Socket.IO server (the benchmark's floor)
 
     def __post_init__(self) -> None:
         self.arrived = asyncio.Event()
@@ -113,7 +118,8 @@ class Tab:
         self.vars, self.frames, self.closed, self.closing = {}, [], False, False
         self.connected.clear()
         self.ws = await websockets.connect(
-            f"{self.ws_base}/_event/?EIO=4&transport=websocket&token={self.token}",
+            f"{self.ws_base}/_event/?EIO=4&transport=websocket&token={self.token}"
+            + (f"&room={self.room}" if self.room else ""),
             subprotocols=[Reflex.VERSION],
             max_size=2**24,
             ping_interval=None,  # Engine.IO pings come from the server
@@ -193,11 +199,18 @@ class Tab:
         name, *args = json.loads(raw[len(EVENT) :])
         if name == "new_token":  # the server found the token in use and handed out another
             self.token = args[0]
+        if name == LIVE:
+            self.last_live = args[0]
+            merge_rows(self.live, args[0].get("rows") or ())
+            return {LIVE: args[0]}
         if name != "event":
             return None
         delta = args[0].get("delta") or {}
         for state, values in delta.items():
             self.vars.setdefault(state, {}).update(values)
+        snapshot = delta.get(BOARD, {}).get(LIVE_VAR)
+        if snapshot:
+            merge_rows(self.live, snapshot.get("rows") or ())
         stored = delta.get(IDENTITY, {}).get(IDENTITIES)
         if stored is not None and delta.get(ROOT, {}).get(IS_HYDRATED) is not False:
             self.local_storage[LOCAL_STORAGE_NAME] = stored
@@ -225,6 +238,31 @@ class Tab:
             self.arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), left)
+
+
+# --- the shared rows, as cardsort_live.jsx keeps them ------------------------------------------------------
+def newer(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
+    if b is None:
+        return True
+    return a["ps"] >= b["ps"] if a.get("w") == b.get("w") else a["seq"] >= b["seq"]
+
+
+def merge_rows(into: dict[str, dict[str, Any]], rows: Any) -> None:
+    for row in rows:
+        if newer(row, into.get(row["id"])):
+            into[row["id"]] = row
+
+
+def shown_rows(tab: Tab) -> list[dict[str, Any]]:
+    """The participants panel as the tab shows it (its snapshot merged with the live frames)."""
+    return sorted((r for r in tab.live.values() if not r.get("gone")), key=lambda r: r["n"])
+
+
+def live_rows_in(delta: Delta) -> list[dict[str, Any]]:
+    """The participants rows a frame carries: a live frame's changed rows or a (re)load's whole list."""
+    if LIVE in delta:
+        return delta[LIVE].get("rows") or []
+    return (delta.get(BOARD, {}).get(LIVE_VAR) or {}).get("rows") or []
 
 
 # --- pages -------------------------------------------------------------------------------------------------
