@@ -4,6 +4,7 @@ import contextlib
 
 import reflex as rx
 
+from cardsort_app import metrics
 from cardsort_app.api.routes import api
 from cardsort_app.service import runtime
 from cardsort_app.ui.board import board_page
@@ -18,9 +19,11 @@ from cardsort_app.ui.live import install as install_live
 @contextlib.asynccontextmanager
 async def _runtime_lifespan(app: rx.App):
     # Migrations run here, before the first request, in every worker (idempotent).
-    await runtime.get_runtime().start()
+    rt = runtime.get_runtime()
+    await rt.start()
     install_live(app)
     install_firewall(app)
+    metrics.watch_runtime(rt)
     try:
         yield
     finally:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from cardsort_app import metrics
 from cardsort_app.api.exports import router as exports_router
 from cardsort_app.api.views import session_view
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
@@ -50,6 +51,13 @@ async def _store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONRe
 
 def _key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
     return credentials.credentials if credentials else None
+
+
+@api.get("/metrics", include_in_schema=False)
+async def metrics_scrape() -> Response:
+    """Prometheus' text format: latencies, sessions, tabs, outbox, refusals (README: Metrics)."""
+    body, content_type = await metrics.render()
+    return Response(body, media_type=content_type)
 
 
 @api.get("/api/health")

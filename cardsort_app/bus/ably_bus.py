@@ -79,6 +79,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cardsort_app import metrics
 from cardsort_app.bus.ably_errors import Pacer, classify, error_code
 from cardsort_app.bus.ably_wire import MessageTooLarge, pack, unpack
 from cardsort_app.bus.base import BusHealth, Handler, PublishError
@@ -644,6 +645,14 @@ class AblyBus:
         self._resync_callbacks.append(callback)
 
     # --- channel holding (shared by subscriptions and presence) ---------------------------------------
+    def _observe_delivery(self, message: Any) -> None:
+        """Publish -> receive of another worker's message (Ably stamps `timestamp` when it accepts it)."""
+        sent_ms = getattr(message, "timestamp", None)
+        connection = getattr(self._client, "connection", None)
+        if not sent_ms or getattr(message, "connection_id", None) == getattr(connection, "id", None):
+            return  # this worker's own publish, echoed back
+        metrics.BUS_DELIVERY.observe(max(0.0, time.time() - sent_ms / 1000))
+
     def _entry(self, code: str) -> _Entry:
         entry = self._entries.get(code)
         if entry is not None:
@@ -654,6 +663,7 @@ class AblyBus:
 
         def on_message(message: Any) -> None:
             entry.queue.put_nowait(message)
+            bus._observe_delivery(message)
 
         def on_presence(member: Any) -> None:
             bus.presence._on_member(code, member)

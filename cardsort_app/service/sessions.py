@@ -9,11 +9,14 @@ secret it proves, never from an id it claims.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
 
+from cardsort_app import metrics
 from cardsort_app.bus.base import EventBus
 from cardsort_app.domain import rules
 from cardsort_app.domain.custom_decks import CUSTOM_DECK
@@ -23,7 +26,7 @@ from cardsort_app.domain.facilitation import PACINGS
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service import secrets
-from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
+from cardsort_app.service.errors import Forbidden, Rejected, ServiceError, SessionNotFound
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.store_port import AsyncStore
@@ -38,6 +41,21 @@ _ID_TAKEN = "This change's id is already used by another change; send it again w
 def _same_origin(stored: Event, event: Event) -> bool:
     """A stored event with `event`'s id is its earlier copy only if the same session and sender made it."""
     return stored.session_code == event.session_code and stored.participant_id == event.participant_id
+
+
+def _counts_refusals(command):
+    """Count a command the service refuses, by reason (the metrics' refused-commands counter)."""
+
+    @functools.wraps(command)
+    async def counted(*args, **kwargs):
+        try:
+            return await command(*args, **kwargs)
+        except ServiceError as exc:
+            reason = {Rejected: "rejected", Forbidden: "forbidden", SessionNotFound: "not_found"}
+            metrics.refused(reason.get(type(exc), "other"))
+            raise
+
+    return counted
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,7 @@ class SessionService:
         return code
 
     # --- participants ---------------------------------------------------------------------------------
+    @_counts_refusals
     async def join(self, code: str, name: str, identity: Identity | None = None) -> Identity:
         """Join, or resume the identity the browser already holds. Never makes a second copy of anyone."""
         code = await self.require_session(code)
@@ -168,6 +187,7 @@ class SessionService:
         return secrets.matches(identity.secret, stored)
 
     # --- commands -------------------------------------------------------------------------------------
+    @_counts_refusals
     async def submit(self, code: str, identity: Identity, event: Event | dict) -> Event | None:
         """Append a participant's own (optimistically applied) event; returns it sequenced.
 
@@ -183,6 +203,7 @@ class SessionService:
             raise Forbidden("An event may only be sent by the participant it names, in its own session")
         return await self._commit(event.session_code, lambda _state: event)
 
+    @_counts_refusals
     async def command(self, code: str, identity: Identity, build) -> Event | None:
         """Decide a command from the current state: `build(state, participant_id) -> event`."""
         pid = await self.authenticate(code, identity)
@@ -218,6 +239,7 @@ class SessionService:
         The local lock keeps this process's commands for a session in line; the store's transaction makes
         the decision see every event before it, whichever worker appended them.
         """
+        started = time.perf_counter()
         async with self._locks[code]:
             base = await self.hub.state(code)
             made: list[Event] = []
@@ -249,6 +271,7 @@ class SessionService:
                 return None
             if not _same_origin(stored, made[-1]):  # an id of somebody else's event: nothing appended
                 raise Rejected(_ID_TAKEN)
+            metrics.COMMAND_APPENDED.observe(time.perf_counter() - started)
             await self.hub.receive(stored)
         self.relay.submit(stored)
         return stored

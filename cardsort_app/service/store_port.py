@@ -39,6 +39,9 @@ class AsyncStore:
     async def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
         return await self._run(self.sync.unpublished, code, limit)
 
+    async def count_unpublished(self) -> int:
+        return await self._run(self.sync.count_unpublished)
+
     async def mark_published(self, code: str, up_to_seq: int) -> int:
         return await self._run(self.sync.mark_published, code, up_to_seq)
 

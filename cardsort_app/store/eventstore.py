@@ -508,6 +508,11 @@ class EventStore:
             rows = conn.execute(q.order_by(_E.id).limit(limit)).scalars()
             return [parse_event(body) for body in rows]
 
+    def count_unpublished(self) -> int:
+        """How many stored events wait for the relay (the outbox), for the metrics."""
+        with self._read() as conn:
+            return conn.execute(sa.select(sa.func.count()).where(_E.published == sa.false())).scalar_one()
+
     def mark_published(self, code: str, up_to_seq: int) -> int:
         """Mark the session's events with ``seq <= up_to_seq`` published; returns how many changed."""
         with self._write() as conn:

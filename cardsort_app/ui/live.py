@@ -24,6 +24,7 @@ from typing import Any
 
 import reflex as rx
 
+from cardsort_app import metrics
 from cardsort_app.domain.events import Event, EventType
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.runtime import Runtime, get_runtime
@@ -115,6 +116,7 @@ class LiveRegistry:
                 rows=participant_rows,
                 reveals=reveal_rows,
                 emit=self._emit,
+                on_sent=metrics.APPENDED_PUSHED.observe,
             )
         return feed
 
@@ -155,7 +157,7 @@ class LiveRegistry:
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
             if any(e.type in _SHOWN_TO_EVERYONE for e in events):
-                self.feed(code).mark()
+                self.feed(code).mark(timed=True)
             # Otherwise an event changes only its own participant's board (and the dashboards).
             self._mark_own(code, {e.participant_id for e in events})
 
@@ -230,6 +232,7 @@ live = LiveRegistry()
 def install(app: Any) -> None:
     """Hook presence into Reflex's socket namespace (no public hook exists for connect/disconnect)."""
     live.app = app
+    metrics.source(metrics.TABS, lambda: len(live.tabs))
     namespace = app.event_namespace
     if namespace is None or getattr(namespace, "_cardsort_hooked", False):
         return

@@ -69,10 +69,11 @@ class SessionFeed:
         self._task: asyncio.Task | None = None
 
     # --- changes ------------------------------------------------------------------------------------------
-    def mark(self) -> None:
-        """Something shown to everyone may have changed: recompute and send once, soon (bursts coalesce)."""
-        if not self._dirty:
-            self._dirty = True
+    def mark(self, timed: bool = False) -> None:
+        """Something shown to everyone may have changed: recompute and send once, soon (bursts coalesce).
+        `timed`: an appended event, timed until its frame is sent (`on_sent`)."""
+        self._dirty = True
+        if timed and self._marked_at is None:
             self._marked_at = time.perf_counter()
         self._ensure_sender()
 

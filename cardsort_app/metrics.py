@@ -1,0 +1,93 @@
+"""Production metrics in Prometheus' text format, served at `/metrics` (see the README for a scrape).
+
+Timings are observed where they happen (the service's write path, the live fan-out, the bus); the gauges
+are read when scraped, from sources the layers that own them register here, so this module depends on
+nothing of the app. One registry per process: with several workers each answers for itself (a scrape
+reaches whichever worker accepts it; scrape each worker's port, or run one worker per container).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+# Seconds: from 0.5 ms (an in-memory step) to 5 s (a stalled database), roughly doubling.
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+COMMAND_APPENDED = Histogram(
+    "cardsort_command_appended_seconds",
+    "A command from its arrival at the service until its event is appended to the log (committed).",
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+APPENDED_PUSHED = Histogram(
+    "cardsort_appended_pushed_seconds",
+    "An event applied to this worker's projection until every local tab of its session was sent the change.",
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+BUS_DELIVERY = Histogram(
+    "cardsort_bus_delivery_seconds",
+    "An event published on the bus by another worker until this worker received it (bus clock).",
+    buckets=_BUCKETS,
+    registry=REGISTRY,
+)
+REFUSED = Counter(
+    "cardsort_refused_commands",
+    "Commands refused, by reason (rejected: a rule; forbidden: not allowed; not_found: no such session).",
+    ["reason"],
+    registry=REGISTRY,
+)
+SESSIONS = Gauge("cardsort_sessions", "Sessions loaded in this worker.", registry=REGISTRY)
+TABS = Gauge(
+    "cardsort_connected_tabs", "Browser tabs with a live connection to this worker.", registry=REGISTRY
+)
+OUTBOX = Gauge(
+    "cardsort_outbox_pending_rows",
+    "Appended events not yet published on the bus (all workers).",
+    registry=REGISTRY,
+)
+
+#: Gauge readers, registered by the layers that know the values (a reader may be async).
+_sources: dict[Gauge, Callable[[], int | Awaitable[int]]] = {}
+
+
+def source(gauge: Gauge, read: Callable[[], int | Awaitable[int]]) -> None:
+    """Read `gauge` from `read()` at every scrape (the newest registration wins)."""
+    _sources[gauge] = read
+
+
+def watch_runtime(runtime: Any) -> None:
+    """The service's gauges: sessions loaded here (`runtime.hub`), the outbox (`runtime.store`)."""
+    source(SESSIONS, lambda: len(runtime.hub.active_sessions()))
+    source(OUTBOX, runtime.store.count_unpublished)
+
+
+def refused(reason: str) -> None:
+    REFUSED.labels(reason=reason).inc()
+
+
+async def render() -> tuple[bytes, str]:
+    """The scrape body and its content type, with every gauge read now."""
+    for gauge, read in list(_sources.items()):
+        try:
+            value = read()
+            if isinstance(value, Awaitable):
+                value = await value
+            gauge.set(value)
+        except Exception:  # a metric must never break the scrape (e.g. the database is down)
+            log.warning("metrics: reading %s failed", gauge._name, exc_info=True)
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
