@@ -12,41 +12,63 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test setup lint bench browser migrate clean
+.PHONY: run test setup install lint bench browser services migrate clean
 
-setup: $(VENV)/.installed $(BUN)
+# What running needs: the app's own dependencies and bun.
+install: $(VENV)/.installed-run $(BUN)
+# A developer's set-up: that plus the test extras (pytest, Playwright, ruff, import-linter).
+setup: $(VENV)/.installed-test $(BUN)
 
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	@command -v $(PY_VERSION) >/dev/null || { echo "need $(PY_VERSION)"; exit 1; }
-	test -x $(PY) || $(PY_VERSION) -m venv $(VENV)
+	$(PY_VERSION) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+
+$(VENV)/.installed-run: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
 	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed-run
 
 $(BUN):
 	mkdir -p $(TOOLS)
 	npm install --no-audit --no-fund --prefix $(TOOLS) bun@1.4.4
 	$(BUN) --version
 
+# apt-get install of Debian packages (sudo unless root).
+APT_INSTALL = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
 # Debian's Chromium: Playwright's own browser download cannot work on these machines.
 browser:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian chromium"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "installing Debian chromium"; $(APT_INSTALL) chromium >/dev/null; }
 	@chromium --version
 
-migrate: setup
+# PostgreSQL and Redis binaries for the servers the tests start themselves (tests/support/services.py),
+# unless TEST_DATABASE_URL / TEST_REDIS_URL name existing ones.
+services:
+	@[ -n "$$TEST_DATABASE_URL" ] || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb \
+	  >/dev/null 2>&1 || { echo "installing Debian postgresql"; $(APT_INSTALL) postgresql >/dev/null; }
+	@[ -n "$$TEST_REDIS_URL" ] || command -v redis-server >/dev/null || \
+	  { echo "installing Debian redis-server"; $(APT_INSTALL) redis-server >/dev/null; }
+
+migrate: install
 	$(PY) -m cardsort_app.store.migrate
 
-run: setup migrate
+run: install migrate
 	reflex run --env prod --single-port --frontend-port $(PORT)
 
-test: setup browser
+# ruff, and the import contracts of the layers (pyproject.toml [tool.importlinter]).
+lint: setup
 	ruff check .
+	lint-imports
+
+test: lint browser services
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: setup
+bench: setup services
 	$(PY) -m benchmarks.run
 
 clean:

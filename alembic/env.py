@@ -7,7 +7,6 @@ environment variable, then the embedded default ``sqlite:///data/cardsort.db``.
 
 from __future__ import annotations
 
-import os
 import sys
 from logging.config import fileConfig
 from pathlib import Path
@@ -22,7 +21,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from cardsort_app.store.migrate import DEFAULT_URL, ensure_sqlite_dir  # noqa: E402
+from cardsort_app.settings import load_settings  # noqa: E402
+from cardsort_app.store.migrate import ensure_sqlite_dir  # noqa: E402
 from cardsort_app.store.tables import SQLModel  # noqa: E402
 
 config = context.config
@@ -39,7 +39,7 @@ _PG_MIGRATION_LOCK = 0x0CA7D5027
 
 def _url() -> str:
     url = config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url")
-    return str(url or os.environ.get("DATABASE_URL") or DEFAULT_URL)
+    return str(url or load_settings().database_url)
 
 
 def _configure(**kwargs: object) -> None:

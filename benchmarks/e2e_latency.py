@@ -123,14 +123,15 @@ def main() -> None:
     if args.cluster:
         import redis
 
-        from tests.multiworker.conftest import REDIS_URL, AblyProcess, cluster_env
+        from tests.multiworker.conftest import AblyProcess, cluster_env
         from tests.support.databases import Database
+        from tests.support.services import redis_url
 
         ably = AblyProcess()
         tmp = Path(tempfile.mkdtemp())
         db = Database("postgresql", tmp, prefix="bench_cluster")
         cleanup += [ably.close, db.drop]
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        redis.Redis.from_url(redis_url()).flushdb()
         server = AppServer(free_port(), cluster_env(ably, db.url), tmp / "app.log")
         server.start()
     elif not args.url:

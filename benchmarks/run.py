@@ -21,7 +21,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from tests.support.databases import PG_URL
+from tests.support.databases import pg_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,8 +92,8 @@ def bench_memory(log) -> dict[str, float]:
 
 def bench_fanout(tmp: Path) -> dict[str, float]:
     """Service round trip: command decided, appended (SQLite), applied, and 30 tab listeners told."""
+    from cardsort_app.bootstrap import build
     from cardsort_app.domain import rules
-    from cardsort_app.service.runtime import build
 
     async def run() -> list[float]:
         rt = build(f"sqlite:///{tmp / 'fanout.db'}")
@@ -147,7 +147,7 @@ def measure(n_events: int, postgres: bool) -> dict[str, float]:
         results.update(bench_store(f"sqlite:///{tmp}/bench.db", log, "sqlite"))
         results.update(bench_fanout(Path(tmp)))
     if postgres:
-        results.update(bench_store(PG_URL, log, "postgres"))
+        results.update(bench_store(pg_url(), log, "postgres"))
     return results
 
 

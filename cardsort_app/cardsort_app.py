@@ -4,7 +4,7 @@ import contextlib
 
 import reflex as rx
 
-from cardsort_app import metrics
+from cardsort_app import bootstrap, metrics
 from cardsort_app.api.routes import api
 from cardsort_app.service import runtime
 from cardsort_app.ui.board import board_page
@@ -14,6 +14,8 @@ from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.firewall import install as install_firewall
 from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
+
+bootstrap.install()  # the composition root: settings -> store, bus, presence, hub, relay, service
 
 
 @contextlib.asynccontextmanager

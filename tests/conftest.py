@@ -1,6 +1,8 @@
 """Shared settings and the one Chromium of a test run.
 
-PostgreSQL for the store/service tests: a missing server fails them, never skips.
+PostgreSQL for the store/service tests and Redis for the multi-worker tests come from TEST_DATABASE_URL /
+TEST_REDIS_URL, or are started for the run on first use and stopped at its end (tests/support/services.py).
+A server that cannot be reached fails its tests, never skips them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.support import services
 from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, app_env, free_port
 
 #: Packages whose tests drive real browsers. They run last: Playwright's sync API keeps an event loop
@@ -24,6 +27,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 1 if item.path.parent.name in BROWSER_PACKAGES else 0
 
     items.sort(key=browser_last)  # stable: the order within each group is kept
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    services.stop()  # the servers this run started, if any
 
 
 @pytest.fixture(scope="package")

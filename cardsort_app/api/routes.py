@@ -15,7 +15,7 @@ from cardsort_app.api.views import session_view
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
-from cardsort_app.store.errors import StoreUnavailable
+from cardsort_app.service.store_port import StoreUnavailable
 
 api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
 _bearer = HTTPBearer(auto_error=False)

@@ -82,12 +82,10 @@ from typing import Any
 from cardsort_app import metrics
 from cardsort_app.bus.ably_errors import Pacer, classify, error_code
 from cardsort_app.bus.ably_wire import MessageTooLarge, pack, unpack
-from cardsort_app.bus.base import BusHealth, Handler, PublishError
 from cardsort_app.domain.events import Event
+from cardsort_app.service.bus_port import BusHealth, Handler, PublishError, ResyncCallback
 
 log = logging.getLogger(__name__)
-
-ResyncCallback = Callable[[str], Awaitable[None]]
 
 #: SDK options the bus sets unless the caller does (faster recovery than the SDK's defaults).
 SDK_DEFAULTS: dict[str, Any] = {

@@ -25,7 +25,8 @@ import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from cardsort_app.bus.local_tabs import LocalTabs, PresenceListener
+from cardsort_app.bus.local_tabs import LocalTabs
+from cardsort_app.service.presence import PresenceListener
 
 if TYPE_CHECKING:
     from cardsort_app.bus.ably_bus import AblyBus

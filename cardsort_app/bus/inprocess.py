@@ -1,4 +1,4 @@
-"""The embedded default bus: delivery inside one process, no network."""
+"""The embedded default bus: delivery inside one process, no network (implements `service.bus_port`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cardsort_app.bus.base import BusHealth, Handler
+from cardsort_app.bus.inprocess_presence import InProcessPresence
 from cardsort_app.domain.events import Event
+from cardsort_app.service.bus_port import BusHealth, Handler, ResyncCallback
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,14 @@ class _Subscription:
 
 @dataclass
 class InProcessBus:
+    presence: InProcessPresence = field(default_factory=InProcessPresence)
     _handlers: dict[str, set[_Subscription]] = field(default_factory=lambda: defaultdict(set))
+
+    async def start(self) -> None:
+        """Nothing to connect."""
+
+    def on_resync(self, callback: ResyncCallback) -> None:
+        """Delivery inside one process never loses continuity: there is never a resync to announce."""
 
     async def publish(self, event: Event) -> None:
         subscriptions = list(self._handlers.get(event.session_code, ()))

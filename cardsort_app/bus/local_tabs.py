@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-
-#: Hears (session_code, participant_id, online) on every change of a participant's online state.
-PresenceListener = Callable[[str, str, bool], None]
 
 
 class LocalTabs:

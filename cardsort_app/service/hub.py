@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cardsort_app.bus.base import EventBus, Subscription
 from cardsort_app.domain.events import Event
 from cardsort_app.domain.reducer import reduce
 from cardsort_app.domain.state import SessionState
-from cardsort_app.service.store_port import AsyncStore
+from cardsort_app.service.bus_port import EventBus, Subscription
+from cardsort_app.service.store_port import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class _Projection:
 
 
 class SessionHub:
-    def __init__(self, store: AsyncStore, bus: EventBus) -> None:
+    def __init__(self, store: Store, bus: EventBus) -> None:
         self._store = store
         self._bus = bus
         self._projections: dict[str, _Projection] = {}

@@ -26,9 +26,9 @@ import logging
 import random
 from collections import defaultdict, deque
 
-from cardsort_app.bus.base import EventBus, PublishError
 from cardsort_app.domain.events import Event
-from cardsort_app.service.store_port import AsyncStore
+from cardsort_app.service.bus_port import EventBus, PublishError
+from cardsort_app.service.store_port import Store
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def backoff(attempt: int, first: float = RETRY_FIRST_S, cap: float = RETRY_MAX_S
 
 
 class OutboxRelay:
-    def __init__(self, store: AsyncStore, bus: EventBus) -> None:
+    def __init__(self, store: Store, bus: EventBus) -> None:
         self._store = store
         self._bus = bus
         self._queues: defaultdict[str, deque[Event]] = defaultdict(deque)

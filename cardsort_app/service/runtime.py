@@ -1,69 +1,71 @@
-"""Wiring: builds the store, bus, hub, presence and service from the environment, once per process."""
+"""The process's service runtime: store, bus, hub, presence, relay and service, wired to each other.
+
+It knows only the service's ports; the composition root (cardsort_app/bootstrap.py) builds it from the
+settings with the concrete adapters and hands this module a factory (`provide`), so the UI and REST layers
+reach the runtime without importing an adapter.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from cardsort_app.bus.base import EventBus
-from cardsort_app.bus.inprocess import InProcessBus
+from cardsort_app.service.bus_port import EventBus
 from cardsort_app.service.hub import SessionHub
-from cardsort_app.service.lifecycle import end_idle_sessions, idle_end_minutes
-from cardsort_app.service.presence import InProcessPresence, Presence
+from cardsort_app.service.lifecycle import end_idle_sessions
+from cardsort_app.service.presence import Presence
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import SessionService
-from cardsort_app.service.store_port import AsyncStore
-from cardsort_app.store import migrate
-from cardsort_app.store.eventstore import EventStore
+from cardsort_app.service.store_port import Store
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    """DATABASE_URL, or the embedded default: a SQLite file under ./data."""
-    return os.environ.get("DATABASE_URL") or f"sqlite:///{ROOT / 'data' / 'cardsort.db'}"
-
-
-def snapshot_every() -> int:
-    return int(os.environ.get("CARDSORT_SNAPSHOT_EVERY", "100"))
+#: How often a worker lets go of the projections (and bus subscriptions) nobody uses.
+RELEASE_IDLE_EVERY_S = 30.0
+#: Every how many of those rounds it ends the sessions idle for `Runtime.idle_end_minutes` (once a minute).
+END_IDLE_EVERY_ROUNDS = 2
 
 
 @dataclass
 class Runtime:
-    store: AsyncStore
+    store: Store
     bus: EventBus
     hub: SessionHub
     presence: Presence
     service: SessionService
     relay: OutboxRelay
+    #: Sessions idle this long are ended (CARDSORT_IDLE_END_MINUTES; 0: never).
+    idle_end_minutes: float = 240.0
     _housekeeping: asyncio.Task | None = None
+
+    @classmethod
+    def assemble(cls, store: Store, bus: EventBus, idle_end_minutes: float = 240.0) -> Runtime:
+        hub = SessionHub(store, bus)
+        relay = OutboxRelay(store, bus)
+        service = SessionService(store, bus, hub, relay)
+        return cls(store, bus, hub, bus.presence, service, relay, idle_end_minutes)
 
     async def start(self) -> None:
         """Connect the bus, and publish whatever an earlier process appended but never published."""
-        if (start := getattr(self.bus, "start", None)) is not None:
-            await start()
-        if (on_resync := getattr(self.bus, "on_resync", None)) is not None:
-            on_resync(self._resync)
+        await self.bus.start()
+        self.bus.on_resync(self._resync)
         await self.relay.recover()
         self._housekeeping = asyncio.get_running_loop().create_task(self._release_idle_sessions())
 
-    async def _release_idle_sessions(self, every: float = 30.0) -> None:
+    async def _release_idle_sessions(self) -> None:
         rounds = 0
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(RELEASE_IDLE_EVERY_S)
             try:
                 await self.hub.release_idle()
             except Exception:
                 log.exception("releasing idle sessions failed")
             rounds += 1
-            if rounds % 2 == 0:  # once a minute: sessions idle for CARDSORT_IDLE_END_MINUTES end
+            if rounds % END_IDLE_EVERY_ROUNDS == 0:
                 try:
-                    await end_idle_sessions(self.store, self.service, idle_end_minutes())
+                    await end_idle_sessions(self.store, self.service, self.idle_end_minutes)
                 except Exception:
                     log.exception("ending idle sessions failed")
 
@@ -78,40 +80,26 @@ class Runtime:
             self._housekeeping.cancel()
         await self.relay.close()
         await self.bus.close()
-        await asyncio.to_thread(self.store.sync.dispose)
+        await self.store.close()
 
 
 _runtime: Runtime | None = None
+_factory: Callable[[], Runtime] | None = None
 
 
-def bus_from_env() -> EventBus:
-    """AblyBus when ABLY_API_KEY is set (see cardsort_app/bus/ably_bus.py), else the in-process bus."""
-    if os.environ.get("ABLY_API_KEY"):
-        from cardsort_app.bus.ably_bus import AblyBus
-
-        bus = AblyBus.from_env()
-        if bus is not None:
-            return bus
-    return InProcessBus()
-
-
-def build(url: str | None = None, bus: EventBus | None = None) -> Runtime:
-    url = url or database_url()
-    migrate.upgrade(url)  # the schema exists only through migrations, applied at start-up
-    store = AsyncStore(EventStore(url, snapshot_every=snapshot_every()))
-    bus = bus or bus_from_env()
-    hub = SessionHub(store, bus)
-    relay = OutboxRelay(store, bus)
-    presence = getattr(bus, "presence", None) or InProcessPresence()
-    return Runtime(store, bus, hub, presence, SessionService(store, bus, hub, relay), relay)
+def provide(factory: Callable[[], Runtime]) -> None:
+    """The composition root says how to build the process's runtime (called once, at import of the app)."""
+    global _factory
+    _factory = factory
 
 
 def get_runtime() -> Runtime:
     """The process's runtime, built on first use (lifespan start-up, or the first request)."""
     global _runtime
     if _runtime is None:
-        _runtime = build()
-        log.info("cardsort runtime ready on %s", database_url().split("@")[-1])
+        if _factory is None:
+            raise RuntimeError("no runtime factory: cardsort_app.bootstrap.install() wires the app")
+        _runtime = _factory()
     return _runtime
 
 

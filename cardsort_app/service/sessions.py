@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 
 from cardsort_app import metrics
-from cardsort_app.bus.base import EventBus
 from cardsort_app.domain import rules
 from cardsort_app.domain.custom_decks import CUSTOM_DECK
 from cardsort_app.domain.decks import UnknownDeck, load_deck
@@ -26,11 +25,11 @@ from cardsort_app.domain.facilitation import PACINGS
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service import secrets
+from cardsort_app.service.bus_port import EventBus
 from cardsort_app.service.errors import Forbidden, Rejected, ServiceError, SessionNotFound
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.relay import OutboxRelay
-from cardsort_app.service.store_port import AsyncStore
-from cardsort_app.store.errors import DuplicateEventId, SessionExists
+from cardsort_app.service.store_port import DuplicateEventId, SessionExists, Store
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class Identity:
 
 
 class SessionService:
-    def __init__(self, store: AsyncStore, bus: EventBus, hub: SessionHub, relay: OutboxRelay) -> None:
+    def __init__(self, store: Store, bus: EventBus, hub: SessionHub, relay: OutboxRelay) -> None:
         self.store = store
         self.bus = bus
         self.hub = hub

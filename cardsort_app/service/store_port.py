@@ -1,66 +1,105 @@
-"""The async face of the synchronous EventStore: each call runs in a worker thread, off the event loop."""
+"""The store port: what the service needs of the event log, and the errors a store raises to it.
+
+The SQL adapter (cardsort_app/store/async_store.py over store/eventstore.py) implements it; the service
+never imports the adapter. Every method is async: an adapter keeps blocking I/O off the event loop.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from functools import partial
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from cardsort_app.domain.events import Event
 from cardsort_app.domain.state import SessionState
-from cardsort_app.store.eventstore import EventStore, SessionRecord
 
 
-class AsyncStore:
-    def __init__(self, store: EventStore) -> None:
-        self.sync = store
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session's registration (not in the log): its code, title, deck and the facilitator key's hash."""
 
-    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+    code: str
+    title: str
+    deck: str
+    facilitator_key_hash: str
+    last_seq: int
+    created_at: datetime
 
+
+class StoreError(Exception):
+    """Base class of every store error (also raised for unexpected integrity failures)."""
+
+
+class SessionExists(StoreError):
+    """``create_session`` was called with a code that is already taken."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"session {code!r} already exists")
+        self.code = code
+
+
+class DuplicateEventId(StoreError):
+    """The event id is already stored for another session (ids are globally unique dedup keys)."""
+
+    def __init__(self, event_id: str, stored_session: str) -> None:
+        super().__init__(f"event id {event_id!r} is already used in session {stored_session!r}")
+        self.event_id = event_id
+        self.stored_session = stored_session
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or stayed locked past the busy timeout; safe to retry."""
+
+
+#: Decides, against the session's state at the log's head, the event to append (None: nothing to do).
+Decide = Callable[[SessionState], Event | None]
+
+
+class Store(Protocol):
     async def create_session(self, code: str, title: str, deck: str, facilitator_key_hash: str) -> None:
-        await self._run(self.sync.create_session, code, title, deck, facilitator_key_hash)
+        """Register a session code; raises SessionExists when it is taken."""
+        ...
 
-    async def get_session(self, code: str) -> SessionRecord | None:
-        return await self._run(self.sync.get_session, code)
+    async def get_session(self, code: str) -> SessionRecord | None: ...
 
-    async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
-        await self._run(self.sync.add_participant, code, participant_id, token_hash)
+    async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None: ...
 
-    async def participant_token_hash(self, code: str, participant_id: str) -> str | None:
-        return await self._run(self.sync.participant_token_hash, code, participant_id)
+    async def participant_token_hash(self, code: str, participant_id: str) -> str | None: ...
 
     async def append_decided(
-        self, code: str, base: SessionState, decide: Callable[[SessionState], Event | None]
+        self, code: str, base: SessionState, decide: Decide
     ) -> tuple[list[Event], Event | None]:
-        return await self._run(self.sync.append_decided, code, base, decide)
+        """In one transaction on the log's head: bring `base` up to the head, `decide` on it, append.
 
-    async def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
-        return await self._run(self.sync.unpublished, code, limit)
+        Returns (the events after `base` that were already in the log, the stored event or None). An
+        exception `decide` raises aborts the transaction and propagates; re-appending a stored id returns
+        the stored event; an id stored in another session raises DuplicateEventId.
+        """
+        ...
+
+    async def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]: ...
 
     async def count_unpublished(self) -> int:
-        return await self._run(self.sync.count_unpublished)
+        """How many stored events wait for the relay (the outbox), for the metrics."""
+        ...
 
-    async def mark_published(self, code: str, up_to_seq: int) -> int:
-        return await self._run(self.sync.mark_published, code, up_to_seq)
+    async def mark_published(self, code: str, up_to_seq: int) -> int: ...
 
-    async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]:
-        return await self._run(self.sync.events_after, code, seq, limit)
+    async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]: ...
 
     async def load(self, code: str) -> SessionState:
-        return await self._run(self.sync.load, code)
+        """The session's state at the log's head (latest snapshot + the events after it)."""
+        ...
 
-    async def find_event(self, event_id: str) -> Event | None:
-        return await self._run(self.sync.get_event, event_id)
+    async def find_event(self, event_id: str) -> Event | None: ...
 
     async def ping(self) -> None:
         """Raise unless the database answers *and* holds the schema (health checks)."""
-        await self._run(self._ping)
+        ...
 
-    def _ping(self) -> None:
-        self.sync.ping()
-        self.sync.get_session("")  # reads the sessions table: a database that lost its schema fails here
+    async def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
+        """Sessions not ended whose newest event is older than `before` (to be ended as idle)."""
+        ...
 
-    async def idle_sessions(self, before: Any, limit: int = 100) -> list[str]:
-        return await self._run(self.sync.idle_sessions, before, limit)
+    async def close(self) -> None: ...

@@ -10,10 +10,9 @@ from .errors import (
     VersionConflict,
 )
 from .eventstore import EventStore, SessionRecord
-from .migrate import DEFAULT_URL, downgrade, upgrade
+from .migrate import downgrade, upgrade
 
 __all__ = [
-    "DEFAULT_URL",
     "DuplicateEventId",
     "EventStore",
     "ParticipantExists",

@@ -1,10 +1,19 @@
-"""Errors raised by the event store; the service maps them to user-facing responses."""
+"""Errors raised by the event store: those of the service's store port (which the service maps to
+user-facing responses), and the store's own."""
 
 from __future__ import annotations
 
+from cardsort_app.service.store_port import DuplicateEventId, SessionExists, StoreError, StoreUnavailable
 
-class StoreError(Exception):
-    """Base class of every store error (also raised for unexpected integrity failures)."""
+__all__ = [
+    "DuplicateEventId",
+    "ParticipantExists",
+    "SessionExists",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownSession",
+    "VersionConflict",
+]
 
 
 class UnknownSession(StoreError):
@@ -12,14 +21,6 @@ class UnknownSession(StoreError):
 
     def __init__(self, code: str) -> None:
         super().__init__(f"unknown session {code!r}")
-        self.code = code
-
-
-class SessionExists(StoreError):
-    """``create_session`` was called with a code that is already taken."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(f"session {code!r} already exists")
         self.code = code
 
 
@@ -41,16 +42,3 @@ class ParticipantExists(StoreError):
         )
         self.code = code
         self.participant_id = participant_id
-
-
-class DuplicateEventId(StoreError):
-    """The event id is already stored for another session (ids are globally unique dedup keys)."""
-
-    def __init__(self, event_id: str, stored_session: str) -> None:
-        super().__init__(f"event id {event_id!r} is already used in session {stored_session!r}")
-        self.event_id = event_id
-        self.stored_session = stored_session
-
-
-class StoreUnavailable(StoreError):
-    """The database could not be reached, or stayed locked past the busy timeout; safe to retry."""

@@ -15,7 +15,6 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from cardsort_app.domain.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
 from cardsort_app.domain.reducer import replay
 from cardsort_app.domain.state import SessionState
+from cardsort_app.service.store_port import SessionRecord
 
 from .errors import (
     DuplicateEventId,
@@ -61,18 +61,6 @@ def _sqlite_lock(path: str) -> threading.Lock:
     key = os.path.realpath(path)
     with _SQLITE_LOCKS_GUARD:
         return _SQLITE_LOCKS.setdefault(key, threading.Lock())
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """A ``sessions`` row as a plain value (no ORM object or DB session escapes the store)."""
-
-    code: str
-    title: str
-    deck: str
-    facilitator_key_hash: str
-    last_seq: int
-    created_at: datetime
 
 
 def _aware(value: datetime) -> datetime:

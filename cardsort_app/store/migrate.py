@@ -10,8 +10,6 @@ import sqlalchemy as sa
 if TYPE_CHECKING:
     from alembic.config import Config
 
-DEFAULT_URL = "sqlite:///data/cardsort.db"
-
 #: Repository root: alembic/ and alembic.ini live beside the cardsort_app package.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT_LOCATION = REPO_ROOT / "alembic"
@@ -37,14 +35,14 @@ def _config(url: str, connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
-def upgrade(url: str = DEFAULT_URL, rev: str = "head", connection: sa.Connection | None = None) -> None:
+def upgrade(url: str, rev: str = "head", connection: sa.Connection | None = None) -> None:
     """Migrate the database at ``url`` up to ``rev`` (idempotent; safe for concurrent PG workers)."""
     from alembic import command
 
     command.upgrade(_config(url, connection), rev)
 
 
-def downgrade(url: str = DEFAULT_URL, rev: str = "base", connection: sa.Connection | None = None) -> None:
+def downgrade(url: str, rev: str = "base", connection: sa.Connection | None = None) -> None:
     """Migrate the database at ``url`` down to ``rev`` (``base`` drops every store table)."""
     from alembic import command
 
@@ -67,11 +65,13 @@ def head_revision() -> str | None:
     """The newest revision shipped in alembic/versions."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config(DEFAULT_URL)).get_current_head()
+    return ScriptDirectory.from_config(_config("")).get_current_head()
 
 
-if __name__ == "__main__":  # python -m cardsort_app.store.migrate [url]
-    import os
+if __name__ == "__main__":  # python -m cardsort_app.store.migrate [url]  (default: DATABASE_URL)
     import sys
 
-    upgrade(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DATABASE_URL", DEFAULT_URL))
+    from cardsort_app.settings import load_settings
+
+    target = sys.argv[1] if len(sys.argv) > 1 else load_settings().database_url
+    upgrade(target)

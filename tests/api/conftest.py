@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from cardsort_app.api.routes import api
+from cardsort_app.bootstrap import build
 from cardsort_app.service import runtime
-from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.service.runtime import Runtime
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from cardsort_app.bootstrap import build
 from cardsort_app.bus.ably_bus import AblyBus
 from cardsort_app.bus.inprocess import InProcessBus
-from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.service.runtime import Runtime
 from cardsort_app.store import migrate
 from tests.support.ably_server import AblyTestServer, client_options
 

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from cardsort_app.bus.ably_bus import AblyBus, BusUnavailable, channel_name, debug_channel_name
-from cardsort_app.bus.base import PublishError
 from cardsort_app.domain.events import Event, parse_event
+from cardsort_app.service.bus_port import PublishError
 from tests.support.ably_server import AblyTestServer
 
 from .conftest import BusFactory

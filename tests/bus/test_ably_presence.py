@@ -10,7 +10,7 @@ import time
 import pytest
 
 from cardsort_app.bus.ably_bus import channel_name
-from cardsort_app.service.presence import InProcessPresence
+from cardsort_app.bus.inprocess_presence import InProcessPresence
 from tests.support.ably_server import AblyTestServer
 
 from .conftest import BusFactory

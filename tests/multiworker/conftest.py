@@ -24,9 +24,9 @@ from tests.support.ably_server import ControlClient
 from tests.support.app_server import ROOT, AppServer, app_env, free_port
 from tests.support.browser import contexts_for
 from tests.support.databases import Database
+from tests.support.services import redis_url
 
 WORKERS = 3
-REDIS_URL = os.environ.get("REDIS_URL_TEST", "redis://127.0.0.1:6379/7")
 
 
 class AblyProcess:
@@ -58,7 +58,7 @@ def cluster_env(ably: AblyProcess, database_url: str, workers: int = WORKERS) ->
     """The app's environment for the scale-out deployment (see the README's multi-worker section)."""
     return app_env(
         DATABASE_URL=database_url,
-        REDIS_URL=REDIS_URL,
+        REDIS_URL=redis_url(),
         GRANIAN_WORKERS=str(workers),
         ABLY_API_KEY=ably.key,
         ABLY_ENDPOINT=f"127.0.0.1:{ably.port}/",
@@ -88,7 +88,7 @@ def cluster_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def cluster(
     ably: AblyProcess, cluster_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppServer]:
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis.Redis.from_url(redis_url()).flushdb()
     data = tmp_path_factory.mktemp("cluster")
     env = cluster_env(ably, cluster_db)
     server = AppServer(free_port(), env, Path(os.environ.get("CARDSORT_CLUSTER_LOG", data / "app.log")))

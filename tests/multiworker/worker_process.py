@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from cardsort_app.bootstrap import build
 from cardsort_app.domain import rules
-from cardsort_app.service.runtime import build
 from cardsort_app.service.sessions import Identity
 
 

@@ -1,7 +1,8 @@
 """Fixtures: the service layer on a real database, SQLite (a tmp file) and PostgreSQL (a throwaway schema).
 
 Each test module gets one migrated database per backend; each test builds its own runtime on it
-(``runtime.build(url)``: store, InProcessBus, hub, presence, service) and uses its own session codes.
+(``bootstrap.build(url)``: store, InProcessBus and its presence, hub, relay, service) and uses its own
+session codes.
 PostgreSQL is required: when it is unreachable the PG tests fail, they never skip.
 """
 
@@ -11,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.bootstrap import build
+from cardsort_app.service.runtime import Runtime
 from tests.support.databases import BACKENDS, Database
 
 

@@ -22,7 +22,7 @@ from cardsort_app.domain.reducer import replay
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.runtime import Runtime
-from cardsort_app.service.store_port import AsyncStore
+from cardsort_app.store.async_store import AsyncStore
 from cardsort_app.store.errors import UnknownSession
 from cardsort_app.store.eventstore import EventStore
 from tests.unit.strategies import valid_log

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cardsort_app.bootstrap import build
 from cardsort_app.domain.events import EventType
 from cardsort_app.service.errors import Rejected, SessionNotFound
-from cardsort_app.service.lifecycle import end_idle_sessions, main, purge
-from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.service.lifecycle import end_idle_sessions
+from cardsort_app.service.runtime import Runtime
 from cardsort_app.service.workshop import Workshop
+from cardsort_app.store.retention import main, purge
 from tests.service.helpers import check_log, new_session, stored_log
 
 LATER = datetime.now(UTC) + timedelta(hours=5)

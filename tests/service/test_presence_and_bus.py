@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from cardsort_app.bus.inprocess import InProcessBus
+from cardsort_app.bus.inprocess_presence import InProcessPresence
 from cardsort_app.domain import rules
 from cardsort_app.domain.events import Event
-from cardsort_app.service.presence import InProcessPresence
 
 
 class Heard:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from cardsort_app.bootstrap import build
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.domain.events import Event, Pile
-from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.service.runtime import Runtime
 
 from .helpers import move, new_session
 

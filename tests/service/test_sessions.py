@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from cardsort_app.bootstrap import build
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.domain import rules
 from cardsort_app.domain.decks import deck_names, load_deck
@@ -14,7 +15,7 @@ from cardsort_app.domain.events import MAX_EVENT_BYTES, Event, EventType, Pile
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.service import secrets
 from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
-from cardsort_app.service.runtime import Runtime, build
+from cardsort_app.service.runtime import Runtime
 from cardsort_app.service.sessions import Identity
 
 from .helpers import MINI, check_log, move, new_session, stored_log

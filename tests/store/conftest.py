@@ -1,7 +1,7 @@
 """Fixtures: every store test runs on SQLite (a tmp file) and on PostgreSQL (a throwaway schema).
 
 PostgreSQL is required: if it is unreachable the PG fixtures fail loudly instead of skipping.
-``DATABASE_URL_TEST`` overrides the PostgreSQL URL.
+``TEST_DATABASE_URL`` names an existing PostgreSQL; unset, the run starts its own (tests/support/services.py).
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Throwaway databases for tests: a SQLite file, or a fresh schema in the PostgreSQL test database.
 
 PostgreSQL is required: when it is unreachable the tests that need it fail loudly, they never skip.
-``DATABASE_URL_TEST`` overrides the PostgreSQL URL.
+Its URL is ``TEST_DATABASE_URL``, or a private server started for the run (tests/support/services.py).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -14,19 +13,19 @@ import pytest
 import sqlalchemy as sa
 
 from cardsort_app.store import migrate
+from tests.support.services import database_url as pg_url
 
-PG_URL = os.environ.get("DATABASE_URL_TEST", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ("sqlite", pytest.param("postgresql", marks=pytest.mark.postgres))
 
 
 def pg_admin_engine() -> sa.Engine:
-    engine = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(pg_url(), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        shown = sa.make_url(PG_URL).render_as_string(hide_password=True)
-        pytest.fail(f"PostgreSQL at {shown} (DATABASE_URL_TEST) is unreachable: {exc}", pytrace=False)
+        shown = sa.make_url(pg_url()).render_as_string(hide_password=True)
+        pytest.fail(f"PostgreSQL at {shown} (TEST_DATABASE_URL) is unreachable: {exc}", pytrace=False)
     return engine
 
 
@@ -44,7 +43,7 @@ class Database:
             self._schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
             with self._admin.connect() as conn:
                 conn.execute(sa.text(f'CREATE SCHEMA "{self._schema}"'))
-            url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={self._schema}"})
+            url = sa.make_url(pg_url()).update_query_dict({"options": f"-csearch_path={self._schema}"})
             self.url = url.render_as_string(hide_password=False)
         if migrated:
             migrate.upgrade(self.url)

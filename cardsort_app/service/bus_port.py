@@ -1,4 +1,8 @@
-"""The event bus: fan-out of sequenced events between backend processes. Never the source of truth."""
+"""The event bus port: what the service needs of a fan-out between backend processes.
+
+Adapters (cardsort_app/bus/) implement it; the service never imports them. The bus is never the source of
+truth: delivery may duplicate, drop or reorder, and subscribers apply by `seq` and catch up from the log.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, Protocol
 
 from cardsort_app.domain.events import Event
+from cardsort_app.service.presence import Presence
 
+#: Receives one event delivered on a session's channel.
 Handler = Callable[[Event], Awaitable[None]]
+#: Called with a session code after the bus lost continuity on its channel (reconnect, re-attach): the
+#: owner levels its projection with the log and republishes what the log holds as unpublished.
+ResyncCallback = Callable[[str], Awaitable[None]]
 
 #: A bus's own view of its health: ("ok", None), ("degraded", why) -- usable, but some events only
 #: reach other workers through the log -- or ("error", why) -- not usable now.
@@ -33,15 +42,22 @@ class Subscription(Protocol):
 
 
 class EventBus(Protocol):
-    """Publishes sequenced events on a session's channel and delivers them to subscribers.
+    """Publishes sequenced events on a session's channel and delivers them to subscribers."""
 
-    Delivery may duplicate, drop or reorder; subscribers apply by `seq` and catch up from the log.
-    """
+    #: Who is online, as seen through this bus (per process in-process, across workers on Ably).
+    presence: Presence
+
+    async def start(self) -> None:
+        """Connect (bounded wait); idempotent. Other calls may also start the bus on first use."""
+        ...
+
+    def on_resync(self, callback: ResyncCallback) -> None: ...
 
     async def publish(self, event: Event) -> None: ...
 
     async def publish_many(self, events: Sequence[Event]) -> None:
-        """Publish sequenced events of one session, in seq order; raises PublishError."""
+        """Publish sequenced events of one session, in seq order (one round trip where the bus can);
+        raises PublishError."""
         ...
 
     async def subscribe(self, session_code: str, handler: Handler) -> Subscription: ...

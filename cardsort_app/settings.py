@@ -1,0 +1,114 @@
+"""Every environment variable the app reads, in one place, with its default and validation (README
+"Configuration"). Read once per process by the composition root (cardsort_app/bootstrap.py) and rxconfig.py.
+
+A bad value stops start-up with a message naming the variable, instead of surfacing later as an odd error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import Field, NonNegativeFloat, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The embedded default: a SQLite file under ./data of the checkout, whatever the working directory.
+DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'data' / 'cardsort.db'}"
+
+
+def _unset(variable: str) -> Any:
+    return Field(None, validation_alias=variable)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", frozen=True)
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias="DATABASE_URL")
+    snapshot_every: PositiveInt = Field(100, validation_alias="CARDSORT_SNAPSHOT_EVERY")
+    idle_end_minutes: NonNegativeFloat = Field(240, validation_alias="CARDSORT_IDLE_END_MINUTES")
+    retention_days: NonNegativeFloat = Field(30, validation_alias="CARDSORT_RETENTION_DAYS")
+    redis_url: str | None = _unset("REDIS_URL")
+    granian_workers: PositiveInt | None = _unset("GRANIAN_WORKERS")
+
+    ably_api_key: SecretStr | None = _unset("ABLY_API_KEY")
+    ably_endpoint: str | None = _unset("ABLY_ENDPOINT")
+    ably_tls: bool = Field(True, validation_alias="ABLY_TLS")
+    ably_use_token_auth: bool = Field(False, validation_alias="ABLY_USE_TOKEN_AUTH")
+    # SDK options and the bus's own waits, in milliseconds (unset: see cardsort_app/bus/ably_bus.py)
+    ably_realtime_request_timeout_ms: PositiveInt | None = _unset("ABLY_REALTIME_REQUEST_TIMEOUT_MS")
+    ably_disconnected_retry_timeout_ms: PositiveInt | None = _unset("ABLY_DISCONNECTED_RETRY_TIMEOUT_MS")
+    ably_channel_retry_timeout_ms: PositiveInt | None = _unset("ABLY_CHANNEL_RETRY_TIMEOUT_MS")
+    ably_publish_timeout_ms: PositiveInt | None = _unset("ABLY_PUBLISH_TIMEOUT_MS")
+    ably_connect_timeout_ms: PositiveInt | None = _unset("ABLY_CONNECT_TIMEOUT_MS")
+    ably_attach_timeout_ms: PositiveInt | None = _unset("ABLY_ATTACH_TIMEOUT_MS")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = sa.make_url(value)
+        except sa.exc.ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("the event log runs on SQLite or PostgreSQL (postgresql+psycopg://...)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://host:port/db (or rediss://, unix://)")
+        return value
+
+    @field_validator("ably_api_key")
+    @classmethod
+    def _ably_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        app_key, sep, secret = value.get_secret_value().strip().partition(":")
+        if not sep or "." not in app_key or not secret:
+            raise ValueError("expected appId.keyId:secret")
+        return SecretStr(value.get_secret_value().strip())
+
+    @model_validator(mode="after")
+    def _workers_need_a_shared_bus(self) -> Settings:
+        if (self.granian_workers or 1) > 1 and self.ably_api_key is None:
+            raise ValueError(
+                "GRANIAN_WORKERS > 1 needs ABLY_API_KEY: without it events do not cross worker processes"
+            )
+        return self
+
+    @property
+    def uses_ably(self) -> bool:
+        return self.ably_api_key is not None
+
+    def ably_client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``ably.AblyRealtime`` (see cardsort_app/bus/ably_bus.py)."""
+        if self.ably_api_key is None:
+            raise ValueError("ABLY_API_KEY is not set")
+        options: dict[str, Any] = {
+            "key": self.ably_api_key.get_secret_value(),
+            "tls": self.ably_tls,
+            "use_token_auth": self.ably_use_token_auth,
+        }
+        if self.ably_endpoint:
+            options["endpoint"] = self.ably_endpoint
+        for option in ("realtime_request_timeout", "disconnected_retry_timeout", "channel_retry_timeout"):
+            if (ms := getattr(self, f"ably_{option}_ms")) is not None:
+                options[option] = ms
+        return options
+
+    def ably_bus_timeouts(self) -> dict[str, float]:
+        """The AblyBus's own waits, in seconds, for those set."""
+        return {
+            name: ms / 1000
+            for name in ("publish_timeout", "connect_timeout", "attach_timeout")
+            if (ms := getattr(self, f"ably_{name}_ms")) is not None
+        }
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; raises pydantic's ValidationError naming each bad variable."""
+    return Settings()
