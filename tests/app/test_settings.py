@@ -24,7 +24,15 @@ ABLY_ENV = {
     "ABLY_CONNECT_TIMEOUT_MS": "4000",
     "ABLY_ATTACH_TIMEOUT_MS": "3000",
 }
-ALL = ("DATABASE_URL", "CARDSORT_SNAPSHOT_EVERY", "REDIS_URL", "GRANIAN_WORKERS", *ABLY_ENV)
+ALL = (
+    "DATABASE_URL",
+    "CARDSORT_SNAPSHOT_EVERY",
+    "CARDSORT_IDLE_END_MINUTES",
+    "CARDSORT_RETENTION_DAYS",
+    "REDIS_URL",
+    "GRANIAN_WORKERS",
+    *ABLY_ENV,
+)
 
 
 @pytest.fixture
@@ -46,6 +54,7 @@ def test_defaults_are_the_embedded_setup(env) -> None:
     assert settings.database_url == DEFAULT_DATABASE_URL == f"sqlite:///{REPO_ROOT / 'data' / 'cardsort.db'}"
     assert Path(settings.database_url.removeprefix("sqlite:///")).is_absolute()  # not relative to the cwd
     assert settings.snapshot_every == 100
+    assert (settings.idle_end_minutes, settings.retention_days) == (240, 30)
     assert settings.redis_url is None and settings.granian_workers is None
     assert not settings.uses_ably
     assert isinstance(bootstrap.make_bus(settings), InProcessBus)
@@ -64,6 +73,8 @@ def test_empty_variables_count_as_unset(env) -> None:
         ("DATABASE_URL", "mysql://db/cardsort"),
         ("CARDSORT_SNAPSHOT_EVERY", "0"),
         ("CARDSORT_SNAPSHOT_EVERY", "often"),
+        ("CARDSORT_IDLE_END_MINUTES", "-1"),
+        ("CARDSORT_RETENTION_DAYS", "a month"),
         ("REDIS_URL", "127.0.0.1:6379"),
         ("ABLY_API_KEY", "no-secret-here"),
         ("ABLY_TLS", "maybe"),
