@@ -26,7 +26,7 @@ def make_bus(settings: Settings) -> EventBus:
     if settings.uses_ably:
         from cardsort_app.bus.ably_bus import AblyBus  # the ably SDK loads only when it is used
 
-        return AblyBus(settings.ably_client_options(), **settings.ably_bus_timeouts())
+        return AblyBus(settings.ably_client_options(), **settings.ably_bus_options())
     return InProcessBus()
 
 

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import Field, NonNegativeFloat, PositiveInt, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +51,9 @@ class Settings(BaseSettings):
     ably_publish_timeout_ms: PositiveInt | None = _unset("ABLY_PUBLISH_TIMEOUT_MS")
     ably_connect_timeout_ms: PositiveInt | None = _unset("ABLY_CONNECT_TIMEOUT_MS")
     ably_attach_timeout_ms: PositiveInt | None = _unset("ABLY_ATTACH_TIMEOUT_MS")
+    # Ably's limits the bus stays under: messages/s per channel, bytes per message (unset: Ably's defaults)
+    ably_channel_rate: PositiveFloat | None = _unset("ABLY_CHANNEL_RATE")
+    ably_max_message_bytes: int | None = Field(None, ge=2048, validation_alias="ABLY_MAX_MESSAGE_BYTES")
 
     @field_validator("database_url")
     @classmethod
@@ -100,13 +111,19 @@ class Settings(BaseSettings):
                 options[option] = ms
         return options
 
-    def ably_bus_timeouts(self) -> dict[str, float]:
-        """The AblyBus's own waits, in seconds, for those set."""
-        return {
+    def ably_bus_options(self) -> dict[str, float]:
+        """Keyword arguments for `AblyBus` besides the client options: its own waits (in seconds) and
+        Ably's limits, for those set."""
+        options: dict[str, float] = {
             name: ms / 1000
             for name in ("publish_timeout", "connect_timeout", "attach_timeout")
             if (ms := getattr(self, f"ably_{name}_ms")) is not None
         }
+        if self.ably_channel_rate is not None:
+            options["channel_rate"] = self.ably_channel_rate
+        if self.ably_max_message_bytes is not None:
+            options["max_message_bytes"] = self.ably_max_message_bytes
+        return options
 
 
 def load_settings() -> Settings:

@@ -23,6 +23,8 @@ ABLY_ENV = {
     "ABLY_PUBLISH_TIMEOUT_MS": "2500",
     "ABLY_CONNECT_TIMEOUT_MS": "4000",
     "ABLY_ATTACH_TIMEOUT_MS": "3000",
+    "ABLY_CHANNEL_RATE": "20",
+    "ABLY_MAX_MESSAGE_BYTES": "4096",
 }
 ALL = (
     "DATABASE_URL",
@@ -80,6 +82,8 @@ def test_empty_variables_count_as_unset(env) -> None:
         ("ABLY_TLS", "maybe"),
         ("ABLY_PUBLISH_TIMEOUT_MS", "soon"),
         ("ABLY_ATTACH_TIMEOUT_MS", "-5"),
+        ("ABLY_CHANNEL_RATE", "0"),
+        ("ABLY_MAX_MESSAGE_BYTES", "1000"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(env, variable: str, value: str) -> None:
@@ -112,6 +116,7 @@ def test_the_ably_variables_configure_the_bus(env) -> None:
     timeouts = ("realtime_request_timeout", "disconnected_retry_timeout", "channel_retry_timeout")
     assert tuple(opts[name] for name in timeouts) == (1500, 300, 700)
     assert (bus.publish_timeout, bus.connect_timeout, bus.attach_timeout) == (2.5, 4.0, 3.0)
+    assert (bus.channel_rate, bus.max_message_bytes) == (20, 4096)
 
 
 def test_the_secret_key_never_shows_in_the_settings_repr(env) -> None:
