@@ -124,9 +124,9 @@ def test_errors_are_classified_by_code() -> None:
 
 
 async def test_a_bus_that_keeps_failing_unexpectedly_cannot_stall_the_relay(tmp_path) -> None:
+    from cardsort_app.bootstrap import build
     from cardsort_app.bus.inprocess import InProcessBus
     from cardsort_app.service.relay import MAX_UNEXPECTED
-    from cardsort_app.service.runtime import build
 
     class Broken(InProcessBus):
         calls = 0
