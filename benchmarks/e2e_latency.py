@@ -112,12 +112,15 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--url")
+    parser.add_argument("--quick", action="store_true", help="3 rounds: checks that the benchmark runs")
     parser.add_argument(
         "--cluster",
         action="store_true",
         help="PostgreSQL + Redis + 3 workers + the local Ably server; observers sit on another worker",
     )
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 3
     server = None
     cleanup = []
     if args.cluster:

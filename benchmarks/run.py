@@ -21,7 +21,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from tests.support.databases import pg_url
+from tests.support.databases import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def bench_store(url: str, log, label: str) -> dict[str, float]:
         for i, e in enumerate(log)
     ]
     store.create_session(code, "bench", "values", "x")
-    n_single = 1000
+    n_single = min(1000, len(events) // 2)
     t = time.perf_counter()
     for e in events[:n_single]:
         store.append(e)
@@ -90,7 +90,7 @@ def bench_memory(log) -> dict[str, float]:
     return {"projection memory (30 people): KiB": size / 1024}
 
 
-def bench_fanout(tmp: Path) -> dict[str, float]:
+def bench_fanout(tmp: Path, rounds: int = 300) -> dict[str, float]:
     """Service round trip: command decided, appended (SQLite), applied, and 30 tab listeners told."""
     from cardsort_app.bootstrap import build
     from cardsort_app.domain import rules
@@ -114,7 +114,7 @@ def bench_fanout(tmp: Path) -> dict[str, float]:
         for _ in range(30):  # 30 tabs listening
             await rt.hub.listen(created.code, make_listener())
         latencies = []
-        for i in range(300):
+        for i in range(rounds):
             me = people[i % 30]
             state = await rt.hub.state(created.code)
             card = state.participant(me.participant_id).pile("unsorted")[0]
@@ -136,7 +136,9 @@ def bench_fanout(tmp: Path) -> dict[str, float]:
     }
 
 
-def measure(n_events: int, postgres: bool) -> dict[str, float]:
+def measure(
+    n_events: int, postgres: bool, quick: bool = False, compare_eventsourcing: bool = True
+) -> dict[str, float]:
     from benchmarks.workload import session_log
 
     log = session_log(n_events)
@@ -145,9 +147,20 @@ def measure(n_events: int, postgres: bool) -> dict[str, float]:
     results.update(bench_memory(log))
     with tempfile.TemporaryDirectory() as tmp:
         results.update(bench_store(f"sqlite:///{tmp}/bench.db", log, "sqlite"))
-        results.update(bench_fanout(Path(tmp)))
-    if postgres:
-        results.update(bench_store(pg_url(), log, "postgres"))
+        results.update(bench_fanout(Path(tmp), rounds=30 if quick else 300))
+    if postgres:  # a throwaway schema, so runs never collide
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database("postgresql", Path(tmp), prefix="bench_store")
+            try:
+                results.update(bench_store(db.url, log, "postgres"))
+            finally:
+                db.drop()
+    if compare_eventsourcing:
+        from benchmarks.es_compare import compare
+
+        with tempfile.TemporaryDirectory() as tmp:
+            size = min(10_000, len(log))
+            results.update(compare(Path(tmp), log, 200 if quick else 2_000, size, postgres))
     return results
 
 
@@ -192,10 +205,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--reference", help="a git revision to run side by side")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs")
     args = parser.parse_args()
+    if args.quick:
+        args.events = 2_000
     console = Console()
     with console.status("measuring this tree"):
-        mine = measure(args.events, not args.no_postgres)
+        mine = measure(args.events, not args.no_postgres, args.quick)
     ref = {}
     if args.reference:
         with console.status(f"measuring {args.reference}"):
