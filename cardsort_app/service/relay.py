@@ -108,6 +108,11 @@ class OutboxRelay:
             if not queue:  # nothing submitted while the marks were written
                 break
         self._idle[code].set()
+        # Nothing left: a session's entries go, so thousands of finished sessions cost no memory (a later
+        # submit recreates them; a flush of this session has nothing to wait for).
+        if self._queues.get(code) is queue and not queue:
+            del self._queues[code], self._idle[code]
+            self._workers.pop(code, None)
 
     async def _publish(self, code: str, batch: list[Event]) -> None:
         """Publish `batch` until it is accepted or refused for good (see the module docstring)."""

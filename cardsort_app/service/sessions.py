@@ -9,10 +9,12 @@ secret it proves, never from an id it claims.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections import defaultdict
+from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -77,7 +79,8 @@ class SessionService:
         self.bus = bus
         self.hub = hub
         self.relay = relay
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: Counter[str] = Counter()
         self._token_hashes: dict[tuple[str, str], str] = {}
 
     # --- sessions -------------------------------------------------------------------------------------
@@ -239,7 +242,7 @@ class SessionService:
         the decision see every event before it, whichever worker appended them.
         """
         started = time.perf_counter()
-        async with self._locks[code]:
+        async with self._session_lock(code):
             base = await self.hub.state(code)
             made: list[Event] = []
 
@@ -274,6 +277,20 @@ class SessionService:
             await self.hub.receive(stored)
         self.relay.submit(stored)
         return stored
+
+    @contextlib.asynccontextmanager
+    async def _session_lock(self, code: str) -> AsyncIterator[None]:
+        """This process's commands for `code`, one at a time; the lock goes with its last user, so
+        sessions that are over hold no memory."""
+        lock = self._locks.setdefault(code, asyncio.Lock())
+        self._lock_users[code] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[code] -= 1
+            if not self._lock_users[code]:
+                del self._lock_users[code], self._locks[code]
 
     async def _diagnose(self, code: str, kind: str, detail: dict) -> None:
         try:

@@ -91,6 +91,12 @@ def participant_rows(state: SessionState, online: set[str]) -> list[dict[str, An
     return rows
 
 
+def forget_rows(code: str) -> None:
+    """Drop a session's cached rows once no tab of this process shows it (memory stays flat)."""
+    _ROWS.pop(code, None)
+    _REVEALS.pop(code, None)
+
+
 def reveal_rows(state: SessionState) -> list[dict[str, Any]]:
     """The reveals, shared by every tab of the session (treat it as read-only)."""
     cached = _REVEALS.get(state.code)

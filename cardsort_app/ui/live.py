@@ -149,6 +149,9 @@ class LiveRegistry:
                 feed = self.feeds.pop(tab.code, None)
                 if feed is not None:
                     feed.close()
+                from cardsort_app.ui.board_state import forget_rows
+
+                forget_rows(tab.code)
                 listener = self.listeners.pop(tab.code, None)
                 if listener is not None:
                     await self.runtime.hub.unlisten(tab.code, listener)
