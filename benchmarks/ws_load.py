@@ -355,6 +355,7 @@ class Results:
     rss_idle: float | None = None  # MiB of the app's processes before any tab
     rss_tabs: float | None = None  # ... with every tab open
     rss_closed: float | None = None  # ... after they closed, --linger seconds later
+    metrics: list[str] = field(default_factory=list)  # the app's /metrics after the rounds (no buckets)
 
     def add(self, got: dict[str, list[float]]) -> None:
         for name, values in got.items():
@@ -543,6 +544,9 @@ async def bench(
                 res.ghost_deltas = log.read().decode(errors="replace").count(GHOST)
         res.drop_reasons = [r for t in all_tabs for r in t.drops]
         res.dropped_rounds = len(res.drop_reasons) - res.dropped_setup
+        async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+            scrape = (await api.get("/metrics")).text  # with several workers: whichever answered
+        res.metrics = [m for m in scrape.splitlines() if m.startswith("cardsort_") and "_bucket" not in m]
     finally:
         await asyncio.gather(*(t.close() for t in all_tabs), return_exceptions=True)
         await asyncio.gather(*(t.close() for t in floor_tabs.values()), return_exceptions=True)
@@ -630,6 +634,8 @@ def report(res: Results, args: argparse.Namespace) -> None:
         console.print(f"first drop: {res.drop_reasons[0]}")
     if res.ghost_deltas is not None:
         console.print(f"app log during the rounds: {res.ghost_deltas} deltas addressed to disconnected tabs")
+    if res.metrics:
+        console.print("app /metrics after the rounds:\n  " + "\n  ".join(res.metrics), highlight=False)
     if res.rss_idle is not None and res.rss_tabs is not None and res.rss_closed is not None:
         per_tab = (res.rss_tabs - res.rss_idle) * 1024 / max(1, res.tabs)
         console.print(

@@ -44,3 +44,8 @@ def test_ws_load_quick(app_server: AppServer) -> None:
 def test_e2e_latency_quick(app_server: AppServer) -> None:
     out = run("benchmarks.e2e_latency", "--url", app_server.url)
     assert "other tabs" in out and "acting tab" in out, out
+
+
+def test_memory_quick() -> None:
+    out = run("benchmarks.memory")
+    assert "Memory of abandoned sessions" in out and "last / reference" in out, out
