@@ -4,7 +4,7 @@
 
 Starts the app the way `make run` does (unless --url is given), joins participants in their own
 Chromium contexts, and toggles one participant between step 1 and 2. With --cluster (PostgreSQL + Redis
-+ 3 workers + the local Ably server) two observers sit on the actor's worker and two on another one, so
++ 2 workers + the local Ably server) two observers sit on the actor's worker and two on another one, so
 the cross-worker figure is compared with the one-worker figure of the same run. Each observer tab
 timestamps the moment the participant's `data-step` changes (MutationObserver, high-resolution clock
 shared by all tabs of this machine); the latency is that moment minus the click. The in-tab optimistic
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="PostgreSQL + Redis + 3 workers + the local Ably server; observers sit on another worker",
+        help="PostgreSQL + Redis + 2 workers + the local Ably server; 2 observers per worker",
     )
     args = parser.parse_args()
     if args.quick:

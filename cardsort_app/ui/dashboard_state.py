@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +94,7 @@ class DashboardState(IdentityState):
     version: int = 0
     deck_size: int = 0
     message: str = ""
+    worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
     _verified_code: str = ""
     _key: str = ""
     _log_seq: int = 0
@@ -136,6 +138,7 @@ class DashboardState(IdentityState):
         self.session_code = code
         self._remember_facilitator_key(code, key)
         self.status = "ready"
+        self.worker = str(os.getpid())
         await live.attach(self.router.session.client_token, code, type(self), None, everything=True)
         await self._sync()
 

@@ -26,7 +26,7 @@ from tests.support.browser import contexts_for
 from tests.support.databases import Database
 from tests.support.services import redis_url
 
-WORKERS = 3
+WORKERS = 2
 
 
 class AblyProcess:
@@ -66,6 +66,8 @@ def cluster_env(ably: AblyProcess, database_url: str, workers: int = WORKERS) ->
         ABLY_USE_TOKEN_AUTH="1",
         ABLY_REALTIME_REQUEST_TIMEOUT_MS="1500",
         ABLY_DISCONNECTED_RETRY_TIMEOUT_MS="300",
+        # Ably's per-channel limit (50 msg/s) is shared by every worker publishing on the channel.
+        ABLY_CHANNEL_RATE=str(50 // workers),
     )
 
 

@@ -85,6 +85,8 @@ class Publishing:
                 self._channel(name), prepared, origin=conn, proto_id=f"{conn.id}:{msg_serial}", key=key
             )
         except AblyError as err:
+            if err.code == 40031:
+                self.counters.refused_ids += 1
             self._nack(conn, msg, err)
             return
         self._ack(conn, msg, {"serials": serials})

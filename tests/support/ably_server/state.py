@@ -56,6 +56,7 @@ class Counters:
     published: int = 0  # messages accepted into a channel log
     idempotent_dropped: int = 0  # messages whose idempotency key the channel had seen in its window
     rate_limited: int = 0  # messages refused with 42913 (per-channel publish rate)
+    refused_ids: int = 0  # publishes refused with 40031 (ids not <base>:<index>)
     delivered: int = 0  # messages written to subscriber sockets (duplicates included)
     undeliverable: int = 0  # messages for an attached connection that had no transport
     acked: int = 0  # ACKed protocol messages
