@@ -69,18 +69,18 @@ Ably's presence grace expires (about 15 s on Ably's service; the local test serv
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cardsort_app import metrics
-from cardsort_app.bus.ably_errors import Pacer, classify, error_code
+from cardsort_app.bus.ably_channels import AblyChannels, channel_name, state_of
+from cardsort_app.bus.ably_errors import BusUnavailable, Pacer, classify, error_code
 from cardsort_app.bus.ably_wire import MessageTooLarge, pack, unpack
 from cardsort_app.domain.events import Event
 from cardsort_app.service.bus_port import BusHealth, Handler, PublishError, ResyncCallback
@@ -110,20 +110,8 @@ _TOKEN_SOURCES = ("token", "token_details", "auth_token", "auth_callback", "auth
 _MAX_DEBUG_IN_FLIGHT = 200
 
 
-def channel_name(code: str) -> str:
-    return f"sessions:{code}"
-
-
 def debug_channel_name(code: str) -> str:
     return f"sessions:{code}:debug"
-
-
-class BusUnavailable(PublishError):
-    """A transient publish failure (not connected, no ACK in time, rate limited, 5xx, token renewal):
-    the caller retries the same events later; ids make a repeat harmless."""
-
-    def __init__(self, message: str, *, code: int | None = None) -> None:
-        super().__init__(message, retryable=True, code=code)
 
 
 def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -171,11 +159,6 @@ def _json_safe(detail: Mapping[str, Any]) -> dict[str, Any]:
         return {"detail": str(detail)[:1000]}
 
 
-def _state(obj: Any) -> str:
-    state = getattr(obj, "state", None)
-    return str(getattr(state, "value", state))
-
-
 class _Subscription:
     def __init__(self, bus: AblyBus, code: str, handler: Handler) -> None:
         self.bus = bus
@@ -192,27 +175,12 @@ class _Subscription:
 
 
 @dataclass(eq=False)
-class _Entry:
-    """One held channel ``sessions:{code}``: its subscriptions, presence hold and delivery queue."""
+class _Session:
+    """This bus's subscriptions to one session and their delivery queue (one consumer, arrival order)."""
 
-    code: str
-    channel: Any  # ably RealtimeChannel
     subs: set[_Subscription] = field(default_factory=set)
-    presence_hold: bool = False
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     consumer: asyncio.Task[None] | None = None
-    listen_task: asyncio.Task[Any] | None = None
-    attach_task: asyncio.Task[Any] | None = None
-    attached_once: bool = False
-    awaiting_first_attach: bool = False
-    # Listeners are plain functions (the SDK accepts only functions and methods), one set per entry.
-    on_message: Callable[[Any], None] | None = None
-    on_presence: Callable[[Any], None] | None = None
-    on_state: Callable[[Any], None] | None = None
-
-    @property
-    def held(self) -> bool:
-        return bool(self.subs) or self.presence_hold
 
 
 _STOP = object()
@@ -256,19 +224,24 @@ class AblyBus:
         self._degraded: tuple[float, str] | None = None
         self._logged_codes: set[int | None] = set()
         self._renewing: asyncio.Task[Any] | None = None
-        self._client: Any = None
-        self._start_lock: asyncio.Lock | None = None
-        self._closed = False
-        self._entries: dict[str, _Entry] = {}
+        self._sessions: dict[str, _Session] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._resync_callbacks: list[ResyncCallback] = []
         self._resyncing: dict[str, asyncio.Task[None]] = {}
         self._resync_again: set[str] = set()
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._debug_in_flight = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.stats: dict[str, int] = defaultdict(int)
-        self.presence = AblyPresence(self)
+        #: The connection and the channels it holds, shared with the presence (neither calls the other).
+        self.channels = AblyChannels(
+            self.sdk_options(),
+            connect_timeout=connect_timeout,
+            attach_timeout=attach_timeout,
+            detach_timeout=detach_timeout,
+            stats=self.stats,
+        )
+        self.channels.listen(self)
+        self.presence = AblyPresence(self.channels, presence_timeout=presence_timeout)
 
     # --- construction ---------------------------------------------------------------------------------
     @classmethod
@@ -333,114 +306,26 @@ class AblyBus:
         Raises BusUnavailable if the connection fails for good (e.g. a rejected key); a connection that
         is merely slow or refused keeps retrying in the background after `connect_timeout`.
         """
-        if self._closed:
-            raise BusUnavailable("the bus is closed")
-        if self._start_lock is None:
-            self._start_lock = asyncio.Lock()
-        async with self._start_lock:
-            if self._client is None:
-                import ably
+        await self.channels.start()
 
-                self._client = ably.AblyRealtime(**self.sdk_options())
-                self._client.connection.on(self._make_connection_listener())
-        await self._wait_connected(self.connect_timeout)
-
-    async def _wait_connected(self, timeout: float, *, quiet: bool = False) -> bool:
-        client = self._client
-        if _state(client.connection) == "connected":
-            return True
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Any] = loop.create_future()
-
-        def on_change(change: Any) -> None:
-            if not done.done() and change.current.value in ("connected", "failed", "closed"):
-                done.set_result(change)
-
-        client.connection.on(on_change)
-        try:
-            if _state(client.connection) == "connected":
-                return True
-            change = await asyncio.wait_for(done, timeout)
-        except TimeoutError:
-            if quiet:
-                return False
-            log.warning(
-                "ably: not connected after %.1fs (state %s); retrying in the background",
-                timeout,
-                _state(client.connection),
-            )
-            return False
-        finally:
-            client.connection.off(on_change)
-        if change.current.value != "connected":
-            raise BusUnavailable(f"Ably connection {change.current.value}: {change.reason}")
-        return True
-
-    def _make_connection_listener(self) -> Callable[[Any], None]:
-        def on_connection(change: Any) -> None:
-            current = getattr(change.current, "value", change.current)
-            previous = getattr(change.previous, "value", change.previous)
-            if current == previous and current != "connected":
-                return
-            self.stats[f"connection_{current}"] += 1
-            reason = change.reason
-            if current == "connected" and reason is not None:
-                # e.g. 80008: the connection could not be resumed; channels re-attach (and we resync).
-                log.warning("ably: connected with a new connection (%s)", reason)
-            elif current in ("disconnected", "suspended", "failed"):
-                log.warning("ably: connection %s (%s)", current, reason)
-            else:
-                log.info("ably: connection %s -> %s", previous, current)
-
-        return on_connection
-
-    async def _ready(self) -> Any:
-        if self._client is None:
-            await self.start()
-        if self._closed:
-            raise BusUnavailable("the bus is closed")
-        return self._client
+    @property
+    def _client(self) -> Any:
+        return self.channels.client
 
     async def healthy(self) -> bool:
-        return (
-            self._client is not None and not self._closed and _state(self._client.connection) == "connected"
-        )
+        return self.channels.connection_state() == "connected"
 
     async def close(self) -> None:
-        if self._closed:
+        if self.channels.closed:
             return
-        self._closed = True
-        await self.presence._close()
-        for entry in list(self._entries.values()):
-            self._stop_entry(entry)
-        self._entries.clear()
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                await asyncio.wait_for(client.close(), 5)
-            except Exception:  # noqa: BLE001 - closing is best effort
-                log.debug("ably: close did not complete cleanly", exc_info=True)
+        await self.presence.close()
+        for session in self._sessions.values():
+            session.queue.put_nowait(_STOP)
+        self._sessions.clear()
+        await self.channels.close()
 
     def _spawn(self, coro: Awaitable[Any], *, quiet: bool = False) -> asyncio.Task[Any]:
-        """A tracked background task (cancelled by close). `quiet`: its failure is the awaiter's business."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._quiet_done if quiet else self._task_done)
-        return task
-
-    def _quiet_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled():
-            task.exception()  # mark retrieved
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("ably bus task failed", exc_info=exc)
+        return self.channels.spawn(coro, quiet=quiet)
 
     # --- publishing -----------------------------------------------------------------------------------
     async def publish(self, event: Event) -> None:
@@ -469,14 +354,14 @@ class AblyBus:
             packed = pack(events, self.max_message_bytes)
         except MessageTooLarge as exc:
             raise self._refused(code, exc, 40009) from exc
-        client = await self._ready()
-        if not await self._wait_connected(self.publish_timeout, quiet=True):
+        client = await self.channels.ready()
+        if not await self.channels.wait_connected(self.publish_timeout, quiet=True):
             self.stats["publish_timeouts"] += 1
             raise BusUnavailable(
-                f"not connected to Ably (connection {_state(client.connection)}); {code} seq "
+                f"not connected to Ably (connection {state_of(client.connection)}); {code} seq "
                 f"{packed[0].first}.. waits"
             )
-        channel = client.channels.get(channel_name(code))
+        channel = self.channels.publish_channel(channel_name(code))
         pacer = self._pacer(code)
         tasks: list[asyncio.Task[Any]] = []
         for p in packed:
@@ -489,13 +374,13 @@ class AblyBus:
                 task.add_done_callback(lambda t, mid=p.id: self._publish_done(mid, t))
                 self.stats["messages_sent"] += 1
             tasks.append(task)
-        self._release_unheld(code, channel)
+        self.channels.forget_unheld(channel)
         _, pending = await asyncio.wait(tasks, timeout=self.publish_timeout)
         if pending:
             self.stats["publish_timeouts"] += 1
             raise BusUnavailable(
                 f"no ACK for {code} seq {packed[0].first}..{packed[-1].last} within "
-                f"{self.publish_timeout:.1f}s (connection {_state(client.connection)})"
+                f"{self.publish_timeout:.1f}s (connection {state_of(client.connection)})"
             )
         for task in tasks:
             if (exc := task.exception()) is not None:
@@ -546,11 +431,9 @@ class AblyBus:
     def health(self) -> BusHealth:
         """("error", why) while not connected; ("degraded", why) for `DEGRADED_FOR_S` after Ably refused a
         publish for good; else ("ok", None)."""
-        if self._closed:
-            return ("error", "the bus is closed")
-        if self._client is None:
+        state = self.channels.connection_state()
+        if state == "initialized":
             return ("error", "not started")
-        state = _state(self._client.connection)
         if state != "connected":
             return ("error", f"Ably connection {state}")
         if self._degraded is not None and time.monotonic() - self._degraded[0] < DEGRADED_FOR_S:
@@ -563,18 +446,11 @@ class AblyBus:
         if not task.cancelled():
             task.exception()  # retrieved: a late failure is the caller's retry's business
 
-    def _release_unheld(self, code: str, channel: Any) -> None:
-        """Forget a publish-only channel object (it never attached) so the SDK's registry stays small."""
-        if code in self._entries or _state(channel) != "initialized" or self._client is None:
-            return
-        with contextlib.suppress(Exception):
-            self._client.channels.release(channel.name)
-
     async def debug(self, code: str, kind: str, detail: Mapping[str, Any]) -> None:
         """Best effort diagnostic on ``sessions:{code}:debug`` (name = kind). Never raises, never blocks."""
         try:
             if (
-                self._closed
+                self.channels.closed
                 or self._debug_in_flight >= _MAX_DEBUG_IN_FLIGHT
                 or not self._pacer(debug_channel_name(code)).try_take()
             ):
@@ -590,13 +466,12 @@ class AblyBus:
         from ably.types.message import Message
 
         try:
-            client = await self._ready()
-            channel = client.channels.get(debug_channel_name(code))
+            await self.channels.ready()
+            channel = self.channels.publish_channel(debug_channel_name(code))
             try:
                 await asyncio.wait_for(channel.publish(Message(name=kind, data=data)), self.debug_timeout)
             finally:
-                if _state(channel) == "initialized" and self._client is not None:
-                    self._client.channels.release(channel.name)  # never attached: forget it
+                self.channels.forget_unheld(channel)
             self.stats["debug_sent"] += 1
         except Exception:  # noqa: BLE001
             self.stats["debug_dropped"] += 1
@@ -607,33 +482,44 @@ class AblyBus:
     # --- subscribing ----------------------------------------------------------------------------------
     async def subscribe(self, session_code: str, handler: Handler) -> _Subscription:
         """Attach ``sessions:{code}`` (bounded wait) and deliver each event to ``await handler(event)``."""
-        await self._ready()
+        await self.channels.ready()
         sub = _Subscription(self, session_code, handler)
         async with self._locks[session_code]:
-            entry = self._entry(session_code)
-            entry.subs.add(sub)  # before the attach: nothing delivered after it is missed
+            session = self._sessions.get(session_code)
+            if session is None:
+                session = self._sessions[session_code] = _Session()
+                session.consumer = self._spawn(self._consume(session_code, session))
+            session.subs.add(sub)  # before the attach: nothing delivered after it is missed
             try:
-                await self._attach(entry)
+                await self.channels.hold(session_code, self)
             except BaseException:
-                entry.subs.discard(sub)
-                await self._release_if_idle(session_code)
+                session.subs.discard(sub)
+                await self._drop_if_idle(session_code)
                 raise
         return sub
 
     async def _unsubscribe(self, sub: _Subscription) -> None:
         code = sub.session_code
         async with self._locks[code]:
-            entry = self._entries.get(code)
-            if entry is not None:
-                entry.subs.discard(sub)
-                await self._release_if_idle(code)
+            session = self._sessions.get(code)
+            if session is not None:
+                session.subs.discard(sub)
+                await self._drop_if_idle(code)
+
+    async def _drop_if_idle(self, code: str) -> None:
+        session = self._sessions.get(code)
+        if session is None or session.subs:
+            return
+        del self._sessions[code]
+        session.queue.put_nowait(_STOP)
+        await self.channels.release(code, self)
 
     def subscribed_sessions(self) -> set[str]:
-        return {code for code, entry in self._entries.items() if entry.subs}
+        return {code for code, session in self._sessions.items() if session.subs}
 
     def attached_sessions(self) -> set[str]:
         """Sessions whose channel this worker holds (subscriptions or presence)."""
-        return set(self._entries)
+        return self.channels.held_sessions()
 
     def on_resync(self, callback: ResyncCallback) -> None:
         """``await callback(code)`` for each subscribed session whenever its channel re-attaches after
@@ -642,174 +528,42 @@ class AblyBus:
         log (a no-op when level), so the bus never relies on Ably's replay for completeness."""
         self._resync_callbacks.append(callback)
 
-    # --- channel holding (shared by subscriptions and presence) ---------------------------------------
+    # --- ChannelListener (AblyChannels calls these) ---------------------------------------------------
+    def channel_message(self, code: str, message: Any) -> None:
+        session = self._sessions.get(code)
+        if session is not None:
+            session.queue.put_nowait(message)
+        self._observe_delivery(message)
+
     def _observe_delivery(self, message: Any) -> None:
         """Publish -> receive of another worker's message (Ably stamps `timestamp` when it accepts it)."""
         sent_ms = getattr(message, "timestamp", None)
-        connection = getattr(self._client, "connection", None)
-        if not sent_ms or getattr(message, "connection_id", None) == getattr(connection, "id", None):
+        if not sent_ms or getattr(message, "connection_id", None) == self.channels.connection_id():
             return  # this worker's own publish, echoed back
         metrics.BUS_DELIVERY.observe(max(0.0, time.time() - sent_ms / 1000))
 
-    def _entry(self, code: str) -> _Entry:
-        entry = self._entries.get(code)
-        if entry is not None:
-            return entry
-        channel = self._client.channels.get(channel_name(code))
-        entry = _Entry(code=code, channel=channel)
-        bus = self
+    def channel_presence(self, code: str, member: Any) -> None:
+        pass  # AblyPresence listens to presence
 
-        def on_message(message: Any) -> None:
-            entry.queue.put_nowait(message)
-            bus._observe_delivery(message)
+    def channel_attached(self, code: str, *, awaited: bool, first: bool, resumed: bool, update: bool) -> None:
+        if awaited:
+            return  # subscribe() is waiting for this very attach; the caller loads after it
+        reason = "update" if update else ("late-attach" if first else "reattach")
+        self._schedule_resync(code, reason, resumed)
 
-        def on_presence(member: Any) -> None:
-            bus.presence._on_member(code, member)
-
-        def on_state(change: Any) -> None:
-            bus._on_channel_state(entry, change)
-
-        entry.on_message, entry.on_presence, entry.on_state = on_message, on_presence, on_state
-        channel.on(on_state)
-        entry.consumer = self._spawn(self._consume(entry))
-        self._entries[code] = entry
-        return entry
-
-    async def _attach(self, entry: _Entry) -> None:
-        """Attach, waiting at most `attach_timeout`; the first call also registers the listeners."""
-        channel = entry.channel
-        if entry.listen_task is None:
-            if not entry.attached_once:
-                entry.awaiting_first_attach = True
-            entry.listen_task = entry.attach_task = self._spawn(self._listen_and_attach(entry), quiet=True)
-        elif _state(channel) == "attached":
-            return
-        elif entry.attach_task is None or entry.attach_task.done():
-            entry.attach_task = self._spawn(channel.attach(), quiet=True)
-        task = entry.attach_task
-        done, _ = await asyncio.wait({task}, timeout=self.attach_timeout)
-        entry.awaiting_first_attach = False
-        if not done:
-            log.warning(
-                "ably: %s not attached after %.1fs (channel %s); a later attach resyncs",
-                channel.name,
-                self.attach_timeout,
-                _state(channel),
-            )
-            return
-        exc = task.exception()
-        if exc is not None and _state(channel) == "failed":
-            raise BusUnavailable(f"cannot attach {channel.name}: {exc}") from exc
-        if exc is not None:  # suspended: the SDK retries after channel_retry_timeout
-            log.warning("ably: attaching %s: %s; the SDK retries", channel.name, exc)
-
-    async def _listen_and_attach(self, entry: _Entry) -> None:
-        """Register the entry's listeners (once) and attach."""
-        channel = entry.channel
-        try:
-            # subscribe() registers the listener synchronously, then attaches (raising if that fails).
-            await channel.subscribe(entry.on_message)
-        finally:
-            try:
-                # Registers; attaches only from initialized/detached, i.e. never twice here.
-                await channel.presence.subscribe(entry.on_presence)
-            except Exception:  # noqa: BLE001
-                log.debug("ably: presence subscribe on %s", channel.name, exc_info=True)
-
-    def _on_channel_state(self, entry: _Entry, change: Any) -> None:
-        current = getattr(change.current, "value", change.current)
-        previous = getattr(change.previous, "value", change.previous)
-        if self._entries.get(entry.code) is not entry:
-            return
-        self.presence._refresh(entry.code)
-        if current == "attached":
-            first = not entry.attached_once
-            entry.attached_once = True
-            if first and entry.awaiting_first_attach:
-                return  # subscribe() is waiting for this very attach; the caller loads after it
-            resumed = bool(getattr(change, "resumed", False))
-            reason = "update" if previous == "attached" else ("late-attach" if first else "reattach")
-            self._schedule_resync(entry.code, reason, resumed)
-            self.presence._kick(entry.code)
-        elif current == "failed" and entry.held:
-            log.warning("ably: channel %s failed (%s); re-attaching", entry.channel.name, change.reason)
-            self._spawn(self._reattach_later(entry))
-        elif current in ("suspended", "detached") and previous != "detaching":
-            log.warning("ably: channel %s %s (%s)", entry.channel.name, current, change.reason)
-
-    async def _reattach_later(self, entry: _Entry) -> None:
-        await asyncio.sleep(self.sdk_options()["channel_retry_timeout"] / 1000)
-        if (
-            self._entries.get(entry.code) is entry
-            and entry.held
-            and _state(entry.channel) in ("failed", "detached")
-        ):
-            await self._bounded(entry.channel.attach(), self.attach_timeout)
-
-    async def _bounded(self, coro: Awaitable[Any], timeout: float) -> bool:
-        """Wait at most `timeout` for an SDK attach/detach without cancelling it (cancelling strands the
-        SDK's internal state waiter, which then fails when the state changes). True if it succeeded."""
-        task = self._spawn(coro, quiet=True)
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        return bool(done) and task.exception() is None
-
-    async def _hold_presence(self, code: str) -> _Entry:
-        """Hold ``sessions:{code}`` for presence (attach, bounded). Returns the entry."""
-        await self._ready()
-        async with self._locks[code]:
-            entry = self._entry(code)
-            entry.presence_hold = True
-            await self._attach(entry)
-            return entry
-
-    async def _drop_presence(self, code: str) -> None:
-        async with self._locks[code]:
-            entry = self._entries.get(code)
-            if entry is not None:
-                entry.presence_hold = False
-                await self._release_if_idle(code)
-
-    async def _release_if_idle(self, code: str) -> None:
-        """Detach and forget the channel when nothing holds it any more (caller holds the code's lock)."""
-        entry = self._entries.get(code)
-        if entry is None or entry.held:
-            return
-        del self._entries[code]
-        self._stop_entry(entry)
-        channel = entry.channel
-        if self._client is None:
-            return
-        busy = _state(channel) not in ("initialized", "detached", "failed")
-        if busy and not await self._bounded(channel.detach(), self.detach_timeout):
-            # The SDK sends the DETACH once connected again.
-            log.warning("ably: %s not detached yet (channel %s)", channel.name, _state(channel))
-        if code not in self._entries and _state(channel) in ("initialized", "detached", "failed"):
-            with contextlib.suppress(Exception):
-                self._client.channels.release(channel.name)
-        self.presence._refresh(code)
-
-    def _stop_entry(self, entry: _Entry) -> None:
-        channel = entry.channel
-        with contextlib.suppress(Exception):
-            channel.unsubscribe(entry.on_message)
-        with contextlib.suppress(Exception):
-            channel.presence.unsubscribe(entry.on_presence)
-        with contextlib.suppress(Exception):
-            channel.off(entry.on_state)
-        entry.queue.put_nowait(_STOP)
-        # A pending attach is left to finish: cancelling the SDK's attach() strands its internal waiter.
+    def channel_changed(self, code: str) -> None:
+        pass
 
     # --- delivery -------------------------------------------------------------------------------------
-    async def _consume(self, entry: _Entry) -> None:
+    async def _consume(self, code: str, session: _Session) -> None:
         """Deliver the channel's messages one at a time, in arrival order."""
         while True:
-            message = await entry.queue.get()
+            message = await session.queue.get()
             if message is _STOP:
                 return
-            await self._deliver(entry, message)
+            await self._deliver(code, session, message)
 
-    async def _deliver(self, entry: _Entry, message: Any) -> None:
-        code = entry.code
+    async def _deliver(self, code: str, session: _Session, message: Any) -> None:
         try:
             events = unpack(message.name, message.data)
             for event in events:
@@ -828,7 +582,7 @@ class AblyBus:
             return
         self.stats["received"] += len(events)
         for event in events:  # a range in seq order: subscribers apply by seq and drop repeats
-            for sub in list(entry.subs):
+            for sub in list(session.subs):
                 if sub.closed:
                     continue
                 try:
@@ -838,8 +592,8 @@ class AblyBus:
 
     # --- resync ---------------------------------------------------------------------------------------
     def _schedule_resync(self, code: str, reason: str, resumed: bool) -> None:
-        entry = self._entries.get(code)
-        if entry is None or not entry.subs or not self._resync_callbacks:
+        session = self._sessions.get(code)
+        if session is None or not session.subs or not self._resync_callbacks:
             return
         self.stats["resyncs"] += 1
         running = self._resyncing.get(code)

@@ -12,7 +12,17 @@ import asyncio
 import time
 from typing import Any, Literal
 
+from cardsort_app.service.bus_port import PublishError
+
 Kind = Literal["transient", "renew", "permanent"]
+
+
+class BusUnavailable(PublishError):
+    """A transient publish failure (not connected, no ACK in time, rate limited, 5xx, token renewal):
+    the caller retries the same events later; ids make a repeat harmless."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message, retryable=True, code=code)
 
 
 def error_code(exc: BaseException) -> int | None:

@@ -29,7 +29,7 @@ from cardsort_app.bus.local_tabs import LocalTabs
 from cardsort_app.service.presence import PresenceListener
 
 if TYPE_CHECKING:
-    from cardsort_app.bus.ably_bus import AblyBus
+    from cardsort_app.bus.ably_channels import AblyChannels
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,13 @@ RETRY_S = 1.0
 
 
 class AblyPresence:
-    def __init__(self, bus: AblyBus) -> None:
-        self._bus = bus
+    """Holds ``sessions:{code}`` through the shared `AblyChannels` core (as one of its holders) and
+    hears the channels' presence and state through it (a `ChannelListener`)."""
+
+    def __init__(self, channels: AblyChannels, *, presence_timeout: float = 5.0) -> None:
+        self._channels = channels
+        self.presence_timeout = presence_timeout
+        channels.listen(self)
         self._tabs = LocalTabs()
         self._listeners: set[PresenceListener] = set()
         self._entered: defaultdict[str, set[str]] = defaultdict(set)  # code -> pids entered on Ably
@@ -81,10 +86,10 @@ class AblyPresence:
         """`online(code)` after the channel's presence sync has completed (bounded wait): for a view
         built right after this worker attached the session (e.g. a REST request on a worker with no tab
         in it), when the member set may still be on its way."""
-        entry = self._bus._entries.get(code)
-        if entry is not None and str(getattr(entry.channel.state, "value", "")) == "attached":
+        channel = self._channels.channel(code)
+        if channel is not None and str(getattr(channel.state, "value", "")) == "attached":
             try:
-                await asyncio.wait_for(entry.channel.presence.get(), self._bus.presence_timeout)
+                await asyncio.wait_for(channel.presence.get(), self.presence_timeout)
             except Exception as exc:  # noqa: BLE001 - answer with what is known
                 log.debug("presence: sync of %s not complete: %s", code, exc)
             self._refresh(code)
@@ -101,12 +106,12 @@ class AblyPresence:
     def _members(self, code: str) -> tuple[set[str], set[str]]:
         """(participants present through other connections, participants present through ours), as
         this worker's SDK currently sees the channel's presence set."""
-        entry = self._bus._entries.get(code)
-        if entry is None:
+        channel = self._channels.channel(code)
+        if channel is None:
             return set(), set()
         try:
-            mine = self._bus._client.connection.connection_manager.connection_id
-            members = entry.channel.presence.members.values()
+            mine = self._channels.connection_id()
+            members = channel.presence.members.values()
         except Exception:  # noqa: BLE001
             return set(), set()
         others, own = set(), set()
@@ -121,13 +126,25 @@ class AblyPresence:
         leave lags behind."""
         return self._members(code)[0]
 
-    def _on_member(self, code: str, member: Any) -> None:
+    # --- ChannelListener (AblyChannels calls these) ---------------------------------------------------
+    def channel_message(self, code: str, message: Any) -> None:
+        pass  # events are the bus's business
+
+    def channel_presence(self, code: str, member: Any) -> None:
         """A presence event on ``sessions:{code}``."""
         self._refresh(code)
         if self._members(code)[1] - self._local(code):
             # One of ours without a local tab: e.g. the SDK re-entered (RTP17) a member whose leave was
             # still queued when the connection came back. Leave it again.
             self._kick(code)
+
+    def channel_attached(self, code: str, *, awaited: bool, first: bool, resumed: bool, update: bool) -> None:
+        self._refresh(code)
+        if not awaited:
+            self._kick(code)  # re-enter what a failed resume lost
+
+    def channel_changed(self, code: str) -> None:
+        self._refresh(code)
 
     def _refresh(self, code: str) -> None:
         """Tell listeners about every change of `online(code)` since they last heard (once each)."""
@@ -156,16 +173,15 @@ class AblyPresence:
         """Bring Ably in line with this worker's tabs for `code`, in the background (coalesced)."""
         if self._closed:
             return
-        if not self._local(code) and not self._entered.get(code):
-            entry = self._bus._entries.get(code)
-            if entry is None or not (entry.presence_hold or self._members(code)[1]):
-                return  # nothing of ours on this channel
+        ours = self._local(code) or self._entered.get(code) or self._channels.holds(code, self)
+        if not ours and not self._members(code)[1]:
+            return  # nothing of ours on this channel
         worker = self._workers.get(code)
         if worker is not None and not worker.done():
             self._dirty.add(code)
             return
         try:
-            self._workers[code] = self._bus._spawn(self._run(code))
+            self._workers[code] = self._channels.spawn(self._run(code))
         except RuntimeError:  # no running loop (e.g. called at shutdown): nothing to sync with
             log.debug("presence: no event loop to sync %s", code)
 
@@ -194,32 +210,30 @@ class AblyPresence:
 
     async def _reconcile(self, code: str) -> bool:
         """Enter the local participants not entered yet, leave the entered ones without a local tab."""
-        bus = self._bus
         desired = self._local(code)
         entered = self._entered[code]
         ok = True
         if desired:
             try:
-                entry = await bus._hold_presence(code)
+                channel = await self._channels.hold(code, self)
             except Exception as exc:  # noqa: BLE001
                 log.warning("presence: cannot attach %s: %s", code, exc)
                 return False
-            presence = entry.channel.presence
             for pid in sorted(desired - entered):
                 try:
-                    await asyncio.wait_for(presence.enter_client(pid), bus.presence_timeout)
+                    await asyncio.wait_for(channel.presence.enter_client(pid), self.presence_timeout)
                     entered.add(pid)
                 except Exception as exc:  # noqa: BLE001 - retried
                     ok = False
                     log.warning("presence: enter %s on %s failed: %r", pid, code, exc)
-        entry = bus._entries.get(code)
+        held = self._channels.channel(code)
         own = self._members(code)[1]
         for pid in sorted((entered | own) - self._local(code)):
-            if entry is None:
+            if held is None:
                 entered.discard(pid)
                 continue
             try:
-                await asyncio.wait_for(entry.channel.presence.leave_client(pid), bus.presence_timeout)
+                await asyncio.wait_for(held.presence.leave_client(pid), self.presence_timeout)
                 entered.discard(pid)
             except Exception as exc:  # noqa: BLE001
                 log.warning("presence: leave %s on %s failed: %r", pid, code, exc)
@@ -229,11 +243,11 @@ class AblyPresence:
                     ok = False
         if not self._local(code) and not entered:
             self._entered.pop(code, None)
-            await bus._drop_presence(code)
+            await self._channels.release(code, self)
         self._refresh(code)
         return ok
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         self._closed = True
         for handle in self._retry.values():
             handle.cancel()

@@ -53,7 +53,7 @@ def sequenced(code: str, seq: int, card: str = "c1") -> Event:
 
 
 def conn_id(bus: Any) -> str | None:
-    client: ably.AblyRealtime = bus._client
+    client: ably.AblyRealtime = bus.channels.client
     return client.connection.connection_manager.connection_id
 
 
@@ -82,7 +82,7 @@ def kill_connection(server: AblyTestServer, bus: Any, hold_for: float) -> None:
 def connection_log(bus: Any) -> list[tuple[float, str]]:
     """(monotonic time, state) of every connection state change of `bus` from now on."""
     seen: list[tuple[float, str]] = []
-    bus._client.connection.on(lambda change: seen.append((time.monotonic(), change.current.value)))
+    bus.channels.client.connection.on(lambda change: seen.append((time.monotonic(), change.current.value)))
     return seen
 
 
