@@ -183,8 +183,9 @@ async def _burst(url: str, code: str, key: str, ably) -> dict[str, Any]:
 
 async def _all_moves_logged(url: str, code: str, key: str) -> float:
     """When the log held every move (the workers' command backlog, not Ably, decides this)."""
+    deadline = time.monotonic() + 120
     async with httpx.AsyncClient(base_url=url, timeout=30) as api:
-        while True:
+        while time.monotonic() < deadline:
             r = await api.get(
                 f"/api/sessions/{code}/events",
                 params={"after": 0, "limit": 1000},
@@ -195,6 +196,7 @@ async def _all_moves_logged(url: str, code: str, key: str) -> float:
             if moves >= PARTICIPANTS * MOVES_EACH:
                 return time.monotonic()
             await asyncio.sleep(0.2)
+    raise AssertionError(f"only {moves} moves in the log after 120 s")
 
 
 COUNTERS = (
