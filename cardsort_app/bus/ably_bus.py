@@ -18,7 +18,12 @@ Channels and messages
 
 Selective subscriptions: a worker attaches ``sessions:{code}`` only while something holds it (a hub
 subscription or a local tab's presence) and detaches -- and releases the SDK channel -- when the last
-holder lets go. Publishing does not attach.
+holder lets go. Publishing does not attach. The connection and the held channels live in one core,
+`cardsort_app.bus.ably_channels.AblyChannels` (``bus.channels``); the bus and the presence both hold
+channels through it and listen to it, and never call each other.
+
+Errors: `cardsort_app.bus.ably_errors` sorts them (transient / token renewal / permanent); see
+`publish_many` and `health`.
 
 The bus's own connection must be able to enter presence on behalf of any participant: with key auth
 (the default) that needs nothing more; with token auth the bus asks for a wildcard (``*``) clientId.
