@@ -55,7 +55,14 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         yield AppServer(int(url.rsplit(":", 1)[1]), {}, Path(os.environ["CARDSORT_E2E_LOG"]))
         return
     data = tmp_path_factory.mktemp("app")
-    env = app_env(DATABASE_URL=f"sqlite:///{data / 'cardsort.db'}")
+    # Every test of the run is one client address (127.0.0.1) creating sessions quickly: a per-client
+    # creation limit above the default's 20 a minute, and no global one (tests/security checks the limits
+    # from other loopback addresses).
+    env = app_env(
+        DATABASE_URL=f"sqlite:///{data / 'cardsort.db'}",
+        CARDSORT_CREATES_PER_CLIENT_PER_MINUTE="40",
+        CARDSORT_CREATES_PER_MINUTE="100000",
+    )
     log_path = Path(os.environ.get("CARDSORT_E2E_LOG", data / "app.log"))
     server = AppServer(free_port(), env, log_path)
     server.start()

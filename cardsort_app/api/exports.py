@@ -15,7 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from cardsort_app.api.views import session_view
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service import exports
-from cardsort_app.service.errors import Forbidden, SessionNotFound
+from cardsort_app.service.errors import NotFacilitator
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
 
@@ -30,10 +30,8 @@ async def _authorised_state(code: str, key: str | None, token: str | None) -> Se
     else:
         code = normalize_code(code)
         record = await runtime.store.get_session(code)
-        if record is None:
-            raise SessionNotFound(code)
-        if not exports.token_valid(token, code, record.facilitator_key_hash):
-            raise Forbidden("The facilitator key does not match this session")
+        if record is None or not exports.token_valid(token, code, record.facilitator_key_hash):
+            raise NotFacilitator(code)
     return await runtime.hub.state(code)
 
 

@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cardsort_app import metrics
 from cardsort_app.api.exports import router as exports_router
+from cardsort_app.api.protection import Protection
 from cardsort_app.api.views import session_view
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
 from cardsort_app.service.errors import ServiceError
+from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.store_port import StoreUnavailable
 
 api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
 _bearer = HTTPBearer(auto_error=False)
 api.include_router(exports_router)  # export.csv / export.json (api/exports.py)
+api.add_middleware(Protection)  # body limit + security headers, for the API and the pages mounted inside
 
 MAX_EVENTS_PAGE = 1000
 #: A 200-card deck with long descriptions stays well under this.
@@ -40,7 +44,24 @@ class CreateSessionBody(BaseModel):
 
 @api.exception_handler(ServiceError)
 async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, LimitExceeded) else None
+    return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
+
+
+@api.exception_handler(RequestValidationError)
+async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each bad field, never echoing what was sent (it may be huge, or somebody's secret)."""
+    problems = [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": error.get("type"),
+        }
+        for error in exc.errors()
+    ]
+    first = problems[0] if problems else {"loc": [], "msg": "invalid request"}
+    where = ".".join(first["loc"]) or "request"
+    return JSONResponse({"error": f"{where}: {first['msg']}", "detail": problems}, status_code=422)
 
 
 @api.exception_handler(StoreUnavailable)
@@ -78,14 +99,21 @@ async def health() -> JSONResponse:
 
 
 @api.post("/api/sessions", status_code=201, response_model=None)
-async def create_session(body: CreateSessionBody | None = None) -> dict[str, str] | JSONResponse:
+async def create_session(
+    request: Request, body: CreateSessionBody | None = None
+) -> dict[str, str] | JSONResponse:
     body = body or CreateSessionBody()
     try:
         cards = parse_deck_csv(body.deck_csv) if body.deck_csv is not None else None
     except DeckProblem as exc:
         return JSONResponse({"error": str(exc), "problems": exc.problems}, status_code=400)
     created = await get_runtime().service.create_session(
-        body.title, body.deck, anonymous=body.anonymous, pacing=body.pacing, custom_cards=cards
+        body.title,
+        body.deck,
+        anonymous=body.anonymous,
+        pacing=body.pacing,
+        custom_cards=cards,
+        client=request.client.host if request.client else None,
     )
     return {"code": created.code, "facilitatorKey": created.facilitator_key}
 

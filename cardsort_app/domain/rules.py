@@ -15,11 +15,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from . import names
 from .events import (
     FACILITATOR_ID,
     BaseEvent,
     CardMovedEvent,
     Event,
+    InvalidEvent,
     ParticipantJoinedEvent,
     ParticipantLeftEvent,
     Pile,
@@ -94,8 +96,9 @@ def selection_sizes(deck_size: int) -> tuple[int, int]:
 
 
 def normalize_name(name: str) -> str:
-    """Names are compared case-insensitively and without surrounding spaces ("Ann " == "ann")."""
-    return name.strip().casefold()
+    """Names are compared as `names.key`: NFKC, without invisible characters, case-folded
+    ("Ann " == "ann" == "Ａnn" == "Ann\u200b")."""
+    return names.key(name)
 
 
 def step_blocker(state: SessionState, person: ParticipantState) -> str | None:
@@ -196,6 +199,12 @@ def _check_joined(state: SessionState, event: ParticipantJoinedEvent) -> None:
         raise DomainError("The participant joining must be the one sending the request")
     if event.participant_id == FACILITATOR_ID:
         raise DomainError(f"'{FACILITATOR_ID}' cannot join as a participant")
+    try:
+        clean = names.clean_name(who.name)
+    except names.InvalidText as exc:
+        raise DomainError(str(exc)) from exc
+    if clean != who.name:
+        raise DomainError("A name may not hold invisible, control or direction-changing characters")
     wanted = normalize_name(who.name)
     for other in state.participants.values():
         if other.id != who.id and other.active and normalize_name(other.name) == wanted:
@@ -277,7 +286,12 @@ def create_session(
 def join(
     state: SessionState, participant_id: str, name: str, *, version: int | None = None
 ) -> ParticipantJoinedEvent:
-    """Raises InvalidEvent (not DomainError) when ``name`` is empty or longer than 40 characters."""
+    """Cleans ``name`` (names.clean_name); raises InvalidEvent (not DomainError) when nothing visible is
+    left or it is longer than 40 characters."""
+    try:
+        name = names.clean_name(name)
+    except names.InvalidText as exc:
+        raise InvalidEvent(f"payload.participant.name: {exc}") from exc
     return new_event(  # type: ignore[return-value]
         ParticipantJoinedEvent,
         session_code=state.code,

@@ -23,3 +23,14 @@ class Rejected(ServiceError):
     """A command the rules refused (DomainError) or a malformed event (InvalidEvent)."""
 
     status = 409
+
+
+class NotFacilitator(SessionNotFound, Forbidden):
+    """A facilitator request with an unknown code or a wrong key: both answer the same (404, one message),
+    so a caller without the key cannot tell which codes exist. Caught as either parent."""
+
+    status = 404
+
+    def __init__(self, code: str = "") -> None:
+        ServiceError.__init__(self, "No session with this code and facilitator key")
+        self.code = code

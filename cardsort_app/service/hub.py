@@ -45,6 +45,10 @@ class SessionHub:
         """The session's current projection, loaded from the log (snapshot + tail) on first use."""
         return (await self._projection(code)).state
 
+    def open_sessions(self) -> int:
+        """How many sessions this process holds in memory (CARDSORT_MAX_OPEN_SESSIONS caps new ones)."""
+        return len(self._projections) + len(self._loading)
+
     def loaded(self, code: str) -> SessionState | None:
         if code in self._loading:
             return None  # registered but still empty

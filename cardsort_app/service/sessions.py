@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from cardsort_app import metrics
-from cardsort_app.domain import rules
+from cardsort_app.domain import names, rules
 from cardsort_app.domain.custom_decks import CUSTOM_DECK
 from cardsort_app.domain.decks import UnknownDeck, load_deck
 from cardsort_app.domain.events import Event, InvalidEvent, RevealType, parse_event
@@ -28,12 +28,29 @@ from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service import secrets
 from cardsort_app.service.bus_port import EventBus
-from cardsort_app.service.errors import Forbidden, Rejected, ServiceError, SessionNotFound
+from cardsort_app.service.errors import Forbidden, NotFacilitator, Rejected, ServiceError, SessionNotFound
 from cardsort_app.service.hub import SessionHub
+from cardsort_app.service.limits import Limits
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.store_port import DuplicateEventId, SessionExists, Store
 
 log = logging.getLogger(__name__)
+
+
+NAME_FIELD = "payload.participant.name"
+DEFAULT_TITLE = "Values card sort"
+
+
+def _clean_title(title: str | None) -> str:
+    """NFKC, no invisible or control characters (domain/names.py); nothing visible -> the default."""
+    if not (title or "").strip():
+        return DEFAULT_TITLE
+    try:
+        return names.clean_title(title or "")
+    except names.InvalidText as exc:
+        if "visible" in str(exc):
+            return DEFAULT_TITLE
+        raise Rejected(str(exc)) from exc
 
 
 _ID_TAKEN = "This change's id is already used by another change; send it again with a new id"
@@ -74,7 +91,10 @@ class Identity:
 
 
 class SessionService:
-    def __init__(self, store: Store, bus: EventBus, hub: SessionHub, relay: OutboxRelay) -> None:
+    def __init__(
+        self, store: Store, bus: EventBus, hub: SessionHub, relay: OutboxRelay, limits: Limits | None = None
+    ) -> None:
+        self.limits = limits or Limits()
         self.store = store
         self.bus = bus
         self.hub = hub
@@ -92,10 +112,12 @@ class SessionService:
         anonymous: bool = False,
         pacing: str = "self",
         custom_cards: list[dict[str, str]] | None = None,
+        client: str | None = None,
     ) -> CreatedSession:
         """``custom_cards`` ({id, label, description}, from ``custom_decks.parse_deck_csv``) replace the
         named deck; their text is stored in the session's first event."""
-        title = (title or "").strip()[:120] or "Values card sort"
+        self.limits.create(client, self.hub.open_sessions())
+        title = _clean_title(title)
         if pacing not in PACINGS:
             raise Rejected(f"pacing must be one of {', '.join(PACINGS)}")
         try:
@@ -138,18 +160,25 @@ class SessionService:
         return await self._commit(secrets.normalize_code(code), build)
 
     async def check_facilitator(self, code: str, key: str | None) -> str:
+        """The normalised code when `key` is its facilitator key; NotFacilitator (the same answer for an
+        unknown code and a wrong key) otherwise."""
         code = secrets.normalize_code(code)
         record = await self.store.get_session(code)
-        if record is None:
-            raise SessionNotFound(code)
-        if not secrets.matches(key, record.facilitator_key_hash):
-            raise Forbidden("The facilitator key does not match this session")
+        if record is None or not secrets.matches(key, record.facilitator_key_hash):
+            raise NotFacilitator(code)
         return code
 
     # --- participants ---------------------------------------------------------------------------------
     @_counts_refusals
-    async def join(self, code: str, name: str, identity: Identity | None = None) -> Identity:
-        """Join, or resume the identity the browser already holds. Never makes a second copy of anyone."""
+    async def join(
+        self, code: str, name: str, identity: Identity | None = None, *, client: str | None = None
+    ) -> Identity:
+        """Join, or resume the identity the browser already holds. Never makes a second copy of anyone.
+
+        A new join counts against `client`'s join attempts and the session's participant cap."""
+        known_identity = identity is not None and await self._verify(secrets.normalize_code(code), identity)
+        if not known_identity:
+            self.limits.join_attempt(client)
         code = await self.require_session(code)
         if identity is not None and await self._verify(code, identity):
             pid, secret = identity.participant_id, identity.secret
@@ -167,11 +196,17 @@ class SessionService:
         if not known:
             # Check the name before registering the identity so a refused join leaves nothing behind.
             state = await self.hub.state(code)
+            if (full := self.limits.session_full(len(state.active_participants))) is not None:
+                raise Rejected(full)
             self._check(state, self._build(lambda: rules.join(state, pid, name)))
             await self.store.add_participant(code, pid, secrets.hash_secret(secret))
             self._token_hashes[(code, pid)] = secrets.hash_secret(secret)
         await self._commit(code, decide)
         return Identity(pid, secret)
+
+    def check_command_rate(self, code: str, participant_id: str) -> None:
+        """LimitExceeded when this participant sends commands faster than the configured rate."""
+        self.limits.command(secrets.normalize_code(code), participant_id)
 
     async def authenticate(self, code: str, identity: Identity | None) -> str:
         code = secrets.normalize_code(code)
@@ -303,6 +338,9 @@ class SessionService:
         try:
             return make()
         except InvalidEvent as exc:
+            if NAME_FIELD in str(exc):
+                detail = str(exc).split(NAME_FIELD, 1)[1].lstrip(": ")
+                raise Rejected(detail or "Enter a display name of 1 to 40 characters") from exc
             if "name" in str(exc):
                 raise Rejected("Enter a display name of 1 to 40 characters") from exc
             raise Rejected(str(exc)) from exc

@@ -27,6 +27,7 @@ from cardsort_app.domain.optimistic import OptimisticState
 from cardsort_app.domain.rules import ALLOWED_PILES, DomainError
 from cardsort_app.domain.state import PILES, SessionState
 from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
+from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.guard import BadArgument, int_arg, text_arg
@@ -241,7 +242,10 @@ class BoardState(IdentityState):
         rt = get_runtime()
         try:
             identity = await rt.service.join(
-                self.session_code, self.join_name, self._identity_for(self.session_code)
+                self.session_code,
+                self.join_name,
+                self._identity_for(self.session_code),
+                client=self.router.session.client_ip or None,
             )
         except ServiceError as exc:
             self.join_error = str(exc)
@@ -291,6 +295,11 @@ class BoardState(IdentityState):
             await rt.service.authenticate(self.session_code, identity)
         except Forbidden:
             self._notify(NOT_A_PARTICIPANT, "refused")
+            return
+        try:
+            rt.service.check_command_rate(self.session_code, identity.participant_id)
+        except LimitExceeded as exc:
+            self._notify(str(exc), "refused")
             return
         confirmed = await rt.hub.state(self.session_code)
         event: Event | None = None

@@ -123,7 +123,8 @@ class DashboardState(IdentityState):
     @rx.event
     async def load(self):
         code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
-        key = self.router.url.query_parameters.get("key") or self._facilitator_key_for(code) or ""
+        from_url = self.router.url.query_parameters.get("key")
+        key = from_url or self._facilitator_key_for(code) or ""
         if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
             key = ""
         try:
@@ -137,10 +138,15 @@ class DashboardState(IdentityState):
         self._verified_code, self._key = code, key
         self.session_code = code
         self._remember_facilitator_key(code, key)
+        if from_url:
+            # Trade the key in the address for this browser's stored one, and take it out of the address
+            # bar and the history entry at once (history, screenshots, proxies); the page loads again.
+            return rx.redirect(f"/s/{code}/facilitate", replace=True)
         self.status = "ready"
         self.worker = str(os.getpid())
         await live.attach(self.router.session.client_token, code, type(self), None, everything=True)
         await self._sync()
+        return None
 
     async def _sync(self) -> None:
         if not self._verified_code:

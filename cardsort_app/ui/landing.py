@@ -65,7 +65,9 @@ class LandingState(IdentityState):
         self.creating, self.create_error = True, ""
         yield
         try:
-            created = await get_runtime().service.create_session(self.title, self.deck)
+            created = await get_runtime().service.create_session(
+                self.title, self.deck, client=self.router.session.client_ip or None
+            )
         except ServiceError as exc:
             self.create_error = str(exc)
         else:
@@ -82,7 +84,9 @@ class LandingState(IdentityState):
         try:
             if not code:
                 raise ServiceError("Enter the session code you were given")
-            identity = await get_runtime().service.join(code, self.join_name, self._identity_for(code))
+            identity = await get_runtime().service.join(
+                code, self.join_name, self._identity_for(code), client=self.router.session.client_ip or None
+            )
         except ServiceError as exc:
             self.join_error = str(exc)
             self.joining = False

@@ -153,11 +153,13 @@ async def test_session_view_needs_the_key(client: httpx.AsyncClient) -> None:
         {"Authorization": f"Basic {key}"},
         bearer(""),
     ):
+        unknown = await client.get("/api/sessions/ZZZZZZ", headers=headers)
         r = await client.get(f"/api/sessions/{code}", headers=headers)
-        assert r.status_code == 403, (headers, r.text)
+        assert r.status_code == 404, (headers, r.text)
         assert set(r.json()) == {"error"}
+        assert (r.status_code, r.json()) == (unknown.status_code, unknown.json())  # no way to probe codes
         r = await client.get(f"/api/sessions/{code}/events", headers=headers)
-        assert r.status_code == 403, (headers, r.text)
+        assert r.status_code == 404, (headers, r.text)
     assert (await client.get(f"/api/sessions/{other_code}", headers=bearer(other_key))).status_code == 200
 
 
@@ -167,7 +169,7 @@ async def test_unknown_session(client: httpx.AsyncClient) -> None:
         for headers in (bearer(key), {}):
             r = await client.get(path, headers=headers)
             assert r.status_code == 404, r.text
-            assert "ZZZZZZ" in r.json()["error"]
+            assert r.json() == {"error": "No session with this code and facilitator key"}
 
 
 # --- GET /api/sessions/{code}/events -----------------------------------------------------------------

@@ -33,6 +33,7 @@ class WsTab:
     router_data: dict[str, Any] = field(default_factory=dict)
     #: (event name, argument) of a handler that sets a var to its argument: the end-of-call marker.
     sentinel_event: tuple[str, str] = ("", "")
+    source: str | None = None  # a loopback address to connect from (another client, for per-client limits)
     ws: Any = None
     reader: asyncio.Task | None = None
     closed: bool = False
@@ -59,6 +60,7 @@ class WsTab:
             ping_interval=None,
             open_timeout=timeout,
             close_timeout=2,
+            **({"local_addr": (self.source, 0)} if self.source else {}),
         )
         opened = await asyncio.wait_for(self.ws.recv(), timeout)
         assert opened.startswith("0"), opened[:80]

@@ -444,7 +444,7 @@ def test_join_and_leave_builders() -> None:
     assert leave(state, "ghost").payload.participant_name == ""
     with pytest.raises(InvalidEvent, match="participant.name"):
         join(state, "p9", "   ")
-    with pytest.raises(InvalidEvent, match="at most 40 characters"):
+    with pytest.raises(InvalidEvent, match="longer than 40 characters"):
         join(state, "p9", "x" * 41)
 
 
