@@ -334,6 +334,15 @@ def transition(
     )
 
 
+def _member(kind, value, field: str):
+    """`kind(value)`, or InvalidEvent naming the field (a builder never raises a bare ValueError)."""
+    try:
+        return kind(value)
+    except (ValueError, TypeError) as exc:
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise InvalidEvent(f"{field}: must be one of {allowed}") from exc
+
+
 def move_card(
     state: SessionState,
     participant_id: str,
@@ -350,10 +359,10 @@ def move_card(
     move made on a stale view is refused (and rolled back) instead of silently moving the card twice.
     """
     person = state.participant(participant_id)
-    to_pile = Pile(to_pile)
+    to_pile = _member(Pile, to_pile, "payload.toPile")
     if from_pile is None:
         from_pile = (person.pile_of(card_id) if person else None) or Pile.UNSORTED
-    from_pile = Pile(from_pile)
+    from_pile = _member(Pile, from_pile, "payload.fromPile")
     if position is None:
         position = len(person.pile(to_pile)) if person else 0
     return new_event(  # type: ignore[return-value]
@@ -376,7 +385,7 @@ def reveal(
     version: int | None = None,
 ) -> SelectionRevealedEvent:
     """Reveal the participant's current top 8 (``top8`` + ``top3`` piles) or top 3."""
-    reveal_type = RevealType(reveal_type)
+    reveal_type = _member(RevealType, reveal_type, "payload.revealType")
     person = state.participant(participant_id)
     cards = person.selection(reveal_type) if person else ()
     return new_event(  # type: ignore[return-value]

@@ -32,16 +32,16 @@ def test_the_key_is_traded_for_this_browser_and_leaves_the_url(new_context, api)
     ctx = new_context()
     page = ctx.new_page()
     page.goto(f"/s/{s.code}/facilitate?key={s.key}")
-    expect(page.get_by_test_id("dashboard")).to_be_visible()
+    expect(page.get_by_test_id("dashboard")).to_be_visible(timeout=20_000)
     page.wait_for_url(f"**/s/{s.code}/facilitate")
     assert s.key not in page.url and s.key not in page.evaluate("location.href")
     page.reload()  # this browser keeps its facilitator session
-    expect(page.get_by_test_id("dashboard")).to_be_visible()
+    expect(page.get_by_test_id("dashboard")).to_be_visible(timeout=20_000)
     page.go_back()  # the history entry with the key was replaced, not kept
     assert s.key not in page.evaluate("location.href")
     other = new_context().new_page()  # another browser without the link has nothing
     other.goto(f"/s/{s.code}/facilitate")
-    expect(other.get_by_test_id("forbidden")).to_be_visible()
+    expect(other.get_by_test_id("forbidden")).to_be_visible(timeout=20_000)
     expect(other.get_by_test_id("dashboard")).to_have_count(0)
 
 
@@ -59,7 +59,7 @@ def test_pages_run_under_the_csp_without_violations(new_context, api) -> None:
     landing.get_by_test_id("create-session").click()
     code = landing.get_by_test_id("session-code").inner_text()
     landing.get_by_test_id("facilitator-link").click()  # opens the dashboard with the key, once
-    expect(landing.get_by_test_id("dashboard")).to_be_visible()
+    expect(landing.get_by_test_id("dashboard")).to_be_visible(timeout=20_000)
 
     person = new_context()
     board = person.new_page()
@@ -67,9 +67,9 @@ def test_pages_run_under_the_csp_without_violations(new_context, api) -> None:
     board.goto(f"/?code={code}")
     board.get_by_test_id("join-name").fill("Csp")
     board.get_by_test_id("join-submit").click()
-    expect(board.get_by_test_id("board")).to_be_visible()
+    expect(board.get_by_test_id("board")).to_be_visible(timeout=20_000)
     card = h.pile_cards(board, "unsorted")[0]
     h.move(board, card, "important")  # the websocket works under the policy
     row = landing.locator('[data-testid=participant][data-participant-name="Csp"]')
-    expect(row).to_have_attribute("data-online", "true")
+    expect(row).to_have_attribute("data-online", "true", timeout=20_000)
     assert _violations(landing, console) == [] and _violations(board, board_console) == []

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
 
 import httpx
 import pytest
@@ -32,16 +34,17 @@ async def test_too_many_sessions_from_one_address_says_so(app_server: AppServer)
     tab = WsTab(app_server.url, sentinel_event=SENTINEL, source="127.0.0.2")
     await tab.open("/", {})
     seen: list[str] = []
+    started = time.monotonic()
     try:
-        for _ in range(45):
+        while len(seen) < 100 and not any(seen):
             frames = await tab.call(_wire(LandingState, "create"), {})
             assert not any(ERROR_TOAST in f for f in frames)
             seen.append(tab.get(LandingState, "create_error") or "")
     finally:
         await tab.close()
-    refused = [m for m in seen if m]
-    assert refused and all("Too many new sessions from your address" in m for m in refused)
-    assert 40 <= seen.index(refused[0]) <= 41  # the limit, not earlier
+    refill = (time.monotonic() - started) * 40 / 60  # tokens that came back while this ran
+    assert "Too many new sessions from your address" in seen[-1]
+    assert 40 <= len(seen) - 1 <= 40 + math.ceil(refill)  # the burst of 40, and not earlier
     other = WsTab(app_server.url, sentinel_event=SENTINEL, source="127.0.0.3")
     await other.open("/", {})
     try:

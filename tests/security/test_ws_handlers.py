@@ -35,6 +35,9 @@ from tests.support.ws_probe import WsTab, var
 pytestmark = pytest.mark.security
 
 ERROR_TOAST = "An error occurred"
+#: The hostile tabs connect from their own loopback address: their thousands of calls count against that
+#: address's limits (join attempts, sessions), not against the other tests' 127.0.0.1.
+HOSTILE_ADDRESS = "127.0.0.9"
 SENTINEL = (LandingState.get_full_name() + ".set_title", "value")
 IDENTITIES = IdentityState.get_full_name() + "." + var("identities")
 FACILITATOR_KEYS = IdentityState.get_full_name() + "." + var("facilitator_keys")
@@ -148,7 +151,7 @@ async def _victim(app: AppServer) -> Victim:
         r = await api.post("/api/sessions", json={"title": "Trust", "deck": "values-mini"})
         assert r.status_code == 201, r.text
         code, key = r.json()["code"], r.json()["facilitatorKey"]
-        tab = WsTab(app.url, sentinel_event=SENTINEL)
+        tab = WsTab(app.url, sentinel_event=SENTINEL, source=HOSTILE_ADDRESS)
         await tab.open(f"/s/{code}", {"code": code})
         await tab.wait_for(lambda: tab.get(BoardState, "status") == "join", what="the join form")
         await tab.call(BoardState.get_full_name() + ".set_join_name", {"value": "Victoria"})
@@ -233,7 +236,7 @@ def _new_log(app: AppServer, since: int) -> str:
 
 
 async def _open(app: AppServer, caller: Caller) -> WsTab:
-    tab = WsTab(app.url, storage=dict(caller.storage), sentinel_event=SENTINEL)
+    tab = WsTab(app.url, storage=dict(caller.storage), sentinel_event=SENTINEL, source=HOSTILE_ADDRESS)
     await tab.open(caller.path, caller.query)
     await tab.call(SENTINEL[0], {SENTINEL[1]: "ready?"})  # the page's on_load has run
     return tab

@@ -55,7 +55,7 @@ def _forbidden(ch: str) -> bool:
 
 
 @given(hostile)
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 def test_a_clean_name_is_normal_visible_and_stable(raw: str) -> None:
     try:
         name = clean_name(raw)
@@ -71,7 +71,7 @@ def test_a_clean_name_is_normal_visible_and_stable(raw: str) -> None:
 
 
 @given(hostile, st.sampled_from(INVISIBLE))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_invisible_characters_never_make_a_different_name(raw: str, sneaky: str) -> None:
     try:
         base = clean_name(raw)
