@@ -12,6 +12,7 @@ import logging
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.service import runtime
 from cardsort_app.service.bus_port import EventBus
+from cardsort_app.service.limits import Limits, LimitSettings
 from cardsort_app.service.runtime import Runtime
 from cardsort_app.settings import Settings, load_settings
 from cardsort_app.store import migrate
@@ -36,7 +37,10 @@ def build(url: str | None = None, bus: EventBus | None = None, settings: Setting
     url = url or settings.database_url
     migrate.upgrade(url)  # the schema exists only through migrations, applied at start-up
     store = AsyncStore(EventStore(url, snapshot_every=settings.snapshot_every))
-    return Runtime.assemble(store, bus or make_bus(settings), idle_end_minutes=settings.idle_end_minutes)
+    limits = Limits(LimitSettings(**settings.limit_options()))
+    return Runtime.assemble(
+        store, bus or make_bus(settings), idle_end_minutes=settings.idle_end_minutes, limits=limits
+    )
 
 
 def _build_for_this_process() -> Runtime:

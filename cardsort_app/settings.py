@@ -55,6 +55,20 @@ class Settings(BaseSettings):
     ably_channel_rate: PositiveFloat | None = _unset("ABLY_CHANNEL_RATE")
     ably_max_message_bytes: int | None = Field(None, ge=2048, validation_alias="ABLY_MAX_MESSAGE_BYTES")
 
+    # Limits (README "Limits"; cardsort_app/service/limits.py)
+    creates_per_client_per_minute: NonNegativeFloat = Field(
+        20, validation_alias="CARDSORT_CREATES_PER_CLIENT_PER_MINUTE"
+    )
+    creates_per_minute: NonNegativeFloat = Field(300, validation_alias="CARDSORT_CREATES_PER_MINUTE")
+    joins_per_client_per_minute: NonNegativeFloat = Field(
+        300, validation_alias="CARDSORT_JOINS_PER_CLIENT_PER_MINUTE"
+    )
+    participants_per_session: PositiveInt = Field(300, validation_alias="CARDSORT_PARTICIPANTS_PER_SESSION")
+    commands_per_second: NonNegativeFloat = Field(20, validation_alias="CARDSORT_COMMANDS_PER_SECOND")
+    command_burst: PositiveFloat = Field(60, validation_alias="CARDSORT_COMMAND_BURST")
+    max_open_sessions: PositiveInt = Field(500, validation_alias="CARDSORT_MAX_OPEN_SESSIONS")
+    max_body_bytes: PositiveInt = Field(64 * 1024, validation_alias="CARDSORT_MAX_BODY_BYTES")
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -124,6 +138,15 @@ class Settings(BaseSettings):
         if self.ably_max_message_bytes is not None:
             options["max_message_bytes"] = self.ably_max_message_bytes
         return options
+
+    def limit_options(self) -> dict[str, float]:
+        """Keyword arguments for `service.limits.LimitSettings`."""
+        names = (
+            "creates_per_client_per_minute", "creates_per_minute", "joins_per_client_per_minute",
+            "participants_per_session", "commands_per_second", "command_burst", "max_open_sessions",
+            "max_body_bytes",
+        )  # fmt: skip
+        return {name: getattr(self, name) for name in names}
 
 
 def load_settings() -> Settings:

@@ -21,6 +21,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardsort_app.service.limits import LimitSettings
+from cardsort_app.service.runtime import get_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".web" / "build" / "client"
@@ -73,6 +74,14 @@ def _json(status: int, body: dict[str, Any]) -> tuple[Message, Message]:
     )
 
 
+def _max_body_bytes() -> int:
+    """CARDSORT_MAX_BODY_BYTES, as the process's runtime was configured (the default before it exists)."""
+    try:
+        return get_runtime().service.limits.settings.max_body_bytes
+    except RuntimeError:  # no runtime wired (a tool reading /api/openapi.json from the bare API app)
+        return LimitSettings().max_body_bytes
+
+
 class _TooLarge(Exception):
     pass
 
@@ -80,19 +89,17 @@ class _TooLarge(Exception):
 class Protection:
     """ASGI middleware: the body limit and the security headers (HTTP only; websockets pass through)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body = (
-            max_body_bytes if max_body_bytes is not None else LimitSettings.from_env().max_body_bytes
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = {"error": f"The request body is larger than {self.max_body} bytes"}
+        max_body = _max_body_bytes()
+        too_large = {"error": f"The request body is larger than {max_body} bytes"}
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
             for message in _json(413, too_large):
                 await send(message)
             return
@@ -104,7 +111,7 @@ class Protection:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise _TooLarge
             return message
 

@@ -10,7 +10,6 @@ guard (the database is the shared resource it protects).
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -73,19 +72,10 @@ class RateLimiter:
             raise LimitExceeded(message, wait if math.isfinite(wait) else 3600)
 
 
-def _env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    value = float(raw)
-    if value < 0:
-        raise ValueError(f"{name} must not be negative")
-    return value
-
-
 @dataclass(frozen=True)
 class LimitSettings:
-    """The configurable limits (environment variables, documented in README.md)."""
+    """The configurable limits: from the environment through cardsort_app/settings.py (README "Limits");
+    the defaults here are the same."""
 
     creates_per_client_per_minute: float = 20
     creates_per_minute: float = 300
@@ -95,26 +85,6 @@ class LimitSettings:
     command_burst: float = 60
     max_open_sessions: int = 500
     max_body_bytes: int = 64 * 1024
-
-    @classmethod
-    def from_env(cls) -> LimitSettings:
-        d = cls()
-        return cls(
-            creates_per_client_per_minute=_env(
-                "CARDSORT_CREATES_PER_CLIENT_PER_MINUTE", d.creates_per_client_per_minute
-            ),
-            creates_per_minute=_env("CARDSORT_CREATES_PER_MINUTE", d.creates_per_minute),
-            joins_per_client_per_minute=_env(
-                "CARDSORT_JOINS_PER_CLIENT_PER_MINUTE", d.joins_per_client_per_minute
-            ),
-            participants_per_session=int(
-                _env("CARDSORT_PARTICIPANTS_PER_SESSION", d.participants_per_session)
-            ),
-            commands_per_second=_env("CARDSORT_COMMANDS_PER_SECOND", d.commands_per_second),
-            command_burst=_env("CARDSORT_COMMAND_BURST", d.command_burst),
-            max_open_sessions=int(_env("CARDSORT_MAX_OPEN_SESSIONS", d.max_open_sessions)),
-            max_body_bytes=int(_env("CARDSORT_MAX_BODY_BYTES", d.max_body_bytes)),
-        )
 
 
 def _per_minute(count: float, clock: Callable[[], float]) -> RateLimiter:
@@ -126,7 +96,7 @@ class Limits:
     """The limiters of one process, keyed by client address, participant or nothing (global)."""
 
     def __init__(self, settings: LimitSettings | None = None, clock: Callable[[], float] = time.monotonic):
-        self.settings = s = settings or LimitSettings.from_env()
+        self.settings = s = settings or LimitSettings()
         self.creates_by_client = _per_minute(s.creates_per_client_per_minute, clock)
         self.creates = _per_minute(s.creates_per_minute, clock)
         self.joins_by_client = _per_minute(s.joins_per_client_per_minute, clock)

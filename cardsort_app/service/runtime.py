@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cardsort_app.service.bus_port import EventBus
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.lifecycle import end_idle_sessions
+from cardsort_app.service.limits import Limits
 from cardsort_app.service.presence import Presence
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import SessionService
@@ -41,10 +42,12 @@ class Runtime:
     _housekeeping: asyncio.Task | None = None
 
     @classmethod
-    def assemble(cls, store: Store, bus: EventBus, idle_end_minutes: float = 240.0) -> Runtime:
+    def assemble(
+        cls, store: Store, bus: EventBus, idle_end_minutes: float = 240.0, limits: Limits | None = None
+    ) -> Runtime:
         hub = SessionHub(store, bus)
         relay = OutboxRelay(store, bus)
-        service = SessionService(store, bus, hub, relay)
+        service = SessionService(store, bus, hub, relay, limits)
         return cls(store, bus, hub, bus.presence, service, relay, idle_end_minutes)
 
     async def start(self) -> None:

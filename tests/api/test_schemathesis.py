@@ -15,9 +15,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from cardsort_app.api.routes import api
+from cardsort_app.bootstrap import build
 from cardsort_app.service import runtime
 from cardsort_app.service.limits import Limits, LimitSettings
-from cardsort_app.service.runtime import build
 
 schema = schemathesis.openapi.from_asgi("/api/openapi.json", api)
 schema.config.generation.update(modes=list(GenerationMode), max_examples=30)

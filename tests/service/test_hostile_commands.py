@@ -26,7 +26,7 @@ from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.limits import Limits, LimitSettings
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import Identity, SessionService
-from cardsort_app.service.store_port import AsyncStore
+from cardsort_app.store.async_store import AsyncStore
 from cardsort_app.store.eventstore import EventStore
 from tests.service.helpers import check_log
 

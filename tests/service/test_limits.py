@@ -3,13 +3,17 @@ for session creation, joins and commands on a real database."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from pydantic import ValidationError
 
 from cardsort_app.domain import rules
 from cardsort_app.domain.events import Pile
 from cardsort_app.service.errors import Rejected, SessionNotFound
 from cardsort_app.service.limits import MAX_KEYS, LimitExceeded, Limits, LimitSettings, RateLimiter
 from cardsort_app.service.runtime import Runtime
+from cardsort_app.settings import load_settings
 from tests.service.helpers import MINI, new_session
 
 
@@ -73,12 +77,19 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CARDSORT_PARTICIPANTS_PER_SESSION", "12")
     monkeypatch.setenv("CARDSORT_COMMANDS_PER_SECOND", "3.5")
     monkeypatch.setenv("CARDSORT_MAX_BODY_BYTES", "1000")
-    s = LimitSettings.from_env()
+    s = LimitSettings(**load_settings().limit_options())
     assert (s.creates_per_client_per_minute, s.participants_per_session) == (7, 12)
     assert (s.commands_per_second, s.max_body_bytes) == (3.5, 1000)
     monkeypatch.setenv("CARDSORT_COMMAND_BURST", "-1")
-    with pytest.raises(ValueError, match="CARDSORT_COMMAND_BURST"):
-        LimitSettings.from_env()
+    with pytest.raises(ValidationError, match="CARDSORT_COMMAND_BURST"):
+        load_settings()
+
+
+def test_the_defaults_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CARDSORT_"):
+            monkeypatch.delenv(name)
+    assert LimitSettings(**load_settings().limit_options()) == LimitSettings()
 
 
 # --- the service enforces them ------------------------------------------------------------------------
