@@ -59,7 +59,9 @@ Environment (`AblyBus.from_env`; every variable but the key is optional; times i
     SDK keeps trying in the background (`healthy()` says False meanwhile).
 ``ABLY_CHANNEL_RATE``
     Messages per second the bus publishes on one channel at most (default 50, Ably's per-channel
-    limit; error 42913 beyond it). A backlog is packed into fewer, larger messages rather than sent
+    limit; error 42913 beyond it). The limit is shared by every publisher of the channel: with N
+    workers set it to the limit / N (a 42913 that still happens is retried with backoff). A backlog is
+    packed into fewer, larger messages rather than sent
     faster; see `cardsort_app.bus.ably_wire`.
 ``ABLY_MAX_MESSAGE_BYTES``
     Ably's maximum message size for the account (default 65536); packed ranges are split under it.
