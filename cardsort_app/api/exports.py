@@ -29,10 +29,10 @@ async def _authorised_state(code: str, key: str | None, token: str | None) -> Se
         code = await runtime.service.check_facilitator(code, key)
     else:
         code = normalize_code(code)
-        record = await runtime.store.get_session(code)
+        record = await runtime.queries.session_record(code)
         if record is None or not exports.token_valid(token, code, record.facilitator_key_hash):
             raise NotFacilitator(code)
-    return await runtime.hub.state(code)
+    return await runtime.queries.state(code)
 
 
 def _key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str | None:
@@ -58,8 +58,8 @@ async def export_json(code: str, token: Token = None, key: str | None = Depends(
     """``{"session": <GET /api/sessions/{code}>, "events": [the whole log, wire format]}``."""
     state = await _authorised_state(code, key, token)
     runtime = get_runtime()
-    events = await runtime.store.events_after(state.code, 0)
-    online = await runtime.presence.synced(state.code)
+    events = await runtime.queries.events_after(state.code, 0)
+    online = await runtime.queries.online_synced(state.code)
     body = exports.json_export(session_view(state, online), [e.to_wire() for e in events])
     return JSONResponse(
         body,

@@ -83,14 +83,9 @@ async def metrics_scrape() -> Response:
 
 @api.get("/api/health")
 async def health() -> JSONResponse:
-    runtime = get_runtime()
-    checks: dict[str, Any] = {}
-    try:
-        await runtime.store.ping()
-        checks["database"] = "ok"
-    except Exception as exc:  # report, don't crash the probe
-        checks["database"] = f"error: {type(exc).__name__}"
-    bus_status, bus_reason = runtime.bus.health()  # "degraded": usable, other workers read the log
+    queries = get_runtime().queries
+    checks: dict[str, Any] = {"database": await queries.database_health()}
+    bus_status, bus_reason = queries.bus_health()  # "degraded": usable, other workers read the log
     checks["bus"] = bus_status
     ok = all(v in ("ok", "degraded") for v in checks.values())
     status = "error" if not ok else "degraded" if "degraded" in checks.values() else "ok"
@@ -122,8 +117,8 @@ async def create_session(
 async def get_session(code: str, key: str | None = Depends(_key)) -> dict[str, Any]:
     runtime = get_runtime()
     code = await runtime.service.check_facilitator(code, key)
-    state = await runtime.hub.state(code)
-    online = await runtime.presence.synced(code)  # with Ably: once the other workers' members arrived
+    state = await runtime.queries.state(code)
+    online = await runtime.queries.online_synced(code)  # with Ably: once the other workers' members arrived
     return session_view(state, online)
 
 
@@ -136,5 +131,5 @@ async def get_events(
 ) -> dict[str, Any]:
     runtime = get_runtime()
     code = await runtime.service.check_facilitator(code, key)
-    events = await runtime.store.events_after(code, after, limit)
+    events = await runtime.queries.events_after(code, after, limit)
     return {"events": [e.to_wire() for e in events], "next": events[-1].seq if events else after}

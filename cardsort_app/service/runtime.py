@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cardsort_app.service.bus_port import EventBus
+from cardsort_app.service.feed import ChangeFeed
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.lifecycle import end_idle_sessions
 from cardsort_app.service.limits import Limits
 from cardsort_app.service.presence import Presence
+from cardsort_app.service.queries import SessionQueries
 from cardsort_app.service.relay import OutboxRelay
 from cardsort_app.service.sessions import SessionService
 from cardsort_app.service.store_port import Store
@@ -31,12 +33,16 @@ END_IDLE_EVERY_ROUNDS = 2
 
 @dataclass
 class Runtime:
+    """The UI and REST use `service` (commands), `queries` and `feed`; the rest is the wiring behind them."""
+
     store: Store
     bus: EventBus
     hub: SessionHub
     presence: Presence
     service: SessionService
     relay: OutboxRelay
+    queries: SessionQueries
+    feed: ChangeFeed
     #: Sessions idle this long are ended (CARDSORT_IDLE_END_MINUTES; 0: never).
     idle_end_minutes: float = 240.0
     _housekeeping: asyncio.Task | None = None
@@ -48,7 +54,9 @@ class Runtime:
         hub = SessionHub(store, bus)
         relay = OutboxRelay(store, bus)
         service = SessionService(store, bus, hub, relay, limits)
-        return cls(store, bus, hub, bus.presence, service, relay, idle_end_minutes)
+        queries = SessionQueries(store, bus, hub, bus.presence)
+        feed = ChangeFeed(hub, bus.presence)
+        return cls(store, bus, hub, bus.presence, service, relay, queries, feed, idle_end_minutes)
 
     async def start(self) -> None:
         """Connect the bus, and publish whatever an earlier process appended but never published."""
