@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 from playwright.sync_api import BrowserContext, Page, expect
+
+T = TypeVar("T")
 
 #: A MutationObserver that records every value each participant's data-step ever shows in this tab
 #: (the flicker detector); read back with `step_history(page)`.
@@ -60,6 +65,25 @@ def rest_state(api: httpx.Client, session: Session) -> dict:
     r = api.get(f"/api/sessions/{session.code}", headers=session.auth)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def events(api: httpx.Client, session: Session) -> list[dict]:
+    r = api.get(f"/api/sessions/{session.code}/events?limit=1000", headers=session.auth)
+    assert r.status_code == 200, r.text
+    return r.json()["events"]
+
+
+def eventually(read: Callable[[], T], check: Callable[[T], bool], what: str, timeout_s: float = 15) -> T:
+    """`read()` once `check` holds on it. A tab shows its own change at once (optimistic) and the log has
+    it a moment later, so a test that acts in a tab and then reads REST waits for the log this way."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if check(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never saw {what} within {timeout_s} s; last: {value}")
+        time.sleep(0.05)
 
 
 def join(ctx: BrowserContext, code: str, name: str, record_steps: bool = False) -> Page:

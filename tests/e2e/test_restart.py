@@ -15,7 +15,12 @@ def test_state_survives_a_server_kill_and_tabs_reconnect(app_server, new_context
     bob = h.join(new_context(), s.code, "Oto", record_steps=True)
     h.sort_step1(ann)
     h.complete_step(ann, 2)
-    before = h.rest_state(api, s)
+    # The tab shows step 2 at once (optimistic); kill the server only once the log has it.
+    before = h.eventually(
+        lambda: h.rest_state(api, s),
+        lambda st: [p["step"] for p in st["participants"] if p["name"] == "Nia"] == [2],
+        "Nia in step 2",
+    )
     old_worker = ann.get_by_test_id("board").get_attribute("data-worker")
 
     app_server.stop(signal.SIGKILL)  # no graceful shutdown: only what the log holds survives
@@ -41,6 +46,7 @@ def test_state_survives_a_server_kill_and_tabs_reconnect(app_server, new_context
     card = h.pile_cards(ann, "very-important")[0]
     h.move(ann, card, "top8")
     nia = h.participants(bob)["Nia"]["id"]
-    assert h.rest_state(api, s)["piles"][nia]["top8"] == [card]
+    top8 = h.eventually(lambda: h.rest_state(api, s)["piles"][nia]["top8"], bool, "Nia's move in the log")
+    assert top8 == [card]
     for page in (ann, bob):
         assert h.step_history(page)["Nia"] == ["1", "2"]
