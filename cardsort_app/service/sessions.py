@@ -1,9 +1,10 @@
 """SessionService: commands in, sequenced events out.
 
-Every command is decided against the session's projection, appended to the log with the version it was
-decided on (optimistic concurrency: another worker's append in between forces a catch-up and a re-decide),
-applied to the local projection and published on the bus. The caller's identity always comes from a
-secret it proves, never from an id it claims.
+Every command is decided inside the log's append transaction, on the state at the log's head: the store
+locks the session, brings this worker's projection level with whatever other workers appended, and the
+command is checked and appended there, once -- no version check, no retry loop. The stored event is then
+applied to the local projection and handed to the outbox relay, which publishes it on the bus. The
+caller's identity always comes from a secret it proves, never from an id it claims.
 """
 
 from __future__ import annotations

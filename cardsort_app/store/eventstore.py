@@ -486,7 +486,7 @@ class EventStore:
         if conn.execute(sa.select(_S.code).where(_S.code == code)).first() is None:
             raise UnknownSession(code)
 
-    # --- outbox (for a future bus relay) ---------------------------------------------------------------
+    # --- outbox: what the relay (service/relay.py) has still to publish --------------------------------
     def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
         """Stored events not yet marked published, oldest first (per session that is seq order)."""
         q = sa.select(_E.body).where(_E.published == sa.false())

@@ -49,25 +49,6 @@ def downgrade(url: str, rev: str = "base", connection: sa.Connection | None = No
     command.downgrade(_config(url, connection), rev)
 
 
-def current_revision(url: str) -> str | None:
-    """The revision the database is at, ``None`` if it was never migrated."""
-    from alembic.runtime.migration import MigrationContext
-
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()
-
-
-def head_revision() -> str | None:
-    """The newest revision shipped in alembic/versions."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(_config("")).get_current_head()
-
-
 if __name__ == "__main__":  # python -m cardsort_app.store.migrate [url]  (default: DATABASE_URL)
     import sys
 

@@ -5,15 +5,35 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
 from cardsort_app.domain import rules
 from cardsort_app.domain.events import Event, Pile
 from cardsort_app.domain.reducer import reduce
 from cardsort_app.domain.state import SessionState
+from cardsort_app.store.migrate import SCRIPT_LOCATION
 
 CARDS: tuple[str, ...] = tuple(f"card-{i:02d}" for i in range(12))
 DECK = "values-mini"
 STEP1_TARGETS = (Pile.VERY_IMPORTANT, Pile.IMPORTANT, Pile.NOT_IMPORTANT)
 _NS = uuid.UUID("6c1f0e52-3b0a-4b7e-9d8e-0c0ffee0cafe")
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database is at, ``None`` if it was never migrated."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped in alembic/versions."""
+    return ScriptDirectory(str(SCRIPT_LOCATION)).get_current_head()
 
 
 def new_code() -> str:

@@ -21,7 +21,7 @@ from cardsort_app.store.eventstore import EventStore
 from cardsort_app.store.tables import STORE_TABLES
 
 from .conftest import Database
-from .helpers import created, new_code
+from .helpers import created, current_revision, head_revision, new_code
 
 
 def _inspect(url: str):
@@ -88,15 +88,15 @@ def _assert_schema(url: str) -> None:
 
 def test_upgrade_downgrade_upgrade(blank_db: Database) -> None:
     url = blank_db.url
-    assert migrate.current_revision(url) is None
+    assert current_revision(url) is None
     migrate.upgrade(url)
-    assert migrate.current_revision(url) == migrate.head_revision()
+    assert current_revision(url) == head_revision()
     _assert_schema(url)
 
     migrate.downgrade(url)
     tables, _ = _inspect(url)
     assert tables.isdisjoint(STORE_TABLES)
-    assert migrate.current_revision(url) is None
+    assert current_revision(url) is None
 
     migrate.upgrade(url)
     migrate.upgrade(url)  # idempotent
@@ -213,7 +213,7 @@ def _init(barrier) -> None:
 def _upgrade_at_once(url: str) -> str | None:
     _barrier.wait(timeout=60)
     migrate.upgrade(url)
-    return migrate.current_revision(url)
+    return current_revision(url)
 
 
 def test_concurrent_upgrades_serialize(blank_db: Database) -> None:
@@ -222,7 +222,7 @@ def test_concurrent_upgrades_serialize(blank_db: Database) -> None:
     n = 4
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init, initargs=(ctx.Barrier(n),)) as pool:
         revs = list(pool.map(_upgrade_at_once, [blank_db.url] * n, timeout=120))
-    assert revs == [migrate.head_revision()] * n
+    assert revs == [head_revision()] * n
     _assert_schema(blank_db.url)
     engine = sa.create_engine(blank_db.url, poolclass=sa.pool.NullPool)
     try:
