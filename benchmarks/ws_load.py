@@ -692,14 +692,15 @@ def main() -> None:
         if args.workers > 1:
             import redis
 
-            from tests.multiworker.conftest import REDIS_URL, AblyProcess, cluster_env
+            from tests.multiworker.conftest import AblyProcess, cluster_env
             from tests.support.databases import Database
+            from tests.support.services import redis_url
 
             ably = AblyProcess()
             cleanup.append(ably.close)
             db = Database("postgresql", tmp, prefix="bench_wsload")
             cleanup.append(db.drop)
-            redis.Redis.from_url(REDIS_URL).flushdb()
+            redis.Redis.from_url(redis_url()).flushdb()
             env = cluster_env(ably, db.url, workers=args.workers)
         else:
             env = app_env(DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}")

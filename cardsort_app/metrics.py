@@ -71,9 +71,9 @@ def source(gauge: Gauge, read: Callable[[], int | Awaitable[int]]) -> None:
 
 
 def watch_runtime(runtime: Any) -> None:
-    """The service's gauges: sessions loaded here (`runtime.hub`), the outbox (`runtime.store`)."""
-    source(SESSIONS, lambda: len(runtime.hub.active_sessions()))
-    source(OUTBOX, runtime.store.count_unpublished)
+    """The service's gauges, read through its queries: sessions loaded here, the outbox."""
+    source(SESSIONS, runtime.queries.loaded_sessions)
+    source(OUTBOX, runtime.queries.outbox_size)
 
 
 def refused(reason: str) -> None:

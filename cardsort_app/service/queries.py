@@ -40,6 +40,14 @@ class SessionQueries:
         """Who is online once this worker has heard from the others (a REST answer waits for it)."""
         return await self._presence.synced(code)
 
+    def loaded_sessions(self) -> int:
+        """How many sessions this worker holds in memory (metrics)."""
+        return len(self._hub.active_sessions())
+
+    async def outbox_size(self) -> int:
+        """How many appended events wait for the relay, across workers (metrics)."""
+        return await self._store.count_unpublished()
+
     async def database_health(self) -> str:
         """``"ok"``, or ``"error: <exception type>"`` when the database or its schema is not usable."""
         try:
