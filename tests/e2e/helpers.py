@@ -12,6 +12,10 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 T = TypeVar("T")
 
+#: A board's first render waits for the server's load (join, projection, first push); on a busy machine,
+#: or a cluster's cold worker, that takes longer than Playwright's default 5 s.
+BOARD_TIMEOUT_MS = 30_000
+
 #: A MutationObserver that records every value each participant's data-step ever shows in this tab
 #: (the flicker detector); read back with `step_history(page)`.
 STEP_RECORDER = """
@@ -94,7 +98,7 @@ def join(ctx: BrowserContext, code: str, name: str, record_steps: bool = False) 
     page.get_by_test_id("join-code").fill(code)
     page.get_by_test_id("join-name").fill(name)
     page.get_by_test_id("join-submit").click()
-    expect(page.get_by_test_id("board")).to_be_visible()
+    expect(page.get_by_test_id("board")).to_be_visible(timeout=BOARD_TIMEOUT_MS)
     return page
 
 
@@ -103,7 +107,7 @@ def open_board(ctx: BrowserContext, code: str, record_steps: bool = False) -> Pa
     if record_steps:
         page.add_init_script(STEP_RECORDER)
     page.goto(f"/s/{code}")
-    expect(page.get_by_test_id("board")).to_be_visible()
+    expect(page.get_by_test_id("board")).to_be_visible(timeout=BOARD_TIMEOUT_MS)
     return page
 
 
