@@ -26,13 +26,26 @@ function newer(a, b) {
   return a.seq >= b.seq;
 }
 
+// The row to show given the shown one and an incoming one.
+function merged(shown, row) {
+  if (!shown || newer(row, shown)) return row;
+  // From another worker whose projection lags behind the one the shown row came from (a reconnect):
+  // the log's newer data stays, but presence is not in the log, so the connected worker's flag wins.
+  if (row.w !== shown.w && !row.gone && !shown.gone && row.online !== shown.online) {
+    return { ...shown, online: row.online };
+  }
+  return shown;
+}
+
 function mergeRows(target, rows, key) {
   let changed = false;
   for (const row of rows || []) {
     const k = row[key];
     const shown = target.get(k);
-    if (shown !== row && newer(row, shown) && !(shown && shown.ps === row.ps && shown.w === row.w)) {
-      target.set(k, row);
+    if (shown && shown.ps === row.ps && shown.w === row.w) continue;
+    const next = merged(shown, row);
+    if (next !== shown) {
+      target.set(k, next);
       changed = true;
     }
   }

@@ -116,6 +116,7 @@ class Tab:
             payload["vars"] = {f"{IDENTITY}.{IDENTITIES}": self.local_storage[LOCAL_STORAGE_NAME]}
         boot = {"name": HYDRATE, "payload": payload, "router_data": self.router_data}
         self.vars, self.frames, self.closed, self.closing = {}, [], False, False
+        self.live = {}  # a page load starts the browser's row store afresh
         self.connected.clear()
         self.ws = await websockets.connect(
             f"{self.ws_base}/_event/?EIO=4&transport=websocket&token={self.token}"
@@ -248,9 +249,18 @@ def newer(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
 
 
 def merge_rows(into: dict[str, dict[str, Any]], rows: Any) -> None:
+    """As the browser's mergeRows: newer stamps win; a lagging worker's row only brings its presence."""
     for row in rows:
-        if newer(row, into.get(row["id"])):
+        shown = into.get(row["id"])
+        if newer(row, shown):
             into[row["id"]] = row
+        elif (
+            row.get("w") != shown.get("w")
+            and not row.get("gone")
+            and not shown.get("gone")
+            and row.get("online") != shown.get("online")
+        ):
+            into[row["id"]] = {**shown, "online": row.get("online")}
 
 
 def shown_rows(tab: Tab) -> list[dict[str, Any]]:
