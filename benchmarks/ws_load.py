@@ -1,25 +1,32 @@
-"""Live fan-out under load: headless clients that speak Reflex's websocket protocol, one session.
+"""Live fan-out under load: headless clients that speak Reflex's websocket protocol, beside a floor.
 
-    python -m benchmarks.ws_load [--clients 30] [--rounds 100] [--action step|move|both] [--url URL]
+    python -m benchmarks.ws_load [--clients 30] [--sessions 1] [--rounds 100] [--action step|move|both]
+                                 [--workers 1] [--no-floor] [--linger S] [--quick] [--url URL]
 
-Starts the app the way `make run` does (unless --url is given), creates a session through
-`POST /api/sessions` and opens `--clients` participant tabs plus `--dashboards` facilitator tabs. Each tab
-is a headless tab speaking the built frontend's websocket protocol (tests/support/reflex_ws.py, where the
-protocol is described). A tab the server drops is reopened, as the frontend reconnects, and counted.
+Starts the app the way `make run` does (unless --url is given; `--workers 2+` runs the scale-out deployment:
+PostgreSQL, Redis, the local Ably server), creates `--sessions` sessions through `POST /api/sessions` and
+opens `--clients` participant tabs plus `--dashboards` facilitator tabs in each. Each tab is a headless tab
+speaking the built frontend's websocket protocol (tests/support/reflex_ws.py, where the protocol is
+described), mirroring the Reflex deltas and the session-wide `cardsort_live` frames as the browser merges
+them. A tab the server drops is reopened, as the frontend reconnects, and counted.
 
-Measured, one action at a time (a few "actor" tabs take turns; `--gap-ms` between rounds):
+Measured, one action at a time (a few "actor" tabs take turns; `--gap-ms` between rounds; with several
+sessions one actor in every session acts at once):
 
 * step: the actor sends `complete_step` / `back_step` with the step it shows (toggling 1 <-> 2); every
-  other participant tab timestamps the delta in which the actor's `step` in `participants` (the list
-  rendered with `data-step`) changes; dashboards timestamp the actor's row.
+  other participant tab timestamps the live frame that shows the actor's new step (the row rendered with
+  `data-step`); dashboards timestamp the actor's row.
 * move: the actor moves a card between two piles; dashboards timestamp the actor's pile counts (a board
   shows no one else's piles, so the other participant tabs should get nothing).
+* the floor (unless --no-floor): after every step round, a plain python-socketio server
+  (benchmarks/sio_floor.py) relays the frame the app sent in that round to the same number of sockets,
+  timed the same way; the report prints the app's p50 as a ratio of the floor's.
 
 Latency = frame received - event sent, both in this process (perf_counter). A frame is timestamped when
 the socket hands it over and parsed only once every watched tab of the round holds one, so decoding never
-delays another tab's timestamp. Reference, as in the other benchmarks: the acting tab's own optimistic
-delta, in the same round. "min" shows how early the first tab hears of a change: the per-tab pushes
-interleave on the server's event loop, so with many tabs even the first one waits for most of them.
+delays another tab's timestamp. Also printed: CPU per change (app and floor process groups), bytes per
+receiving tab per change, the join time (join + reload), sockets dropped, the app's resident memory before,
+with and `--linger` seconds after the tabs, and the app's `/metrics`.
 """
 
 from __future__ import annotations
