@@ -14,6 +14,8 @@ from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.firewall import install as install_firewall
 from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
+from cardsort_app.ui.results import results_page
+from cardsort_app.ui.workshop_board import summary_page
 
 bootstrap.install()  # the composition root: settings -> store, bus, presence, hub, relay, service
 
@@ -43,3 +45,6 @@ app.add_page(board_page, route="/s/[code]", title="Cardsort · board", on_load=B
 app.add_page(
     dashboard_page, route="/s/[code]/facilitate", title="Cardsort · dashboard", on_load=DashboardState.load
 )
+app.add_page(results_page, route="/s/[code]/results", title="Cardsort · results", on_load=DashboardState.load)
+app.add_page(summary_page, route="/s/[code]/summary", title="Cardsort · my summary", on_load=BoardState.load)
+app.add_page(landing_page, route="/join/[code]", title="Cardsort · join", on_load=LandingState.prefill)

@@ -11,6 +11,7 @@ from cardsort_app.ui.components import participant_row, reveal_block, step_badge
 from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
 from cardsort_app.ui.live_view import live_reveals, live_rows
 from cardsort_app.ui.theme import brand, error_callout, page_shell
+from cardsort_app.ui.workshop_board import ended_panel, timer_badge, waiting_banner
 
 PILE_TONE = {
     "unsorted": "gray",
@@ -164,8 +165,10 @@ def _step_bar() -> rx.Component:
                 rx.hstack(
                     rx.heading(BoardState.step_title, size="5", data_testid="step-title"),
                     step_badge(BoardState.step),
+                    timer_badge(BoardState.timer_ends_at),
                     align="center",
                     spacing="3",
+                    wrap="wrap",
                 ),
                 rx.text(BoardState.step_help, color_scheme="gray", size="2"),
                 flex="1",
@@ -306,6 +309,18 @@ def _header() -> rx.Component:
                 data_testid="leave-session",
             ),
         ),
+        rx.cond(
+            BoardState.status == "ready",
+            rx.button(
+                rx.icon("user-x", size=14),
+                "Leave and erase my name",
+                variant="ghost",
+                color_scheme="red",
+                size="2",
+                on_click=BoardState.leave_and_erase,
+                data_testid="erase-me",
+            ),
+        ),
         align="center",
         spacing="3",
         width="100%",
@@ -316,7 +331,11 @@ def _header() -> rx.Component:
 def _board() -> rx.Component:
     return rx.box(
         rx.grid(
-            rx.vstack(_step_bar(), _notice(), _piles(), spacing="3", width="100%"),
+            rx.cond(
+                BoardState.ended,
+                rx.vstack(ended_panel(), _notice(), spacing="3", width="100%"),
+                rx.vstack(_step_bar(), waiting_banner(), _notice(), _piles(), spacing="3", width="100%"),
+            ),
             rx.vstack(
                 participants_panel(live_rows(BoardState.live), BoardState.me),
                 _reveals(),

@@ -14,7 +14,8 @@ from typing import Any
 import reflex as rx
 
 from cardsort_app.domain import rules
-from cardsort_app.domain.decks import Deck, UnknownDeck, load_deck
+from cardsort_app.domain.custom_decks import session_deck
+from cardsort_app.domain.decks import Deck
 from cardsort_app.domain.events import (
     CardMovedEvent,
     Event,
@@ -23,6 +24,7 @@ from cardsort_app.domain.events import (
     RevealType,
     StepTransitionedEvent,
 )
+from cardsort_app.domain.facilitation import display_names
 from cardsort_app.domain.optimistic import OptimisticState
 from cardsort_app.domain.rules import ALLOWED_PILES, DomainError
 from cardsort_app.domain.state import PILES, SessionState
@@ -30,9 +32,11 @@ from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
+from cardsort_app.service.workshop import Workshop
 from cardsort_app.ui.guard import BadArgument, int_arg, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
+from cardsort_app.ui.workshop_view import is_waiting, session_fields
 
 #: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
 NOT_A_PARTICIPANT = "This browser is not a participant of this session; join first"
@@ -66,26 +70,29 @@ def _card(deck: Deck | None, card_id: str) -> dict[str, str]:
 
 
 def _deck(state: SessionState) -> Deck | None:
-    try:
-        return load_deck(state.deck) if state.deck else None
-    except UnknownDeck:
-        return None
+    return session_deck(state)  # a custom deck's cards come from the session's own log
 
 
 #: The newest rows per session: every tab of a session shows the same list, so it is built once per
 #: change, not once per tab. Keyed by the projection's version (immutable per session) and who is online.
 _ROWS: dict[str, tuple[tuple[int, frozenset[str]], list[dict[str, Any]]]] = {}
 _REVEALS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+_REAL_REVEALS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
 
 def participant_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
-    """The participants panel, shared by every tab of the session (treat it as read-only)."""
+    """The participants panel, shared by every tab of the session (treat it as read-only).
+
+    Participants see each other under ``display_names`` ("Participant N" in an anonymous session); only
+    the facilitator's dashboard shows real names.
+    """
     key = (state.version, frozenset(online))
     cached = _ROWS.get(state.code)
     if cached is not None and cached[0] == key:
         return cached[1]
+    names = display_names(state)
     rows = [
-        {"id": p.id, "name": p.name, "step": p.step, "online": "true" if p.id in online else "false"}
+        {"id": p.id, "name": names[p.id], "step": p.step, "online": "true" if p.id in online else "false"}
         for p in state.active_participants
     ]
     _ROWS[state.code] = (key, rows)
@@ -96,25 +103,29 @@ def forget_rows(code: str) -> None:
     """Drop a session's cached rows once no tab of this process shows it (memory stays flat)."""
     _ROWS.pop(code, None)
     _REVEALS.pop(code, None)
+    _REAL_REVEALS.pop(code, None)
 
 
-def reveal_rows(state: SessionState) -> list[dict[str, Any]]:
-    """The reveals, shared by every tab of the session (treat it as read-only)."""
-    cached = _REVEALS.get(state.code)
+def reveal_rows(state: SessionState, real_names: bool = False) -> list[dict[str, Any]]:
+    """The reveals, shared by every tab of the session (treat it as read-only); under the names
+    participants see each other by, or the real ones (``real_names``, the facilitator's dashboard)."""
+    cache = _REAL_REVEALS if real_names else _REVEALS
+    cached = cache.get(state.code)
     if cached is not None and cached[0] == state.version:
         return cached[1]
     deck = _deck(state)
+    names = {} if real_names else display_names(state)
     rows = [
         {
             "participant_id": r.participant_id,
-            "participant_name": r.participant_name,
+            "participant_name": names.get(r.participant_id, r.participant_name),
             "reveal_type": str(r.reveal_type),
             "label": "Top 8" if r.reveal_type == RevealType.TOP8 else "Top 3",
             "cards": [_card(deck, c) for c in r.cards],
         }
         for r in state.reveals
     ]
-    _REVEALS[state.code] = (state.version, rows)
+    cache[state.code] = (state.version, rows)
     return rows
 
 
@@ -156,6 +167,14 @@ class BoardState(IdentityState):
     join_name: str = ""
     join_error: str = ""
     deck_size: int = 0
+    # The facilitator's workshop (ui/workshop_view.py): pacing, the countdown's end (epoch ms, 0 = none),
+    # the end of the session, and whether this participant waits for the facilitator to open a step.
+    pacing: str = "self"
+    steps_open: int = 3
+    timer_ends_at: int = 0
+    ended: bool = False
+    anonymous: bool = False
+    waiting: bool = False
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
 
     # --- derived --------------------------------------------------------------------------------------
@@ -266,9 +285,12 @@ class BoardState(IdentityState):
         view = view or confirmed
         self._set("title", confirmed.title)
         self._set("deck_size", len(confirmed.card_ids))
+        for name, value in session_fields(confirmed).items():
+            self._set(name, value)
         person = view.participant(self.me) if self.me else None
         if person is None:
             return
+        self._set("waiting", is_waiting(confirmed, person))
         if not person.active and self.status == "ready":
             self.status = "left"
         deck = _deck(view)
@@ -361,6 +383,8 @@ class BoardState(IdentityState):
     @rx.event
     async def complete_step(self, shown_step: int):
         shown_step = int_arg(shown_step, "The step", 1, rules.FINAL_STEP)
+        if self.waiting:  # facilitator-paced and ahead: the board already says so; nothing to refuse
+            return
         async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, +1)):
             yield update
 
@@ -385,6 +409,23 @@ class BoardState(IdentityState):
             except ServiceError as exc:
                 self._notify(str(exc), "refused")
                 return
+        await live.detach(self.router.session.client_token)
+        self.status = "left"
+        return rx.redirect(f"/?code={self.session_code}")
+
+    @rx.event
+    async def leave_and_erase(self):
+        """Leave and erase this participant's name from the session (PARTICIPANT_ERASED); the service
+        authenticates the tab's identity first, so a forged call erases nobody."""
+        identity = self._identity_for(self.session_code)
+        if identity is None:
+            self._notify(NOT_A_PARTICIPANT, "refused")
+            return
+        try:
+            await Workshop(get_runtime().service).erase(self.session_code, identity)
+        except ServiceError as exc:
+            self._notify(str(exc), "refused")
+            return
         await live.detach(self.router.session.client_token)
         self.status = "left"
         return rx.redirect(f"/?code={self.session_code}")

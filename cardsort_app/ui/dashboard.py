@@ -7,7 +7,9 @@ import reflex as rx
 from cardsort_app.domain.rules import PILE_LABELS
 from cardsort_app.domain.state import PILES
 from cardsort_app.ui.components import online_dot, reveal_block, step_badge
+from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.results import results_card
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
 
 
@@ -131,32 +133,6 @@ def _event_log() -> rx.Component:
     )
 
 
-def _results() -> rx.Component:
-    return rx.card(
-        rx.hstack(rx.icon("chart-bar", size=16), rx.text("Group results", weight="bold"), spacing="2"),
-        rx.cond(
-            DashboardState.chart.length() > 0,
-            rx.recharts.bar_chart(
-                rx.recharts.bar(
-                    data_key="top8", name="in top 8", fill="#8da4ef", stack_id="a", is_animation_active=False
-                ),
-                rx.recharts.bar(
-                    data_key="top3", name="in top 3", fill="#ffc53d", stack_id="a", is_animation_active=False
-                ),
-                rx.recharts.x_axis(data_key="name", interval=0, angle=-30, text_anchor="end", height=70),
-                rx.recharts.y_axis(allow_decimals=False),
-                rx.recharts.legend(),
-                rx.recharts.graphing_tooltip(),
-                data=DashboardState.chart,
-                height=280,
-                width="100%",
-            ),
-            rx.text("Revealed selections appear here.", color_scheme="gray", size="2", padding="12px"),
-        ),
-        width="100%",
-    )
-
-
 def _reveals() -> rx.Component:
     return rx.card(
         rx.hstack(rx.icon("sparkles", size=16), rx.text("Reveals", weight="bold"), spacing="2"),
@@ -224,10 +200,11 @@ def _ready() -> rx.Component:
             wrap="wrap",
             width="100%",
         ),
+        workshop_card(),
         _progress(),
         rx.grid(
-            _results(),
-            _reveals(),
+            results_card(),
+            rx.vstack(join_card(), _reveals(), spacing="4", width="100%"),
             columns=rx.breakpoints(initial="1", md="2"),
             spacing="4",
             width="100%",

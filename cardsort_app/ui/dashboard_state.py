@@ -15,6 +15,7 @@ from cardsort_app.service.errors import Forbidden, ServiceError, SessionNotFound
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck, participant_rows, reveal_rows
+from cardsort_app.ui.dashboard_workshop import WorkshopControls
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
 
@@ -66,6 +67,7 @@ def progress_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]
         row["sorted"] = len(state.card_ids) - len(person.pile("unsorted"))
         row["revealed_top8"] = (row["id"], "top8") in revealed
         row["revealed_top3"] = (row["id"], "top3") in revealed
+        row["name"] = person.name  # the facilitator sees real names, also in an anonymous session
     return rows
 
 
@@ -80,7 +82,7 @@ def aggregate(state: SessionState) -> list[dict[str, Any]]:
     return [{"name": _card(deck, c)["name"], "top8": top8[c], "top3": top3[c]} for c in cards[:12]]
 
 
-class DashboardState(IdentityState):
+class DashboardState(WorkshopControls, IdentityState):
     """Shows nothing until this tab proved the facilitator key: every handler checks `_verified_code`
     (set only by a successful `load`), and the data vars are filled only from that code."""
 
@@ -119,6 +121,7 @@ class DashboardState(IdentityState):
         self._verified_code, self._key, self._log_seq = "", "", 0
         self.session_code, self.title, self.version, self.deck_size, self.message = "", "", 0, 0, ""
         self.rows, self.reveals, self.log, self.chart = [], [], [], []
+        self._forget_workshop()
 
     @rx.event
     async def load(self):
@@ -157,8 +160,9 @@ class DashboardState(IdentityState):
         self.version = state.version
         self.deck_size = len(state.card_ids)
         self.rows = progress_rows(state, rt.presence.online(self._verified_code))
-        self.reveals = reveal_rows(state)
+        self.reveals = reveal_rows(state, real_names=True)
         self.chart = aggregate(state)
+        await self._sync_workshop(state)
         if not self.log:
             self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
         if state.version > self._log_seq:

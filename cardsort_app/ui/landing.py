@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
 from cardsort_app.domain.decks import deck_names, load_deck
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
@@ -11,6 +12,9 @@ from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.guard import text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.theme import brand, error_callout, page_shell
+
+#: An uploaded deck file may be at most this big (a 200-card deck with descriptions is ~40 KiB).
+MAX_DECK_FILE_BYTES = 64 * 1024
 
 
 def _deck_options() -> list[list[str]]:
@@ -24,6 +28,11 @@ MAX_TYPED_CHARS = 200  # what a field may hold as typed; the rules then allow 40
 class LandingState(IdentityState):
     title: str = ""
     deck: str = "values"
+    anonymous: bool = False
+    facilitator_paced: bool = False
+    deck_file: str = ""  # the uploaded custom deck's file name ("" = use `deck`)
+    deck_problems: list[str] = []
+    _custom_cards: list[dict[str, str]] = []
     created_code: str = ""
     created_key: str = ""
     create_error: str = ""
@@ -46,6 +55,38 @@ class LandingState(IdentityState):
         self.deck = text_arg(value, "The deck", MAX_CODE_CHARS)
 
     @rx.event
+    def set_anonymous(self, value: bool) -> None:
+        self.anonymous = value is True
+
+    @rx.event
+    def set_facilitator_paced(self, value: bool) -> None:
+        self.facilitator_paced = value is True
+
+    @rx.event
+    async def upload_deck(self, files: list[rx.UploadFile]):
+        """A custom deck as CSV (id,label,description): checked whole, every bad row reported."""
+        self.deck_problems, self.deck_file, self._custom_cards = [], "", []
+        if not isinstance(files, list) or len(files) != 1 or not callable(getattr(files[0], "read", None)):
+            self.deck_problems = ["Choose one CSV file"]
+            return
+        data = await files[0].read(MAX_DECK_FILE_BYTES + 1)
+        if len(data) > MAX_DECK_FILE_BYTES:
+            self.deck_problems = [f"The file is over {MAX_DECK_FILE_BYTES // 1024} KiB"]
+            return
+        try:
+            self._custom_cards = parse_deck_csv(data)
+        except DeckProblem as exc:
+            self.deck_problems = exc.problems[:50]
+            return
+        name = getattr(files[0], "name", None)
+        self.deck_file = f"{(name if isinstance(name, str) and name else 'deck.csv')[:60]} · "
+        self.deck_file += f"{len(self._custom_cards)} cards"
+
+    @rx.event
+    def clear_deck(self) -> None:
+        self.deck_problems, self.deck_file, self._custom_cards = [], "", []
+
+    @rx.event
     def set_join_code(self, value: str) -> None:
         self.join_code = text_arg(value, "The code", MAX_CODE_CHARS).upper()
 
@@ -55,8 +96,8 @@ class LandingState(IdentityState):
 
     @rx.event
     def prefill(self):
-        """`/?code=ABC123` (the join link) pre-fills the code."""
-        code = self.router.url.query_parameters.get("code", "")
+        """`/?code=ABC123` and `/join/ABC123` (the join link, the QR code) pre-fill the code."""
+        code = self.router.page.params.get("code", "") or self.router.url.query_parameters.get("code", "")
         if isinstance(code, str) and code:
             self.join_code = normalize_code(code[:MAX_CODE_CHARS])
 
@@ -66,7 +107,12 @@ class LandingState(IdentityState):
         yield
         try:
             created = await get_runtime().service.create_session(
-                self.title, self.deck, client=self.router.session.client_ip or None
+                self.title,
+                self.deck,
+                anonymous=self.anonymous,
+                pacing="facilitator" if self.facilitator_paced else "self",
+                custom_cards=list(self._custom_cards) if self.deck_file else None,
+                client=self.router.session.client_ip or None,
             )
         except ServiceError as exc:
             self.create_error = str(exc)
@@ -117,14 +163,18 @@ def _create_card() -> rx.Component:
                 width="100%",
                 data_testid="create-title",
             ),
-            rx.select.root(
-                rx.select.trigger(width="100%"),
-                rx.select.content(
-                    *[rx.select.item(label, value=name) for name, label in _deck_options()],
+            rx.cond(
+                LandingState.deck_file == "",
+                rx.select.root(
+                    rx.select.trigger(width="100%", aria_label="Deck"),
+                    rx.select.content(
+                        *[rx.select.item(label, value=name) for name, label in _deck_options()],
+                    ),
+                    value=LandingState.deck,
+                    on_change=LandingState.set_deck,
                 ),
-                value=LandingState.deck,
-                on_change=LandingState.set_deck,
             ),
+            create_options(),
             rx.button(
                 rx.icon("plus"),
                 "Create session",
@@ -257,4 +307,86 @@ def landing_page() -> rx.Component:
             width="100%",
         ),
         max_width="960px",
+    )
+
+
+def _deck_upload() -> rx.Component:
+    return rx.vstack(
+        rx.upload(
+            rx.hstack(
+                rx.icon("upload", size=16),
+                rx.text("Your own deck: drop a CSV here or click (id,label,description)", size="2"),
+                align="center",
+                spacing="2",
+            ),
+            id="deck-csv",
+            multiple=False,
+            accept={"text/csv": [".csv"], "text/plain": [".txt"]},
+            max_size=MAX_DECK_FILE_BYTES,
+            on_drop=LandingState.upload_deck(rx.upload_files(upload_id="deck-csv")),
+            border="1px dashed var(--gray-7)",
+            border_radius="10px",
+            padding="10px",
+            width="100%",
+            cursor="pointer",
+            data_testid="deck-upload",
+        ),
+        rx.cond(
+            LandingState.deck_file != "",
+            rx.hstack(
+                rx.badge(rx.icon("check", size=12), LandingState.deck_file, color_scheme="green"),
+                rx.button("Use a shipped deck", variant="ghost", size="1", on_click=LandingState.clear_deck),
+                align="center",
+                data_testid="deck-ready",
+            ),
+        ),
+        rx.cond(
+            LandingState.deck_problems.length() > 0,
+            rx.callout.root(
+                rx.callout.icon(rx.icon("triangle_alert")),
+                rx.vstack(
+                    rx.text("This deck can't be used yet (nothing was created):", weight="bold", size="2"),
+                    rx.foreach(LandingState.deck_problems, lambda p: rx.text(p, size="1")),
+                    spacing="1",
+                ),
+                color_scheme="red",
+                size="1",
+                data_testid="deck-errors",
+            ),
+        ),
+        spacing="2",
+        width="100%",
+    )
+
+
+def create_options() -> rx.Component:
+    """Anonymity, pacing and a custom deck, chosen when the session is created."""
+    return rx.vstack(
+        _deck_upload(),
+        rx.el.label(
+            rx.hstack(
+                rx.switch(
+                    checked=LandingState.anonymous,
+                    on_change=LandingState.set_anonymous,
+                    data_testid="create-anonymous",
+                ),
+                rx.text("Anonymous: participants see each other as “Participant 1, 2, …”", size="2"),
+                align="center",
+                spacing="2",
+            ),
+        ),
+        rx.el.label(
+            rx.hstack(
+                rx.switch(
+                    checked=LandingState.facilitator_paced,
+                    on_change=LandingState.set_facilitator_paced,
+                    data_testid="create-facilitator-paced",
+                ),
+                rx.text("I open each step for everyone (facilitator-paced)", size="2"),
+                align="center",
+                spacing="2",
+            ),
+        ),
+        spacing="2",
+        width="100%",
     )

@@ -43,6 +43,19 @@ _SHOWN_TO_EVERYONE = frozenset(
         EventType.PARTICIPANT_LEFT,
         EventType.STEP_TRANSITIONED,
         EventType.SELECTION_REVEALED,
+        EventType.PARTICIPANT_ERASED,
+    }
+)
+
+#: The facilitator's events change every tab's own state (pacing, the timer, the end): each tab of the
+#: session is pushed, not only the sender's (the facilitator has no board).
+_FOR_EVERY_TAB = frozenset(
+    {
+        EventType.STEP_OPENED,
+        EventType.TIMER_STARTED,
+        EventType.TIMER_EXTENDED,
+        EventType.TIMER_STOPPED,
+        EventType.SESSION_ENDED,
     }
 )
 
@@ -161,6 +174,10 @@ class LiveRegistry:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
             if any(e.type in _SHOWN_TO_EVERYONE for e in events):
                 self.feed(code).mark(timed=True)
+            if any(e.type in _FOR_EVERY_TAB for e in events):
+                for token in list(self.by_session.get(code, ())):
+                    self.mark(token)
+                return
             # Otherwise an event changes only its own participant's board (and the dashboards).
             self._mark_own(code, {e.participant_id for e in events})
 

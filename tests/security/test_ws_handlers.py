@@ -114,9 +114,16 @@ def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
         ("BoardState", "back_step"): {"shown_step": 2},
         ("BoardState", "reveal"): {},
         ("BoardState", "leave"): {},
+        ("BoardState", "leave_and_erase"): {},
         ("DashboardState", "setvar"): {"var_name": "session_code", "value": victim.code},
         ("DashboardState", "load"): {},
         ("DashboardState", "reveal_all"): {},
+        ("DashboardState", "open_step"): {"step": 2},
+        ("DashboardState", "set_timer_minutes"): {"value": "5"},
+        ("DashboardState", "start_timer"): {"minutes": 5},
+        ("DashboardState", "add_minute"): {},
+        ("DashboardState", "stop_timer"): {},
+        ("DashboardState", "end_session"): {},
         ("LandingState", "setvar"): {"var_name": "join_code", "value": victim.code},
         ("LandingState", "set_title"): {"value": "Workshop"},
         ("LandingState", "set_deck"): {"value": "values-mini"},
@@ -125,6 +132,10 @@ def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
         ("LandingState", "prefill"): {},
         ("LandingState", "create"): {},
         ("LandingState", "join"): {"form": {}},
+        ("LandingState", "set_anonymous"): {"value": True},
+        ("LandingState", "set_facilitator_paced"): {"value": True},
+        ("LandingState", "upload_deck"): {"files": []},
+        ("LandingState", "clear_deck"): {},
     }
 
 
@@ -211,7 +222,7 @@ def _leaks(tab: WsTab, frames: list[str], victim: Victim) -> list[str]:
     if ERROR_TOAST in text:
         found.append("an exception (error toast)")
     dashboard = tab.vars.get(DashboardState.get_full_name(), {})
-    for name in ("rows", "log", "chart", "reveals"):
+    for name in ("rows", "log", "chart", "reveals", "results", "selections", "export_csv_url", "join_qr"):
         if dashboard.get(var(name)):
             found.append(f"dashboard {name}")
     if dashboard.get(var("status")) == "ready" or dashboard.get(var("title")):
@@ -324,12 +335,13 @@ async def test_a_forged_identity_cannot_probe_piles(app_server: AppServer) -> No
             (("BoardState", "back_step"), {"shown_step": 2}),
             (("BoardState", "reveal"), {}),
             (("BoardState", "leave"), {}),
+            (("BoardState", "leave_and_erase"), {}),
         ):
             await tab.call(wire[handler], payload)
             notices[tab.get(BoardState, "notice")] += 1
     finally:
         await tab.close()
-    assert notices == Counter({NOT_A_PARTICIPANT: len(victim.cards) * len(PILES) + 4})
+    assert notices == Counter({NOT_A_PARTICIPANT: len(victim.cards) * len(PILES) + 5})
 
 
 def _wire_of(cls: type[rx.State], name: str) -> str:
