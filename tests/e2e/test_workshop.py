@@ -8,9 +8,18 @@ import io
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e import helpers as h
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """The machine is shared with other test runs: wait up to 15 s for what a person would see."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 def create(api: httpx.Client, **options) -> h.Session:
