@@ -9,6 +9,7 @@ from cardsort_app.domain.state import PILES
 from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.components import participant_row, reveal_block, step_badge
 from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
+from cardsort_app.ui.focus import focus_toggle, focus_view
 from cardsort_app.ui.live_view import live_reveals, live_rows
 from cardsort_app.ui.theme import brand, error_callout, page_shell
 from cardsort_app.ui.workshop_board import ended_panel, timer_badge, waiting_banner
@@ -174,6 +175,7 @@ def _step_bar() -> rx.Component:
                 flex="1",
             ),
             rx.hstack(
+                focus_toggle(BoardState),
                 rx.button(
                     rx.icon("undo-2"),
                     "Back",
@@ -277,9 +279,7 @@ def _reveals() -> rx.Component:
             rx.hstack(
                 rx.icon("sparkles", size=16), rx.text("Revealed", weight="bold", size="2"), spacing="2"
             ),
-            rx.vstack(
-                rx.foreach(reveals, reveal_block), spacing="2", width="100%", padding_top="6px"
-            ),
+            rx.vstack(rx.foreach(reveals, reveal_block), spacing="2", width="100%", padding_top="6px"),
             width="100%",
         ),
     )
@@ -334,7 +334,14 @@ def _board() -> rx.Component:
             rx.cond(
                 BoardState.ended,
                 rx.vstack(ended_panel(), _notice(), spacing="3", width="100%"),
-                rx.vstack(_step_bar(), waiting_banner(), _notice(), _piles(), spacing="3", width="100%"),
+                rx.vstack(
+                    _step_bar(),
+                    waiting_banner(),
+                    _notice(),
+                    rx.cond(BoardState.focus & (BoardState.step == 1), focus_view(BoardState), _piles()),
+                    spacing="3",
+                    width="100%",
+                ),
             ),
             rx.vstack(
                 participants_panel(live_rows(BoardState.live), BoardState.me),

@@ -33,6 +33,7 @@ from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
 from cardsort_app.service.workshop import Workshop
+from cardsort_app.ui.focus import FocusMode
 from cardsort_app.ui.guard import BadArgument, int_arg, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
@@ -151,7 +152,7 @@ def _stale(state: SessionState, event: Event) -> bool:
     return False
 
 
-class BoardState(IdentityState):
+class BoardState(FocusMode, IdentityState):
     session_code: str = ""
     title: str = ""
     status: str = "loading"  # loading | join | ready | missing | left
