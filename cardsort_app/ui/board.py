@@ -67,6 +67,7 @@ def _quick_moves(card_id: rx.Var, pile: str) -> rx.Component:
                     size="1",
                     variant="soft",
                     color_scheme=PILE_TONE[target],
+                    high_contrast=True,  # small text on a tinted button: keep it at 4.5:1
                     title=f"Move to {PILE_LABELS[target]}",
                     aria_label=f"Move to {PILE_LABELS[target]}",
                     data_testid=f"quick-{target}",

@@ -45,10 +45,14 @@ export function DraggableCard({ cardId, pile, disabled, children, style, ...rest
     disabled: !!disabled,
   });
   const moved = transform ? `translate3d(${transform.x}px, ${transform.y}px, 0)` : undefined;
+  // The card holds real buttons (its menu, the one-tap moves), which are how the keyboard moves it; the
+  // card itself is a drag handle for pointers only, so it is not a focusable "button" around buttons.
+  const { role: _role, tabIndex: _tabIndex, ...dragAttributes } = attributes;
   return (
     <div
       ref={setNodeRef}
-      {...attributes}
+      {...dragAttributes}
+      role="group"
       {...listeners}
       {...rest}
       data-dragging={isDragging ? "true" : "false"}

@@ -40,7 +40,12 @@ def _progress_row(r: rx.Var) -> rx.Component:
         ),
         rx.table.cell(step_badge(r["step"].to(int))),
         rx.table.cell(
-            rx.progress(value=r["sorted"].to(int), max=DashboardState.deck_size, width="90px"),
+            rx.progress(
+                value=r["sorted"].to(int),
+                max=DashboardState.deck_size,
+                width="90px",
+                aria_label="Cards sorted by " + r["name"].to(str),
+            ),
         ),
         *[rx.table.cell(counts[p], text_align="center") for p in PILES],
         rx.table.cell(
@@ -113,7 +118,7 @@ def _event_log() -> rx.Component:
             spacing="2",
             align="center",
         ),
-        rx.scroll_area(
+        rx.box(  # a focusable region: the keyboard can scroll it (axe: scrollable-region-focusable)
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
@@ -124,9 +129,11 @@ def _event_log() -> rx.Component:
                 size="1",
                 width="100%",
             ),
-            type="auto",
-            scrollbars="vertical",
-            style={"maxHeight": "360px"},
+            overflow_y="auto",
+            max_height="360px",
+            tab_index=0,
+            role="region",
+            aria_label="Event log",
         ),
         data_testid="event-log",
         width="100%",

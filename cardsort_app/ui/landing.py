@@ -312,24 +312,27 @@ def landing_page() -> rx.Component:
 
 def _deck_upload() -> rx.Component:
     return rx.vstack(
-        rx.upload(
-            rx.hstack(
-                rx.icon("upload", size=16),
-                rx.text("Your own deck: drop a CSV here or click (id,label,description)", size="2"),
-                align="center",
-                spacing="2",
+        rx.el.label(  # wraps the dropzone's file input: its accessible name
+            rx.upload(
+                rx.hstack(
+                    rx.icon("upload", size=16),
+                    rx.text("Your own deck: drop a CSV here or click (id,label,description)", size="2"),
+                    align="center",
+                    spacing="2",
+                ),
+                id="deck-csv",
+                multiple=False,
+                accept={"text/csv": [".csv"], "text/plain": [".txt"]},
+                max_size=MAX_DECK_FILE_BYTES,
+                on_drop=LandingState.upload_deck(rx.upload_files(upload_id="deck-csv")),
+                border="1px dashed var(--gray-7)",
+                border_radius="10px",
+                padding="10px",
+                width="100%",
+                cursor="pointer",
+                data_testid="deck-upload",
             ),
-            id="deck-csv",
-            multiple=False,
-            accept={"text/csv": [".csv"], "text/plain": [".txt"]},
-            max_size=MAX_DECK_FILE_BYTES,
-            on_drop=LandingState.upload_deck(rx.upload_files(upload_id="deck-csv")),
-            border="1px dashed var(--gray-7)",
-            border_radius="10px",
-            padding="10px",
             width="100%",
-            cursor="pointer",
-            data_testid="deck-upload",
         ),
         rx.cond(
             LandingState.deck_file != "",

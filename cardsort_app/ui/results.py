@@ -133,7 +133,14 @@ def results_card() -> rx.Component:
             width="100%",
         ),
         results_chart(),
-        rx.scroll_area(results_table(), type="auto", scrollbars="vertical", style={"maxHeight": "360px"}),
+        rx.box(  # a focusable region: the keyboard can scroll it
+            results_table(),
+            overflow_y="auto",
+            max_height="360px",
+            tab_index=0,
+            role="region",
+            aria_label="Results per card",
+        ),
         width="100%",
     )
 

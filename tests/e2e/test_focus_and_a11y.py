@@ -80,6 +80,7 @@ def test_focus_mode_switches_back_to_the_full_board(new_context, api) -> None:
     s = create(api)
     page = h.join(new_context(), s.code, "Gil")
     page.get_by_test_id("focus-toggle").click()
+    expect(page.get_by_test_id("focus-card")).to_be_visible()
     page.keyboard.press("2")
     expect(page.get_by_test_id("focus-mode")).to_contain_text("1 of 12 sorted")
     page.get_by_test_id("focus-toggle").click()
@@ -105,6 +106,10 @@ def test_the_board_works_with_the_keyboard_alone(new_context, api) -> None:
     assert testid == f"card-menu-{first}"
     page.keyboard.press("Enter")
     expect(page.locator("[role=menu][data-state=open]")).to_be_visible()
+    # The menu takes the focus (its first item) before the arrow key moves it on.
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.getAttribute('role') === 'menuitem'"
+    )
     page.keyboard.press("ArrowDown")
     focused = page.evaluate("document.activeElement.dataset.testid")
     target = focused.removeprefix("move-to-")

@@ -105,13 +105,42 @@ def _start_postgres(root: Path) -> str:
     if owner:
         os.chown(pg, owner["user"], owner["group"])
     run = {**owner, "check": True, "capture_output": True, "cwd": pg}
-    _run([initdb, "-D", str(pg / "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale",
-          "--no-sync", "--no-instructions"], run)
+    _run(
+        [
+            initdb,
+            "-D",
+            str(pg / "data"),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        run,
+    )
     port = free_port()
     # Durability settings off: a throwaway cluster, and the tests' own crash tests kill the app, not this.
     options = f"-p {port} -h 127.0.0.1 -k {pg} -F -c synchronous_commit=off -c full_page_writes=off"
-    _run([pg_ctl, "-D", str(pg / "data"), "-l", str(pg / "server.log"), "-w", "-t", str(START_TIMEOUT_S),
-          "-o", options, "start"], run)
+    _run(
+        [
+            pg_ctl,
+            "-D",
+            str(pg / "data"),
+            "-l",
+            str(pg / "server.log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_S),
+            "-o",
+            options,
+            "start",
+        ],
+        run,
+    )
     import psycopg
 
     with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as c:
@@ -124,9 +153,28 @@ def _start_redis(root: Path) -> str:
     rd = root / "redis"
     rd.mkdir()
     port = free_port()
-    _run([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-          "--dir", str(rd), "--daemonize", "yes", "--pidfile", str(rd / "redis.pid"),
-          "--logfile", str(rd / "redis.log")], {"check": True, "capture_output": True})
+    _run(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(rd),
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(rd / "redis.pid"),
+            "--logfile",
+            str(rd / "redis.log"),
+        ],
+        {"check": True, "capture_output": True},
+    )
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port)
@@ -155,8 +203,20 @@ def _clean_up(root: Path) -> None:
     """Stop whatever was started under `root`, then delete it (the watchdog's last act)."""
     if (root / "pg" / "data" / "postmaster.pid").exists():
         with contextlib.suppress(Exception):
-            subprocess.run([_binary("pg_ctl", "postgresql"), "-D", str(root / "pg" / "data"), "-m",
-                            "immediate", "-w", "stop"], **_as_pg_user(), capture_output=True, timeout=60)
+            subprocess.run(
+                [
+                    _binary("pg_ctl", "postgresql"),
+                    "-D",
+                    str(root / "pg" / "data"),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                **_as_pg_user(),
+                capture_output=True,
+                timeout=60,
+            )
     pidfile = root / "redis" / "redis.pid"
     if pidfile.exists():
         with contextlib.suppress(Exception):

@@ -13,7 +13,6 @@ from .state import Channel, Connection
 log = logging.getLogger(__name__)
 
 
-
 class PresenceProtocol:
     """Mixed into `AblyTestServer`."""
 

@@ -13,7 +13,6 @@ from .state import Channel, Connection, serial_of
 log = logging.getLogger(__name__)
 
 
-
 class Publishing:
     """Mixed into `AblyTestServer`."""
 

@@ -80,11 +80,6 @@ from .transport import HOST, Transport
 log = logging.getLogger(__name__)
 
 
-
-
-
-
-
 class AblyTestServer(RealtimeProtocol, Publishing, PresenceProtocol, RestApi, ControlApi):
     """Ably-compatible server on 127.0.0.1 with fault controls; see the module docstring.
 
@@ -418,57 +413,17 @@ class AblyTestServer(RealtimeProtocol, Publishing, PresenceProtocol, RestApi, Co
         await writer.drain()
         return after
 
-
-
-
-
-
-
-
-
-
-
-
-
-
     # -- control API --------------------------------------------------------------------------------
-
 
     # -- websocket ----------------------------------------------------------------------------------
 
-
-
-
-
-
-
-
-
-
     # -- realtime protocol --------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
     def _channel(self, name: str) -> Channel:
         channel = self.channels.get(name)
         if channel is None:
             channel = self.channels[name] = Channel(name)
         return channel
-
-
 
 
 _TOKEN_OVERRIDES = ("token", "token_details", "auth_token", "auth_callback", "auth_url")
