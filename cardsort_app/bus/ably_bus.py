@@ -28,11 +28,12 @@ Errors: `cardsort_app.bus.ably_errors` sorts them (transient / token renewal / p
 The bus's own connection must be able to enter presence on behalf of any participant: with key auth
 (the default) that needs nothing more; with token auth the bus asks for a wildcard (``*``) clientId.
 
-Environment (`AblyBus.from_env`; every variable but the key is optional; times in milliseconds):
+Environment (read and validated with every other setting by `cardsort_app.settings`; the composition
+root, `cardsort_app.bootstrap.make_bus`, hands them to `AblyBus`; every variable but the key is
+optional; times in milliseconds):
 
 ``ABLY_API_KEY``
-    ``appId.keyId:secret``. Required: without it `from_env` returns None (the app keeps the in-process
-    bus and presence).
+    ``appId.keyId:secret``. Without it the app keeps the in-process bus and presence.
 ``ABLY_ENDPOINT``
     SDK ``endpoint``: a routing policy name or a host; default Ably's production endpoint. A local
     Ably-compatible server needs ``127.0.0.1:PORT/``: the port inside the host string (ably 3.1.4's
@@ -78,7 +79,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
@@ -101,16 +101,6 @@ SDK_DEFAULTS: dict[str, Any] = {
     "channel_retry_timeout": 5000,
 }
 
-_ENV_SDK_MS = {
-    "ABLY_REALTIME_REQUEST_TIMEOUT_MS": "realtime_request_timeout",
-    "ABLY_DISCONNECTED_RETRY_TIMEOUT_MS": "disconnected_retry_timeout",
-    "ABLY_CHANNEL_RETRY_TIMEOUT_MS": "channel_retry_timeout",
-}
-_ENV_BUS_MS = {
-    "ABLY_PUBLISH_TIMEOUT_MS": "publish_timeout",
-    "ABLY_CONNECT_TIMEOUT_MS": "connect_timeout",
-    "ABLY_ATTACH_TIMEOUT_MS": "attach_timeout",
-}
 #: How long the bus reports ``degraded`` after Ably refused a publish for good.
 DEGRADED_FOR_S = 300.0
 _TOKEN_SOURCES = ("token", "token_details", "auth_token", "auth_callback", "auth_url")
@@ -119,43 +109,6 @@ _MAX_DEBUG_IN_FLIGHT = 200
 
 def debug_channel_name(code: str) -> str:
     return f"sessions:{code}:debug"
-
-
-def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (environ.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name} must be 0 or 1, got {environ.get(name)!r}")
-
-
-def _millis(environ: Mapping[str, str], name: str) -> int | None:
-    raw = (environ.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number of milliseconds, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _positive(environ: Mapping[str, str], name: str, kind: type[float] | type[int]) -> Any:
-    raw = (environ.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a {kind.__name__} > 0, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {raw!r}")
-    return value
 
 
 def _json_safe(detail: Mapping[str, Any]) -> dict[str, Any]:
@@ -194,7 +147,8 @@ _STOP = object()
 
 
 class AblyBus:
-    """`EventBus` on Ably; see the module docstring. Build with `AblyBus(client_options)` or `from_env()`.
+    """`EventBus` on Ably; see the module docstring. Build with `AblyBus(client_options, ...)`
+    (the composition root does, from the settings).
 
     `client_options` are keyword arguments for ``ably.AblyRealtime`` (``key``, ``endpoint``, ``tls``,
     ``use_token_auth``, timeouts ...). The realtime client is created in `start()` (inside the running
@@ -249,46 +203,6 @@ class AblyBus:
         )
         self.channels.listen(self)
         self.presence = AblyPresence(self.channels, presence_timeout=presence_timeout)
-
-    # --- construction ---------------------------------------------------------------------------------
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AblyBus | None:
-        """The bus the environment describes (see the module docstring), or None without ABLY_API_KEY."""
-        env = os.environ if environ is None else environ
-        key = (env.get("ABLY_API_KEY") or "").strip()
-        if not key:
-            return None
-        return cls(cls.options_from_env(env), **cls.settings_from_env(env))
-
-    @staticmethod
-    def options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
-        """The SDK client options from the environment (ABLY_API_KEY must be set)."""
-        key = (environ.get("ABLY_API_KEY") or "").strip()
-        if not key:
-            raise ValueError("ABLY_API_KEY is not set")
-        opts: dict[str, Any] = {"key": key, "tls": _flag(environ, "ABLY_TLS", True)}
-        endpoint = (environ.get("ABLY_ENDPOINT") or "").strip()
-        if endpoint:
-            opts["endpoint"] = endpoint
-        opts["use_token_auth"] = _flag(environ, "ABLY_USE_TOKEN_AUTH", False)
-        for var, option in _ENV_SDK_MS.items():
-            if (value := _millis(environ, var)) is not None:
-                opts[option] = value
-        return opts
-
-    @staticmethod
-    def settings_from_env(environ: Mapping[str, str]) -> dict[str, float]:
-        settings: dict[str, float] = {}
-        for var, name in _ENV_BUS_MS.items():
-            if (value := _millis(environ, var)) is not None:
-                settings[name] = value / 1000
-        if (rate := _positive(environ, "ABLY_CHANNEL_RATE", float)) is not None:
-            settings["channel_rate"] = rate
-        if (size := _positive(environ, "ABLY_MAX_MESSAGE_BYTES", int)) is not None:
-            if size < 2048:
-                raise ValueError(f"ABLY_MAX_MESSAGE_BYTES must be at least 2048, got {size}")
-            settings["max_message_bytes"] = size
-        return settings
 
     def sdk_options(self) -> dict[str, Any]:
         """The kwargs `start()` passes to ``ably.AblyRealtime``."""

@@ -8,9 +8,11 @@ import json
 
 import pytest
 
+from cardsort_app.bootstrap import make_bus
 from cardsort_app.bus.ably_bus import AblyBus, BusUnavailable, channel_name, debug_channel_name
 from cardsort_app.domain.events import Event, parse_event
 from cardsort_app.service.bus_port import PublishError
+from cardsort_app.settings import load_settings
 from tests.support.ably_server import AblyTestServer
 
 from .conftest import BusFactory
@@ -288,56 +290,17 @@ async def test_subscribe_while_ably_is_down_attaches_later_and_resyncs(
     await asyncio.wait_for(body(), 20)
 
 
-def test_from_env_parses_the_documented_variables() -> None:
-    assert AblyBus.from_env({}) is None
-    assert AblyBus.from_env({"ABLY_API_KEY": "  "}) is None
-
-    bus = AblyBus.from_env({"ABLY_API_KEY": "app.key:secret"})
-    assert bus is not None
-    opts = bus.sdk_options()
-    assert opts["key"] == "app.key:secret" and opts["tls"] is True and opts["use_token_auth"] is False
-    assert "endpoint" not in opts and "client_id" not in opts
-    assert opts["realtime_request_timeout"] == 5000 and opts["disconnected_retry_timeout"] == 2000
-    assert bus.publish_timeout == 5.0
-
-    env = {
-        "ABLY_API_KEY": "app.key:secret",
-        "ABLY_ENDPOINT": "127.0.0.1:8080/",
-        "ABLY_TLS": "0",
-        "ABLY_USE_TOKEN_AUTH": "1",
-        "ABLY_REALTIME_REQUEST_TIMEOUT_MS": "1500",
-        "ABLY_DISCONNECTED_RETRY_TIMEOUT_MS": "300",
-        "ABLY_CHANNEL_RETRY_TIMEOUT_MS": "700",
-        "ABLY_PUBLISH_TIMEOUT_MS": "2500",
-        "ABLY_CONNECT_TIMEOUT_MS": "4000",
-        "ABLY_ATTACH_TIMEOUT_MS": "3000",
-    }
-    bus = AblyBus.from_env(env)
-    assert bus is not None
-    opts = bus.sdk_options()
-    assert opts["endpoint"] == "127.0.0.1:8080/" and opts["tls"] is False and opts["use_token_auth"] is True
-    # token auth: a wildcard clientId, also in the token requests (SDK quirks, see sdk_options)
-    assert opts["client_id"] == "*" and opts["default_token_params"] == {"client_id": "*"}
-    assert (
-        opts["realtime_request_timeout"],
-        opts["disconnected_retry_timeout"],
-        opts["channel_retry_timeout"],
-    ) == (
-        1500,
-        300,
-        700,
-    )
-    assert (bus.publish_timeout, bus.connect_timeout, bus.attach_timeout) == (2.5, 4.0, 3.0)
-
-    with pytest.raises(ValueError, match="ABLY_TLS"):
-        AblyBus.from_env({"ABLY_API_KEY": "a.b:c", "ABLY_TLS": "maybe"})
-    with pytest.raises(ValueError, match="ABLY_PUBLISH_TIMEOUT_MS"):
-        AblyBus.from_env({"ABLY_API_KEY": "a.b:c", "ABLY_PUBLISH_TIMEOUT_MS": "soon"})
+def test_a_bus_needs_a_key() -> None:
+    """(The settings parse and validate the ABLY_* variables: tests/app/test_settings.py.)"""
     with pytest.raises(ValueError, match="key"):
         AblyBus({})
 
 
-async def test_from_env_reaches_the_local_server(server: AblyTestServer) -> None:
+async def test_the_environment_reaches_the_local_server(
+    server: AblyTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented variables, through the settings and the composition root, reach a real server."""
+
     async def body() -> None:
         for token in ("0", "1"):
             env = {
@@ -346,8 +309,10 @@ async def test_from_env_reaches_the_local_server(server: AblyTestServer) -> None
                 "ABLY_TLS": "0",
                 "ABLY_USE_TOKEN_AUTH": token,
             }
-            bus = AblyBus.from_env(env)
-            assert bus is not None
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            bus = make_bus(load_settings())
+            assert isinstance(bus, AblyBus)
             try:
                 await bus.start()
                 await bus.start()  # idempotent
