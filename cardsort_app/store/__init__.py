@@ -7,7 +7,6 @@ from .errors import (
     StoreError,
     StoreUnavailable,
     UnknownSession,
-    VersionConflict,
 )
 from .eventstore import EventStore, SessionRecord
 from .migrate import downgrade, upgrade
@@ -21,7 +20,6 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownSession",
-    "VersionConflict",
     "downgrade",
     "upgrade",
 ]

@@ -12,7 +12,6 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "UnknownSession",
-    "VersionConflict",
 ]
 
 
@@ -22,15 +21,6 @@ class UnknownSession(StoreError):
     def __init__(self, code: str) -> None:
         super().__init__(f"unknown session {code!r}")
         self.code = code
-
-
-class VersionConflict(StoreError):
-    """``append(expected_version=...)`` did not match the session's ``last_seq``."""
-
-    def __init__(self, current: int, expected: int | None = None) -> None:
-        super().__init__(f"version conflict: expected {expected}, current {current}")
-        self.current = current
-        self.expected = expected
 
 
 class ParticipantExists(StoreError):

@@ -34,7 +34,6 @@ from .errors import (
     StoreError,
     StoreUnavailable,
     UnknownSession,
-    VersionConflict,
 )
 from .tables import events_table, participants_table, sessions_table, snapshots_table, utcnow
 
@@ -230,24 +229,22 @@ class EventStore:
             ).scalar_one_or_none()
 
     # --- appending -----------------------------------------------------------------------------------
-    def append(self, event: Event, expected_version: int | None = None) -> Event:
+    def append(self, event: Event) -> Event:
         """Sequence and store ``event``; returns it with its ``seq``.
 
         Idempotent on ``event.id``: an id already stored for this session returns the stored event (its
-        original seq and content) and appends nothing. ``expected_version`` (optimistic concurrency)
-        raises VersionConflict unless it equals the session's ``last_seq``. Raises UnknownSession,
+        original seq and content) and appends nothing. Raises UnknownSession,
         DuplicateEventId (id used by another session), InvalidEvent (the domain's ValueError: the event
         does not survive its own wire round trip) or StoreUnavailable.
         """
-        return self._append([event], expected_version)[0]
+        return self._append([event])[0]
 
-    def append_many(self, events: Sequence[Event], expected_version: int | None = None) -> list[Event]:
+    def append_many(self, events: Sequence[Event]) -> list[Event]:
         """Append several events of one session in one transaction (consecutive seqs, all or nothing).
 
-        Already stored ids come back as stored; ``expected_version`` is checked against ``last_seq``
-        before the batch.
+        Already stored ids come back as stored (idempotent, like `append`).
         """
-        return self._append(list(events), expected_version) if events else []
+        return self._append(list(events)) if events else []
 
     def append_decided(
         self, code: str, base: SessionState, decide: Callable[[SessionState], Event | None]
@@ -291,7 +288,7 @@ class EventStore:
         self._maybe_snapshot(code, done.seq, done.seq)
         return tail, done
 
-    def _append(self, events: list[Event], expected_version: int | None) -> list[Event]:
+    def _append(self, events: list[Event]) -> list[Event]:
         code = events[0].session_code
         if any(e.session_code != code for e in events):
             raise ValueError("append_many: all events must belong to one session")
@@ -307,11 +304,8 @@ class EventStore:
                 ).scalar_one_or_none()
                 if last_seq is None:
                     raise UnknownSession(code)
-                conflict = expected_version is not None and expected_version != last_seq
                 # The common single append skips this lookup: a duplicate id then fails the INSERT below.
-                stored = self._stored(conn, [e.id for e in events]) if batch or conflict else {}
-                if conflict and not all(e.id in stored for e in events):
-                    raise VersionConflict(current=last_seq, expected=expected_version)
+                stored = self._stored(conn, [e.id for e in events]) if batch else {}
                 out: list[Event] = []
                 rows: list[dict[str, Any]] = []
                 seq = last_seq

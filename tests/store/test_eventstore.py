@@ -16,9 +16,7 @@ from cardsort_app.store.errors import (
     DuplicateEventId,
     ParticipantExists,
     SessionExists,
-    StoreError,
     UnknownSession,
-    VersionConflict,
 )
 from cardsort_app.store.eventstore import EventStore, SessionRecord
 from cardsort_app.store.tables import snapshots_table
@@ -104,24 +102,8 @@ def test_reappend_is_idempotent(store: EventStore) -> None:
     again = store.append(events[1])
     assert again == stored[1] and again.seq == 2
     assert store.append(stored[1]) == stored[1]  # an already sequenced copy, too
-    # a retry carrying a stale expected_version still gets the stored event, not a conflict
-    assert store.append(events[2], expected_version=0) == stored[2]
     assert store.last_seq(code) == len(events)
     assert len(store.events_after(code, 0)) == len(events)
-
-
-def test_expected_version(store: EventStore) -> None:
-    code = _session(store)
-    events = _history(code, 2)
-    assert store.append(events[0], expected_version=0).seq == 1
-    assert store.append(events[1], expected_version=1).seq == 2
-    with pytest.raises(VersionConflict) as info:
-        store.append(events[2], expected_version=1)
-    assert info.value.current == 2 and info.value.expected == 1
-    assert isinstance(info.value, StoreError)
-    assert store.last_seq(code) == 2
-    assert store.get_event(events[2].id) is None
-    assert store.append(events[2], expected_version=2).seq == 3
 
 
 def test_unknown_session(store: EventStore) -> None:
@@ -237,9 +219,7 @@ def test_append_many(store: EventStore) -> None:
     second = store.append_many([events[7], events[8], events[8], *events[9:13]])
     assert [e.seq for e in second] == [8, 9, 9, 10, 11, 12, 13]
     assert store.snapshot_seqs(code) == [10]  # the batch crossed seq 10
-    with pytest.raises(VersionConflict):
-        store.append_many(events[13:], expected_version=12)
-    assert [e.seq for e in store.append_many(events[13:], expected_version=13)] == [14, 15]
+    assert [e.seq for e in store.append_many(events[13:])] == [14, 15]
     assert store.load(code) == store.load_full(code) == replay(store.events_after(code, 0))
     assert store.append_many([]) == []
     with pytest.raises(ValueError):
