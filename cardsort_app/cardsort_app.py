@@ -16,6 +16,8 @@ from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
 from cardsort_app.ui.results import results_page
 from cardsort_app.ui.workshop_board import summary_page
+from cardsort_app.ui.team import team_page
+from cardsort_app.ui.team_state import TeamState
 
 bootstrap.install()  # the composition root: settings -> store, bus, presence, hub, relay, service
 
@@ -48,3 +50,4 @@ app.add_page(
 app.add_page(results_page, route="/s/[code]/results", title="Cardsort · results", on_load=DashboardState.load)
 app.add_page(summary_page, route="/s/[code]/summary", title="Cardsort · my summary", on_load=BoardState.load)
 app.add_page(landing_page, route="/join/[code]", title="Cardsort · join", on_load=LandingState.prefill)
+app.add_page(team_page, route="/s/[code]/team", title="Cardsort · team values", on_load=TeamState.load)

@@ -6,6 +6,7 @@ from typing import Any
 
 from cardsort_app.domain.facilitation import steps_open
 from cardsort_app.domain.state import PILES, SessionState
+from cardsort_app.domain.team import candidates
 
 
 def session_view(state: SessionState, online: set[str]) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def session_view(state: SessionState, online: set[str]) -> dict[str, Any]:
             for r in state.reveals
         ],
         **workshop_view(state),
+        "team": team_view(state),
     }
 
 
@@ -41,4 +43,14 @@ def workshop_view(state: SessionState) -> dict[str, Any]:
         "openStep": steps_open(state),
         "timer": {"endsAt": state.timer_ends_at} if state.timer_ends_at is not None else None,
         "ended": state.ended,
+    }
+
+
+def team_view(state: SessionState) -> dict[str, Any]:
+    """The team board (DESIGN §5b): candidates = revealed top-3 cards not in `values`; `values` in order."""
+    return {
+        "open": state.team.open,
+        "locked": state.team.locked,
+        "candidates": [card for card, _count in candidates(state)],
+        "values": list(state.team.values),
     }

@@ -23,7 +23,7 @@ from cardsort_app import metrics
 from cardsort_app.domain import names, rules
 from cardsort_app.domain.custom_decks import CUSTOM_DECK
 from cardsort_app.domain.decks import UnknownDeck, load_deck
-from cardsort_app.domain.events import Event, InvalidEvent, RevealType, parse_event
+from cardsort_app.domain.events import FACILITATOR_ID, Event, InvalidEvent, RevealType, parse_event
 from cardsort_app.domain.facilitation import PACINGS
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
@@ -269,6 +269,25 @@ class SessionService:
                 except Rejected:
                     continue  # not revealable (yet): skip, it's a bulk action
         return made
+
+    # --- the facilitator's own events (the team board) ----------------------------------------------
+    async def facilitator_command(self, code: str, facilitator_key: str | None, build) -> Event | None:
+        """Decide a facilitator command from the current state: `build(state) -> event`."""
+        code = await self.check_facilitator(code, facilitator_key)
+        return await self._commit(code, build)
+
+    async def submit_as_facilitator(
+        self, code: str, facilitator_key: str | None, event: Event | dict
+    ) -> Event | None:
+        """Append an event the facilitator's tab built (and shows optimistically); see `submit`."""
+        code = await self.check_facilitator(code, facilitator_key)
+        try:
+            event = parse_event(event)
+        except InvalidEvent as exc:
+            raise Rejected(str(exc)) from exc
+        if event.participant_id != FACILITATOR_ID or event.session_code != code:
+            raise Forbidden("The facilitator may only send the facilitator's events, in their own session")
+        return await self._commit(code, lambda _state: event)
 
     # --- the one write path ---------------------------------------------------------------------------
     async def _commit(self, code: str, decide) -> Event | None:

@@ -299,6 +299,14 @@ def _header() -> rx.Component:
             data_testid="board-code",
         ),
         rx.cond(
+            BoardState.team_open & (BoardState.status == "ready"),
+            rx.link(
+                rx.button(rx.icon("handshake", size=14), "Team values", variant="soft", size="2"),
+                href="/s/" + BoardState.session_code + "/team",
+                data_testid="team-board-link",
+            ),
+        ),
+        rx.cond(
             BoardState.status == "ready",
             rx.button(
                 rx.icon("log-out", size=14),

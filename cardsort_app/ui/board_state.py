@@ -176,6 +176,7 @@ class BoardState(FocusMode, IdentityState):
     ended: bool = False
     anonymous: bool = False
     waiting: bool = False
+    team_open: bool = False  # the team board is open: the board links to it
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
 
     # --- derived --------------------------------------------------------------------------------------
@@ -288,6 +289,7 @@ class BoardState(FocusMode, IdentityState):
         self._set("deck_size", len(confirmed.card_ids))
         for name, value in session_fields(confirmed).items():
             self._set(name, value)
+        self._set("team_open", confirmed.team.open)
         person = view.participant(self.me) if self.me else None
         if person is None:
             return

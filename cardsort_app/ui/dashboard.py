@@ -10,6 +10,7 @@ from cardsort_app.ui.components import online_dot, reveal_block, step_badge
 from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.results import results_card
+from cardsort_app.ui.dashboard_team import team_panel
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
 
 
@@ -209,6 +210,7 @@ def _ready() -> rx.Component:
         ),
         workshop_card(),
         _progress(),
+        team_panel(),
         rx.grid(
             results_card(),
             rx.vstack(join_card(), _reveals(), spacing="4", width="100%"),

@@ -9,6 +9,8 @@ from typing import Any
 
 import reflex as rx
 
+from cardsort_app.api.views import team_view
+from cardsort_app.domain import team as team_rules
 from cardsort_app.domain.events import Event, EventType, RevealType
 from cardsort_app.domain.state import PILES, SessionState
 from cardsort_app.service.errors import Forbidden, ServiceError, SessionNotFound
@@ -97,6 +99,8 @@ class DashboardState(WorkshopControls, IdentityState):
     deck_size: int = 0
     message: str = ""
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
+    team: dict[str, Any] = {"open": False, "locked": False, "candidates": [], "values": []}
+    team_names: list[str] = []
     _verified_code: str = ""
     _key: str = ""
     _log_seq: int = 0
@@ -122,6 +126,7 @@ class DashboardState(WorkshopControls, IdentityState):
         self.session_code, self.title, self.version, self.deck_size, self.message = "", "", 0, 0, ""
         self.rows, self.reveals, self.log, self.chart = [], [], [], []
         self._forget_workshop()
+        self.team, self.team_names = {"open": False, "locked": False, "candidates": [], "values": []}, []
 
     @rx.event
     async def load(self):
@@ -163,6 +168,8 @@ class DashboardState(WorkshopControls, IdentityState):
         self.reveals = reveal_rows(state, real_names=True)
         self.chart = aggregate(state)
         await self._sync_workshop(state)
+        self.team = team_view(state)
+        self.team_names = [team_rules.card_label(state, c) for c in state.team.values]
         if not self.log:
             self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
         if state.version > self._log_seq:
@@ -182,3 +189,22 @@ class DashboardState(WorkshopControls, IdentityState):
             self.message = str(exc)
             return
         self.message = f"Revealed {len(made)} selection(s)." if made else "Nothing new to reveal yet."
+
+    @rx.event
+    async def team_open(self):
+        await self._team_command(team_rules.open_board, "The team board is open.")
+
+    @rx.event
+    async def team_lock(self):
+        await self._team_command(team_rules.lock_board, "The team board is locked: these are the values.")
+
+    async def _team_command(self, build, done: str) -> None:
+        if not self._verified_code:
+            self.message = NOT_VERIFIED
+            return
+        try:
+            await get_runtime().service.facilitator_command(self._verified_code, self._key, build)
+        except ServiceError as exc:
+            self.message = str(exc)
+            return
+        self.message = done

@@ -1,0 +1,216 @@
+"""The team board in real browsers: two people, one card, one outcome; three people fill and reorder it.
+
+Participants sort through the board's own menus, reveal their top 3, then meet on `/s/{code}/team`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.e2e import helpers as h
+
+ROUNDS = 20
+
+
+def finish_and_reveal(page: Page, offset: int) -> None:
+    """Sort, pick a top 8, then the top-8 cards offset..offset+2 as the top 3; finish and reveal."""
+    h.sort_step1(page)
+    h.complete_step(page, 2)
+    h.pick(page, "top8", 8)
+    h.complete_step(page, 3)
+    for card in h.pile_cards(page, "top8")[offset : offset + 3]:
+        h.move(page, card, "top3")
+    h.complete_step(page, 4)
+    page.get_by_test_id("reveal-selection").click()
+    expect(page.locator('[data-testid=reveal][data-reveal-type="top3"]').first).to_be_visible()
+
+
+def open_team(ctx: BrowserContext, code: str, query: str = "") -> Page:
+    page = ctx.new_page()
+    page.goto(f"/s/{code}/team{query}")
+    expect(page.get_by_test_id("team-board")).to_be_visible()
+    return page
+
+
+def team_cards(page: Page, pile: str) -> list[str]:
+    cards = page.locator(f'[data-testid=team-board] [data-testid=pile][data-pile="{pile}"] [data-testid=card]')
+    return [c.get_attribute("data-card-id") or "" for c in cards.all()]
+
+
+def view(page: Page) -> dict[str, list[str]]:
+    return {"candidates": team_cards(page, "candidates"), "values": team_cards(page, "team-values")}
+
+
+def rest_team(api, session: h.Session) -> dict:
+    return h.rest_state(api, session)["team"]
+
+
+def converge(api, session: h.Session, pages: list[Page], timeout: float = 15) -> dict:
+    """Wait until every page shows exactly what REST says; returns the REST team board."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rest = rest_team(api, session)
+        want = {"candidates": rest["candidates"], "values": rest["values"]}
+        views = [view(p) for p in pages]
+        if all(v == want for v in views):
+            return rest
+        if time.monotonic() > deadline:
+            raise AssertionError(f"views never converged on {want}: {views}")
+        time.sleep(0.1)
+
+
+def menu_move(page: Page, card_id: str, action: str) -> None:
+    page.get_by_test_id(f"card-menu-{card_id}").click()
+    page.locator(f'[role=menu][data-state=open] [data-testid="{action}"]').click()
+
+
+def open_board(api, dashboard: Page) -> None:
+    dashboard.get_by_test_id("team-open").click()
+    expect(dashboard.get_by_test_id("team-open")).to_be_disabled()
+
+
+def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome(new_context, api) -> None:
+    s = h.create_session(api)
+    ann_ctx = new_context(viewport={"width": 1280, "height": 1100})
+    bo_ctx = new_context(viewport={"width": 1280, "height": 1100})
+    boards = [h.join(ann_ctx, s.code, "Ann"), h.join(bo_ctx, s.code, "Bo")]
+    for board, offset in zip(boards, (0, 3), strict=True):
+        finish_and_reveal(board, offset)
+    dashboard = new_context().new_page()
+    dashboard.goto(f"/s/{s.code}/facilitate?key={s.key}")
+    open_board(api, dashboard)
+    expect(boards[0].get_by_test_id("team-board-link")).to_be_visible()
+
+    ann, bo = open_team(ann_ctx, s.code), open_team(bo_ctx, s.code)
+    facilitator = open_team(new_context(), s.code, f"?key={s.key}")
+    pages = [ann, bo, facilitator]
+    start = converge(api, s, pages)
+    card = start["candidates"][0]
+    winners = {"Ann": 0, "Bo": 0}
+
+    for round_no in range(ROUNDS):
+        before = rest_team(api, s)
+        to_values = card in before["candidates"]
+        target_pile, action = (
+            ("team-values", "move-to-team-values") if to_values else ("candidates", "move-to-candidates")
+        )
+        # Bo opens the card's menu and arms a click on the item for instant T ...
+        bo.get_by_test_id(f"card-menu-{card}").click()
+        item = f'[role=menu][data-state=open] [data-testid="{action}"]'
+        expect(bo.locator(item)).to_be_visible()
+        # ... while Ann picks the same card up with the mouse and holds it over the other pile.
+        source = ann.locator(f'[data-testid=card][data-card-id="{card}"]')
+        target = ann.locator(f'[data-testid=pile][data-pile="{target_pile}"]')
+        box, tbox = source.bounding_box(), target.bounding_box()
+        assert box and tbox
+        x0, y0 = box["x"] + 30, box["y"] + 12
+        x1, y1 = tbox["x"] + tbox["width"] / 2, tbox["y"] + tbox["height"] - 40
+        ann.mouse.move(x0, y0)
+        ann.mouse.down()
+        for i in range(1, 11):
+            ann.mouse.move(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)
+        at = time.time() + 0.25
+        bo.evaluate(
+            """([sel, at]) => setTimeout(() => document.querySelector(sel).click(), Math.max(0, at - Date.now()))""",
+            [item, at * 1000],
+        )
+        time.sleep(max(0.0, at - time.time()))
+        ann.mouse.up()  # both moves leave within a few milliseconds of each other
+
+        after = converge(api, s, pages)
+        assert (card in after["values"]) == to_values, f"round {round_no}: the card did not move at all"
+        # Exactly one of the two lost the race, and is told who won.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            shown = [p.get_by_test_id("conflict-notice").count() for p in (ann, bo)]
+            if sum(shown):
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # a second notice, if any, would have arrived by now
+        shown = [p.get_by_test_id("conflict-notice").count() for p in (ann, bo)]
+        assert shown in ([1, 0], [0, 1]), f"round {round_no}: notices {shown}"
+        loser = ann if shown[0] else bo
+        winner = "Bo" if shown[0] else "Ann"
+        winners[winner] += 1
+        expect(loser.get_by_test_id("conflict-notice")).to_contain_text(f"{winner} moved")
+        assert facilitator.get_by_test_id("conflict-notice").count() == 0
+        loser.get_by_test_id("conflict-notice").click()  # dismiss
+        expect(loser.get_by_test_id("conflict-notice")).to_have_count(0)
+        assert view(ann) == view(bo) == view(facilitator)
+
+    print(f"race winners over {ROUNDS} rounds: {winners}")
+    events = api.get(f"/api/sessions/{s.code}/events?after=0&limit=1000", headers=s.auth).json()["events"]
+    moves = [e for e in events if e["type"] == "TEAM_CARD_MOVED"]
+    assert len(moves) == ROUNDS  # one move per round was sequenced, the other refused
+
+
+def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None:
+    s = h.create_session(api)
+    names = ["Ann", "Bo", "Cy"]
+    ctxs = [new_context(viewport={"width": 1280, "height": 1100}) for _ in names]
+    boards = [h.join(ctx, s.code, name) for ctx, name in zip(ctxs, names, strict=True)]
+    for board, offset in zip(boards, (0, 3, 5), strict=True):
+        finish_and_reveal(board, offset)
+    dashboard = new_context().new_page()
+    dashboard.goto(f"/s/{s.code}/facilitate?key={s.key}")
+    expect(dashboard.get_by_test_id("team-lock")).to_be_disabled()
+    open_board(api, dashboard)
+    pages = [open_team(ctx, s.code) for ctx in ctxs]
+    ann, bo, cy = pages
+    rest = converge(api, s, pages)
+    assert len(rest["candidates"]) == 8 and rest["values"] == [] and rest["open"] and not rest["locked"]
+
+    # Everyone adds cards in turn until the team values hold five.
+    for i, page in enumerate([ann, bo, cy, ann, bo]):
+        card = converge(api, s, pages)["candidates"][0]
+        menu_move(page, card, "move-to-team-values")
+        expect(pages[(i + 1) % 3].locator(f'[data-pile="team-values"] [data-card-id="{card}"]')).to_be_visible()
+    rest = converge(api, s, pages)
+    assert len(rest["values"]) == 5
+    # Who made each move shows on the card for everyone.
+    first = rest["values"][0]
+    expect(cy.locator(f'[data-pile="team-values"] [data-card-id="{first}"]')).to_have_attribute(
+        "data-moved-by", "Ann"
+    )
+
+    # A sixth card is refused with a clear message; nothing changes anywhere.
+    sixth = rest["candidates"][0]
+    menu_move(cy, sixth, "move-to-team-values")
+    expect(cy.get_by_test_id("conflict-notice")).to_contain_text("full (5)")
+    assert converge(api, s, pages)["values"] == rest["values"]
+
+    # Reorder: Bo moves the first card down, Ann moves the last one up, Cy drags the 4th to the top.
+    v = rest["values"]
+    menu_move(bo, v[0], "move-down")
+    expect(ann.locator('[data-pile="team-values"] [data-testid=card]').first).to_have_attribute(
+        "data-card-id", v[1]
+    )
+    menu_move(ann, v[4], "move-up")
+    expected = [v[1], v[0], v[2], v[4], v[3]]
+    assert converge(api, s, pages)["values"] == expected
+    source = cy.locator(f'[data-pile="team-values"] [data-card-id="{expected[3]}"]')
+    target = cy.locator(f'[data-pile="team-values"] [data-card-id="{expected[0]}"]')
+    box, tbox = source.bounding_box(), target.bounding_box()
+    assert box and tbox
+    cy.mouse.move(box["x"] + 30, box["y"] + 12)
+    cy.mouse.down()
+    for i in range(1, 11):
+        cy.mouse.move(
+            box["x"] + 30 + (tbox["x"] + 30 - box["x"] - 30) * i / 10,
+            box["y"] + 12 + (tbox["y"] + 20 - box["y"] - 12) * i / 10,
+        )
+    cy.mouse.up()
+    expected = [expected[3], expected[0], expected[1], expected[2], expected[4]]
+    assert converge(api, s, pages)["values"] == expected
+    expect(bo.get_by_test_id("team-last-move")).to_contain_text("Cy moved")
+
+    # The facilitator locks the board: read-only everywhere, the dashboard lists the final values.
+    dashboard.get_by_test_id("team-lock").click()
+    for page in pages:
+        expect(page.get_by_test_id("team-board")).to_have_attribute("data-locked", "true")
+        expect(page.locator("[data-testid^=card-menu-]")).to_have_count(0)
+    rest = rest_team(api, s)
+    assert rest["locked"] and rest["values"] == expected
+    expect(dashboard.get_by_test_id("team-values-summary").locator("span")).to_have_count(5)
