@@ -35,7 +35,9 @@ def open_team(ctx: BrowserContext, code: str, query: str = "") -> Page:
 
 
 def team_cards(page: Page, pile: str) -> list[str]:
-    cards = page.locator(f'[data-testid=team-board] [data-testid=pile][data-pile="{pile}"] [data-testid=card]')
+    cards = page.locator(
+        f'[data-testid=team-board] [data-testid=pile][data-pile="{pile}"] [data-testid=card]'
+    )
     return [c.get_attribute("data-card-id") or "" for c in cards.all()]
 
 
@@ -113,7 +115,8 @@ def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome
             ann.mouse.move(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)
         at = time.time() + 0.25
         bo.evaluate(
-            """([sel, at]) => setTimeout(() => document.querySelector(sel).click(), Math.max(0, at - Date.now()))""",
+            """([sel, at]) => setTimeout(() => document.querySelector(sel).click(),
+                                        Math.max(0, at - Date.now()))""",
             [item, at * 1000],
         )
         time.sleep(max(0.0, at - time.time()))
@@ -166,7 +169,9 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
     for i, page in enumerate([ann, bo, cy, ann, bo]):
         card = converge(api, s, pages)["candidates"][0]
         menu_move(page, card, "move-to-team-values")
-        expect(pages[(i + 1) % 3].locator(f'[data-pile="team-values"] [data-card-id="{card}"]')).to_be_visible()
+        expect(
+            pages[(i + 1) % 3].locator(f'[data-pile="team-values"] [data-card-id="{card}"]')
+        ).to_be_visible()
     rest = converge(api, s, pages)
     assert len(rest["values"]) == 5
     # Who made each move shows on the card for everyone.
