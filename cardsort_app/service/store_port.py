@@ -25,6 +25,7 @@ class SessionRecord:
     facilitator_key_hash: str
     last_seq: int
     created_at: datetime
+    read_only: bool = False  # an imported session: a record nothing may change
 
 
 class StoreError(Exception):

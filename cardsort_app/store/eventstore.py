@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from cardsort_app.domain.events import MAX_EVENT_BYTES, Event, InvalidEvent, parse_event
 from cardsort_app.domain.reducer import replay
 from cardsort_app.domain.state import SessionState
+from cardsort_app.domain.upcasting import CURRENT_SCHEMA_VERSION, parse_versioned
 from cardsort_app.service.store_port import SessionRecord
 
 from .errors import (
@@ -352,6 +353,7 @@ class EventStore:
             "type": str(e.type),
             "participant_id": e.participant_id,
             "body": body,
+            "schema_version": CURRENT_SCHEMA_VERSION,
             "created_at": now,
             "published": False,
         }
@@ -359,8 +361,8 @@ class EventStore:
     @staticmethod
     def _stored(conn: sa.Connection, event_ids: Iterable[str]) -> dict[str, Event]:
         ids = list(dict.fromkeys(event_ids))
-        rows = conn.execute(sa.select(_E.body).where(_E.event_id.in_(ids))).scalars()
-        return {(ev := parse_event(body)).id: ev for body in rows}
+        rows = conn.execute(sa.select(_E.body, _E.schema_version).where(_E.event_id.in_(ids)))
+        return {(ev := parse_versioned(body, version)).id: ev for body, version in rows}
 
     def get_event(self, event_id: str) -> Event | None:
         """The stored (sequenced) event with this id, if any."""
@@ -388,13 +390,14 @@ class EventStore:
     def _events_after(
         conn: sa.Connection, code: str, after: int, *, upto: int | None = None, limit: int | None = None
     ) -> list[Event]:
-        q = sa.select(_E.body).where(_E.session_code == code, _E.seq > after)
+        q = sa.select(_E.body, _E.schema_version).where(_E.session_code == code, _E.seq > after)
         if upto is not None:
             q = q.where(_E.seq <= upto)
         q = q.order_by(_E.seq)
         if limit is not None:
             q = q.limit(limit)
-        return [parse_event(body) for body in conn.execute(q).scalars()]
+        # Old events are upcast to today's schema before anything reads them (domain/upcasting.py).
+        return [parse_versioned(body, version) for body, version in conn.execute(q)]
 
     # --- snapshots and loading -----------------------------------------------------------------------
     def load(self, code: str) -> SessionState:
@@ -483,12 +486,12 @@ class EventStore:
     # --- outbox: what the relay (service/relay.py) has still to publish --------------------------------
     def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
         """Stored events not yet marked published, oldest first (per session that is seq order)."""
-        q = sa.select(_E.body).where(_E.published == sa.false())
+        q = sa.select(_E.body, _E.schema_version).where(_E.published == sa.false())
         if code is not None:
             q = q.where(_E.session_code == code)
         with self._read() as conn:
-            rows = conn.execute(q.order_by(_E.id).limit(limit)).scalars()
-            return [parse_event(body) for body in rows]
+            rows = conn.execute(q.order_by(_E.id).limit(limit))
+            return [parse_versioned(body, version) for body, version in rows]
 
     def count_unpublished(self) -> int:
         """How many stored events wait for the relay (the outbox), for the metrics."""

@@ -44,6 +44,8 @@ class SessionRow(SQLModel, table=True):
     facilitator_key_hash: str = Field(sa_type=sa.String(), nullable=False)
     last_seq: int = Field(default=0, nullable=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _created_at()
+    # An imported session (POST /api/sessions/import) is a read-only record: no command may append to it.
+    read_only: bool = Field(default=False, nullable=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class ParticipantRow(SQLModel, table=True):
@@ -87,6 +89,8 @@ class EventRow(SQLModel, table=True):
     type: str = Field(sa_type=sa.String(), nullable=False)
     participant_id: str = Field(sa_type=sa.String(), nullable=False)
     body: str = Field(sa_type=sa.Text, nullable=False)
+    # The event schema version ``body`` was written in; readers upcast older ones (domain/upcasting.py).
+    schema_version: int = Field(default=1, nullable=False, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = _created_at()
     published: bool = Field(default=False, nullable=False, sa_column_kwargs={"server_default": sa.false()})
 

@@ -18,7 +18,7 @@ def _menu(c: rx.Var, pile: str) -> rx.Component:
             enabled,
             rx.menu.item(
                 label,
-                on_click=TeamState.menu(c["id"], action, c["index"], TeamState.version),
+                on_click=TeamState.menu(c["id"].to(str), action, c["index"].to(int), TeamState.version),
                 data_testid=action,
             ),
         )
@@ -41,7 +41,7 @@ def _menu(c: rx.Var, pile: str) -> rx.Component:
                     variant="ghost",
                     size="1",
                     aria_label="Move card",
-                    data_testid="card-menu-" + c["id"],
+                    data_testid="card-menu-" + c["id"].to(str),
                 )
             ),
             rx.menu.content(*items),
@@ -55,12 +55,14 @@ def _card(c: rx.Var, pile: str) -> rx.Component:
         if pile == "candidates"
         else rx.cond(c["by"] != "", rx.text("placed by ", c["by"], size="1", color_scheme="gray"))
     )
+    rank = (
+        rx.badge((c["index"].to(int) + 1).to_string(), color_scheme="amber", radius="full")
+        if pile == "team-values"
+        else rx.fragment()
+    )
     return team_card(
         rx.hstack(
-            rx.cond(
-                pile == "team-values",
-                rx.badge((c["index"].to(int) + 1).to_string(), color_scheme="amber", radius="full"),
-            ),
+            rank,
             rx.box(
                 rx.text(c["name"], weight="bold", size="2"),
                 rx.text(c["meaning"], size="1", color_scheme="gray", line_height="1.3"),
