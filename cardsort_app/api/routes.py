@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -15,7 +17,7 @@ from cardsort_app.api.exports import router as exports_router
 from cardsort_app.api.protection import Protection
 from cardsort_app.api.views import session_view
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
-from cardsort_app.service.errors import ServiceError
+from cardsort_app.service.errors import InvalidImport, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.store_port import StoreUnavailable
@@ -30,6 +32,8 @@ MAX_EVENTS_PAGE = 1000
 MAX_DECK_CSV_CHARS = 64 * 1024
 #: The largest seq a database can hold (a signed 64-bit integer); a bigger `after` cannot even be bound.
 MAX_SEQ = 2**63 - 1
+#: The largest export POST /api/sessions/import reads (100k events are about 25 MB of JSON).
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 class CreateSessionBody(BaseModel):
@@ -133,3 +137,24 @@ async def get_events(
     code = await runtime.service.check_facilitator(code, key)
     events = await runtime.queries.events_after(code, after, limit)
     return {"events": [e.to_wire() for e in events], "next": events[-1].seq if events else after}
+
+
+@api.post("/api/sessions/import", status_code=201)
+async def import_session(request: Request) -> Any:
+    """A new read-only session from an `export.json` (no key needed: the export is the credential)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+        return JSONResponse({"error": f"An export may be at most {MAX_IMPORT_BYTES} bytes"}, status_code=413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_IMPORT_BYTES:
+            return JSONResponse(
+                {"error": f"An export may be at most {MAX_IMPORT_BYTES} bytes"}, status_code=413
+            )
+    try:
+        data = await asyncio.to_thread(json.loads, bytes(body))
+    except ValueError as exc:
+        raise InvalidImport(f"Not imported: the body is not JSON ({exc})") from exc
+    created = await get_runtime().service.import_session(data)
+    return JSONResponse({"code": created.code, "facilitatorKey": created.facilitator_key}, status_code=201)

@@ -34,3 +34,16 @@ class NotFacilitator(SessionNotFound, Forbidden):
     def __init__(self, code: str = "") -> None:
         ServiceError.__init__(self, "No session with this code and facilitator key")
         self.code = code
+
+
+class InvalidImport(ServiceError):
+    """An export that may not be imported (malformed, truncated or tampered); nothing was created."""
+
+    status = 400
+
+
+class ReadOnly(Rejected):
+    """A command on a read-only (imported) session."""
+
+    def __init__(self) -> None:
+        super().__init__("This session is a read-only import: it can be viewed and replayed, not changed")

@@ -25,11 +25,21 @@ from cardsort_app.domain.custom_decks import CUSTOM_DECK
 from cardsort_app.domain.decks import UnknownDeck, load_deck
 from cardsort_app.domain.events import FACILITATOR_ID, Event, InvalidEvent, RevealType, parse_event
 from cardsort_app.domain.facilitation import PACINGS
+from cardsort_app.domain.portable import BadExport, rehome, verify_export
+from cardsort_app.domain.reducer import reduce
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service import secrets
 from cardsort_app.service.bus_port import EventBus
-from cardsort_app.service.errors import Forbidden, NotFacilitator, Rejected, ServiceError, SessionNotFound
+from cardsort_app.service.errors import (
+    Forbidden,
+    InvalidImport,
+    NotFacilitator,
+    ReadOnly,
+    Rejected,
+    ServiceError,
+    SessionNotFound,
+)
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.limits import Limits
 from cardsort_app.service.relay import OutboxRelay
@@ -103,6 +113,7 @@ class SessionService:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: Counter[str] = Counter()
         self._token_hashes: dict[tuple[str, str], str] = {}
+        self._read_only: dict[str, bool] = {}  # fixed when a session is made: safe to cache
 
     # --- sessions -------------------------------------------------------------------------------------
     async def create_session(
@@ -289,6 +300,42 @@ class SessionService:
             raise Forbidden("The facilitator may only send the facilitator's events, in their own session")
         return await self._commit(code, lambda _state: event)
 
+    # --- portable sessions --------------------------------------------------------------------------
+    async def import_session(self, export: object) -> CreatedSession:
+        """A new read-only session replaying an `export.json`; InvalidImport (nothing created) when the
+        export is malformed, truncated or tampered with (the message names the first bad event)."""
+        try:
+            verified = await asyncio.to_thread(verify_export, export)
+        except BadExport as exc:
+            raise InvalidImport(f"Not imported: {exc}") from exc
+        key = secrets.new_secret()
+        every = self.store.sync.snapshot_every
+        for _ in range(10):
+            code = secrets.new_code()
+            if await self.store.get_session(code) is not None:
+                continue
+            events = list(rehome(verified.events, code))
+            snapshots = await asyncio.to_thread(_snapshots, events, every)
+            state = verified.state
+            try:
+                await self.store.import_session(
+                    code, state.title, state.deck, secrets.hash_secret(key), events, snapshots
+                )
+            except SessionExists:
+                continue
+            self._read_only[code] = True
+            return CreatedSession(code=code, facilitator_key=key)
+        raise Rejected("Could not allocate a session code; try again")  # pragma: no cover
+
+    async def is_read_only(self, code: str) -> bool:
+        cached = self._read_only.get(code)
+        if cached is None:
+            record = await self.store.get_session(code)
+            cached = bool(record and record.read_only)
+            if record is not None:
+                self._read_only[code] = cached
+        return cached
+
     # --- the one write path ---------------------------------------------------------------------------
     async def _commit(self, code: str, decide) -> Event | None:
         """Decide against the log's head and append, in one store transaction; then apply and publish.
@@ -296,6 +343,8 @@ class SessionService:
         The local lock keeps this process's commands for a session in line; the store's transaction makes
         the decision see every event before it, whichever worker appended them.
         """
+        if await self.is_read_only(code):
+            raise ReadOnly()
         started = time.perf_counter()
         async with self._session_lock(code):
             base = await self.hub.state(code)
@@ -371,3 +420,14 @@ class SessionService:
             rules.check(state, event)
         except DomainError as exc:
             raise Rejected(str(exc)) from exc
+
+
+def _snapshots(events: list[Event], every: int) -> list[SessionState]:
+    """The states at every multiple of `every` seqs, as the log would have snapshotted them."""
+    out: list[SessionState] = []
+    state: SessionState | None = None
+    for event in events:
+        state = reduce(state or SessionState.empty(event.session_code), event)
+        if event.seq is not None and event.seq % every == 0:
+            out.append(state)
+    return out

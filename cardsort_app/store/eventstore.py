@@ -192,12 +192,76 @@ class EventStore:
         with self._read() as conn:
             row = conn.execute(
                 sa.select(
-                    _S.code, _S.title, _S.deck, _S.facilitator_key_hash, _S.last_seq, _S.created_at
+                    _S.code,
+                    _S.title,
+                    _S.deck,
+                    _S.facilitator_key_hash,
+                    _S.last_seq,
+                    _S.created_at,
+                    _S.read_only,
                 ).where(_S.code == code)
             ).first()
         if row is None:
             return None
-        return SessionRecord(row[0], row[1], row[2], row[3], row[4], _aware(row[5]))
+        return SessionRecord(row[0], row[1], row[2], row[3], row[4], _aware(row[5]), bool(row[6]))
+
+    def import_session(
+        self,
+        code: str,
+        title: str,
+        deck: str,
+        facilitator_key_hash: str,
+        events: Sequence[Event],
+        snapshots: Sequence[SessionState] = (),
+    ) -> SessionRecord:
+        """Create a read-only session holding ``events`` (already sequenced 1..n, verified by the caller)
+        and its ``snapshots``, in ONE transaction: an import lands whole or not at all. The events count
+        as published (they are history, not news)."""
+        now = utcnow()
+        rows = []
+        for e in events:
+            row = self._row(parse_event(e.to_json()), now)  # never store what does not round-trip
+            row["published"] = True
+            rows.append(row)
+        snaps = [
+            {
+                "session_code": code,
+                "seq": st.version,
+                "state": json.dumps(st.to_dict(), separators=(",", ":"), ensure_ascii=False),
+                "created_at": now,
+            }
+            for st in snapshots
+        ]
+        last = rows[-1]["seq"] if rows else 0
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    sa.insert(sessions_table).values(
+                        code=code,
+                        title=title,
+                        deck=deck,
+                        facilitator_key_hash=facilitator_key_hash,
+                        last_seq=last,
+                        created_at=now,
+                        read_only=True,
+                    )
+                )
+                for i in range(0, len(rows), 5000):
+                    conn.execute(sa.insert(events_table), rows[i : i + 5000])
+                if snaps:
+                    conn.execute(sa.insert(snapshots_table), snaps)
+        except IntegrityError as exc:
+            raise SessionExists(code) from exc
+        return SessionRecord(code, title, deck, facilitator_key_hash, last, now, True)
+
+    def load_at(self, code: str, seq: int) -> SessionState:
+        """The session as it was right after ``seq`` (newest snapshot at or before it + the events up to
+        it): time travel for the dashboard's replay and the replay tool. Raises UnknownSession."""
+        with self._read() as conn:
+            if seq <= 0:
+                self._require_session(conn, code)
+                return SessionState.empty(code)
+            return self._state_at(conn, code, upto=seq)
 
     def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
         """Register a participant's token hash; repeating it with the same hash is a no-op.
