@@ -16,6 +16,7 @@ from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
 from cardsort_app.ui.results import results_page
 from cardsort_app.ui.workshop_board import summary_page
+from cardsort_app.ui.replay_state import ReplayState
 from cardsort_app.ui.team import team_page
 from cardsort_app.ui.team_state import TeamState
 
@@ -45,7 +46,10 @@ app.register_lifespan_task(_runtime_lifespan)
 app.add_page(landing_page, route="/", title="Cardsort", on_load=LandingState.prefill)
 app.add_page(board_page, route="/s/[code]", title="Cardsort · board", on_load=BoardState.load)
 app.add_page(
-    dashboard_page, route="/s/[code]/facilitate", title="Cardsort · dashboard", on_load=DashboardState.load
+    dashboard_page,
+    route="/s/[code]/facilitate",
+    title="Cardsort · dashboard",
+    on_load=[DashboardState.load, ReplayState.load],
 )
 app.add_page(results_page, route="/s/[code]/results", title="Cardsort · results", on_load=DashboardState.load)
 app.add_page(summary_page, route="/s/[code]/summary", title="Cardsort · my summary", on_load=BoardState.load)

@@ -11,6 +11,7 @@ from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.results import results_card
 from cardsort_app.ui.dashboard_team import team_panel
+from cardsort_app.ui.replay import replay_panel
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
 
 
@@ -219,6 +220,7 @@ def _ready() -> rx.Component:
             width="100%",
         ),
         _event_log(),
+        replay_panel(_progress_row),
         spacing="4",
         width="100%",
         data_testid="dashboard",

@@ -35,10 +35,13 @@ def open_team(ctx: BrowserContext, code: str, query: str = "") -> Page:
 
 
 def team_cards(page: Page, pile: str) -> list[str]:
-    cards = page.locator(
-        f'[data-testid=team-board] [data-testid=pile][data-pile="{pile}"] [data-testid=card]'
+    """The card ids of a team pile, in order, read in one go (the list may change while we read)."""
+    return page.evaluate(
+        """(pile) => Array.from(document.querySelectorAll(
+            `[data-testid=team-board] [data-testid=pile][data-pile="${pile}"] [data-testid=card]`
+        )).map((c) => c.getAttribute("data-card-id"))""",
+        pile,
     )
-    return [c.get_attribute("data-card-id") or "" for c in cards.all()]
 
 
 def view(page: Page) -> dict[str, list[str]]:
@@ -93,6 +96,7 @@ def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome
     winners = {"Ann": 0, "Bo": 0}
 
     for round_no in range(ROUNDS):
+        print(f"round {round_no}", flush=True)
         before = rest_team(api, s)
         to_values = card in before["candidates"]
         target_pile, action = (

@@ -1,0 +1,144 @@
+"""The dashboard's replay panel: scrub or play through the session's events (DESIGN §5b `replay-slider`,
+`replay-view`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import reflex as rx
+
+from cardsort_app.domain.rules import PILE_LABELS
+from cardsort_app.domain.state import PILES
+from cardsort_app.ui.replay_state import SPEEDS, ReplayState
+
+
+def _piles(r: rx.Var) -> rx.Component:
+    return rx.box(
+        rx.text(r["name"], weight="bold", size="1"),
+        rx.foreach(
+            r["piles"].to(list[dict[str, str]]),
+            lambda p: rx.text(
+                rx.text.span(p["pile"], ": ", color_scheme="gray"), p["cards"], size="1", line_height="1.4"
+            ),
+        ),
+        padding_y="4px",
+        key=r["id"],
+    )
+
+
+def _team() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.text("Team board", weight="bold", size="2"),
+            rx.cond(
+                ReplayState.team_locked,
+                rx.badge("locked", color_scheme="green"),
+                rx.cond(ReplayState.team_open, rx.badge("open", color_scheme="amber"), rx.badge("not open")),
+            ),
+            spacing="2",
+        ),
+        rx.text(
+            "Team values: ",
+            rx.cond(ReplayState.team_values.length() > 0, ReplayState.team_values.join(" · "), "none yet"),
+            size="2",
+            data_testid="replay-team-values",
+        ),
+        rx.text("Candidates: ", ReplayState.team_candidates.join(", "), size="1", color_scheme="gray"),
+        spacing="1",
+        width="100%",
+    )
+
+
+def replay_panel(progress_row: Callable[[rx.Var], rx.Component]) -> rx.Component:
+    """`progress_row` is the live participants table's row: the replay shows the very same rows."""
+    return rx.card(
+        rx.hstack(
+            rx.icon("history", size=16),
+            rx.text("Replay", weight="bold"),
+            rx.text(
+                "time travel through the event log; the live view above is not affected",
+                size="1",
+                color_scheme="gray",
+            ),
+            spacing="2",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.hstack(
+            rx.button(
+                rx.cond(ReplayState.playing, rx.icon("pause", size=14), rx.icon("play", size=14)),
+                rx.cond(ReplayState.playing, "Pause", "Play"),
+                on_click=ReplayState.toggle_play,
+                size="2",
+                variant="soft",
+                data_testid="replay-play",
+            ),
+            rx.el.input(
+                type="range",
+                min=0,
+                max=ReplayState.max_seq,
+                step=1,
+                value=ReplayState.seq,
+                on_change=ReplayState.set_seq.debounce(40),
+                aria_label="Replay position (event seq)",
+                data_testid="replay-slider",
+                style={"flex": "1", "minWidth": "160px", "accentColor": "var(--indigo-9)"},
+            ),
+            rx.select(
+                [str(s) for s in SPEEDS],
+                value=ReplayState.speed.to_string(),
+                on_change=ReplayState.set_speed,
+                size="1",
+                data_testid="replay-speed",
+            ),
+            rx.text("events/s", size="1", color_scheme="gray"),
+            spacing="3",
+            align="center",
+            width="100%",
+            padding_y="8px",
+        ),
+        rx.text(
+            "seq ",
+            ReplayState.seq,
+            " of ",
+            ReplayState.max_seq,
+            " · ",
+            ReplayState.event_label,
+            " · rebuilt in ",
+            ReplayState.jump_ms,
+            " ms",
+            size="1",
+            color_scheme="gray",
+            data_testid="replay-position",
+        ),
+        rx.box(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        rx.table.column_header_cell("Name"),
+                        rx.table.column_header_cell("Step"),
+                        rx.table.column_header_cell("Sorted"),
+                        *[rx.table.column_header_cell(PILE_LABELS[p], text_align="center") for p in PILES],
+                        rx.table.column_header_cell("Revealed"),
+                    )
+                ),
+                rx.table.body(rx.foreach(ReplayState.rows, progress_row)),
+                size="1",
+                variant="ghost",
+                width="100%",
+            ),
+            overflow_x="auto",
+            width="100%",
+        ),
+        rx.grid(
+            rx.box(rx.foreach(ReplayState.rows, _piles), width="100%"),
+            _team(),
+            columns=rx.breakpoints(initial="1", md="2"),
+            spacing="4",
+            width="100%",
+            padding_top="8px",
+        ),
+        data_testid="replay-view",
+        data_seq=ReplayState.seq,
+        width="100%",
+    )

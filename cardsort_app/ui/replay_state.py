@@ -1,0 +1,152 @@
+"""Time travel on the dashboard: a slider over the session's seq rebuilds what everyone saw at that event.
+
+The state at a seq comes from the same reducers as the live view: the newest snapshot at or before it plus
+the events up to it (``EventStore.load_at``), so a jump anywhere costs at most one snapshot read and
+``snapshot_every`` events. This state is separate from DashboardState, so live pushes never touch the
+replay and scrubbing never touches the live view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import reflex as rx
+
+from cardsort_app.domain import team
+from cardsort_app.domain.state import PILES, SessionState
+from cardsort_app.service.errors import ServiceError
+from cardsort_app.service.runtime import get_runtime
+from cardsort_app.service.secrets import normalize_code
+from cardsort_app.ui.board_state import _card, _deck
+from cardsort_app.ui.identity import IdentityState
+
+#: Playback speeds offered (events per second).
+SPEEDS = (1, 5, 20, 100)
+_TICK_S = 0.2
+
+
+def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
+    """The live participants table's rows (dashboard_state.progress_rows), built for a past state, plus
+    each participant's piles by card name."""
+    deck = _deck(state)
+    revealed = {(r.participant_id, str(r.reveal_type)) for r in state.reveals}
+    rows = []
+    for p in state.active_participants:
+        rows.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "step": p.step,
+                "online": "true" if p.id in online else "false",
+                "counts": {pile: len(p.pile(pile)) for pile in PILES},
+                "sorted": len(state.card_ids) - len(p.pile("unsorted")),
+                "revealed_top8": (p.id, "top8") in revealed,
+                "revealed_top3": (p.id, "top3") in revealed,
+                "piles": [
+                    {"pile": pile, "cards": ", ".join(_card(deck, c)["name"] for c in p.pile(pile))}
+                    for pile in PILES
+                    if p.pile(pile)
+                ],
+            }
+        )
+    return rows
+
+
+class ReplayState(IdentityState):
+    replay_ready: bool = False
+    seq: int = 0
+    max_seq: int = 0
+    playing: bool = False
+    speed: int = SPEEDS[1]
+    rows: list[dict[str, Any]] = []
+    team_open: bool = False
+    team_locked: bool = False
+    team_values: list[str] = []
+    team_candidates: list[str] = []
+    event_label: str = ""
+    jump_ms: str = ""
+    _code: str = ""
+    _key: str = ""
+
+    @rx.event
+    async def load(self):
+        """On the dashboard's load: verify the facilitator key for this tab, start at the head."""
+        self.replay_ready, self.playing = False, False
+        code = normalize_code(self.router.page.params.get("code", ""))
+        key = self.router.url.query_parameters.get("key") or self.facilitator_key_for(code) or ""
+        try:
+            await get_runtime().service.check_facilitator(code, key)
+        except ServiceError:
+            return
+        self._code, self._key = code, key
+        self.replay_ready = True
+        head = (await get_runtime().hub.state(code)).version
+        await self._show(head)
+
+    async def _show(self, seq: int) -> None:
+        rt = get_runtime()
+        self.max_seq = (rt.hub.loaded(self._code) or await rt.hub.state(self._code)).version
+        seq = min(max(0, seq), self.max_seq)
+        started = time.perf_counter()
+        state = await rt.store.load_at(self._code, seq)
+        self.jump_ms = f"{(time.perf_counter() - started) * 1000:.1f}"
+        self.seq = seq
+        self.rows = replay_rows(state, rt.presence.online(self._code))
+        self.team_open, self.team_locked = state.team.open, state.team.locked
+        self.team_values = [team.card_label(state, c) for c in state.team.values]
+        self.team_candidates = [f"{team.card_label(state, c)} ×{n}" for c, n in team.candidates(state)]
+        self.event_label = await self._label(seq)
+
+    async def _label(self, seq: int) -> str:
+        if seq <= 0:
+            return "before the first event"
+        events = await get_runtime().store.events_after(self._code, seq - 1, 1)
+        return f"#{seq} {events[0].type}" if events else f"#{seq}"
+
+    @rx.event
+    async def set_seq(self, value: str | int | float):
+        """The slider moved (the value is the seq); stops playback."""
+        if not self.replay_ready:
+            return
+        try:
+            seq = int(float(value))
+        except (TypeError, ValueError):
+            return
+        self.playing = False
+        await self._show(seq)
+
+    @rx.event
+    def set_speed(self, value: str):
+        if self.replay_ready and str(value).isdigit() and int(value) in SPEEDS:
+            self.speed = int(value)
+
+    @rx.event
+    def toggle_play(self):
+        if not self.replay_ready:
+            return None
+        if self.playing:
+            self.playing = False
+            return None
+        return ReplayState.play
+
+    @rx.event(background=True)
+    async def play(self):
+        """Advance `speed` events per second until the head (or pause)."""
+        async with self:
+            if not self.replay_ready or self.playing:
+                return
+            self.playing = True
+            if self.seq >= self.max_seq:
+                await self._show(0)
+        while True:
+            await asyncio.sleep(_TICK_S)
+            async with self:
+                if not self.playing:
+                    return
+                step = max(1, round(self.speed * _TICK_S))
+                await self._show(self.seq + step)
+                if self.seq >= self.max_seq:
+                    self.playing = False
+                    return
