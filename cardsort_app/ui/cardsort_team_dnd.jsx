@@ -6,20 +6,36 @@ import {
   DndContext,
   PointerSensor,
   TouchSensor,
+  pointerWithin,
+  rectIntersection,
   useDraggable,
   useDroppable,
   useSensor,
   useSensors,
 } from "@dnd-kit/core";
 
+// The drop target is what is under the pointer. (The default compares the dragged card's rectangle, which
+// jumps when a live update re-renders the held card in another pile.)
+const underPointer = (args) => {
+  const hits = pointerWithin(args);
+  return hits.length ? hits : rectIntersection(args);
+};
+
 export function TeamDndBoard({ children, onDrop, version, ...rest }) {
   const sensors = useSensors(
     useSensor(PointerSensor, { activationConstraint: { distance: 6 } }),
     useSensor(TouchSensor, { activationConstraint: { delay: 180, tolerance: 8 } }),
   );
+  // What the card was when it was picked up: if somebody else's move re-renders it elsewhere mid-drag,
+  // the drop still says where *this* person saw it, so the server can tell them who moved it first.
+  const picked = React.useRef(null);
+  const handleDragStart = ({ active }) => {
+    picked.current = { ...(active.data.current || {}), version: Number(version) };
+  };
   const handleDragEnd = ({ active, over }) => {
+    const from = picked.current || { ...(active.data.current || {}), version: Number(version) };
+    picked.current = null;
     if (!over || !onDrop) return;
-    const from = active.data.current || {};
     const target = over.data.current || {};
     const toPile = String(target.pile || over.id);
     const toIndex = target.index === undefined ? -1 : Number(target.index);
@@ -30,11 +46,17 @@ export function TeamDndBoard({ children, onDrop, version, ...rest }) {
       fromIndex: Number(from.index),
       toPile,
       toIndex,
-      version: Number(version),
+      version: from.version,
     });
   };
   return (
-    <DndContext sensors={sensors} onDragEnd={handleDragEnd}>
+    <DndContext
+      sensors={sensors}
+      collisionDetection={underPointer}
+      onDragStart={handleDragStart}
+      onDragEnd={handleDragEnd}
+      onDragCancel={() => (picked.current = null)}
+    >
       <div {...rest}>{children}</div>
     </DndContext>
   );

@@ -117,14 +117,18 @@ def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome
         ann.mouse.down()
         for i in range(1, 11):
             ann.mouse.move(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)
+        # The drag is live and the pile under the pointer knows it (dnd-kit measures asynchronously).
+        expect(target).to_have_attribute("data-over", "true")
         at = time.time() + 0.25
         bo.evaluate(
             """([sel, at]) => setTimeout(() => document.querySelector(sel).click(),
                                         Math.max(0, at - Date.now()))""",
             [item, at * 1000],
         )
-        time.sleep(max(0.0, at - time.time()))
-        ann.mouse.up()  # both moves leave within a few milliseconds of each other
+        # Ann lets go ~10 ms after Bo's click: both moves are on their way before either can hear of the
+        # other (a move takes longer than that to be sequenced and pushed back).
+        time.sleep(max(0.0, at + 0.01 - time.time()))
+        ann.mouse.up()
 
         after = converge(api, s, pages)
         assert (card in after["values"]) == to_values, f"round {round_no}: the card did not move at all"
@@ -137,6 +141,9 @@ def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome
             time.sleep(0.05)
         time.sleep(0.3)  # a second notice, if any, would have arrived by now
         shown = [p.get_by_test_id("conflict-notice").count() for p in (ann, bo)]
+        if shown not in ([1, 0], [0, 1]):
+            log = api.get(f"/api/sessions/{s.code}/events?after=0&limit=1000", headers=s.auth).json()
+            print([(e["seq"], e["participantId"], e["payload"]) for e in log["events"][-3:]])
         assert shown in ([1, 0], [0, 1]), f"round {round_no}: notices {shown}"
         loser = ann if shown[0] else bo
         winner = "Bo" if shown[0] else "Ann"
