@@ -1,11 +1,11 @@
 """Portable sessions: checking an exported log (``export.json``) before it becomes a new session.
 
-An export is ``{"session": {...}, "events": [wire events]}``; ``session.schemaVersion`` says which event
-schema the events were written in (1 when absent). :func:`verify_export` accepts it only if the events
-are a complete, untampered history: every event well formed (after upcasting), one session, ids unique,
-seqs exactly 1..n, the first one SESSION_CREATED, and every event allowed by the rules in the state
-before it -- the same check the log made when it sequenced them. Summary fields of ``session`` that can
-be compared (``version``, the participants' names and steps) must agree with the replay. The first
+An export is ``{"session": {...}, "events": [wire events], "schemaVersion": n}``; ``schemaVersion``
+says which event schema the events were written in (1 when absent). :func:`verify_export` accepts it
+only if the events are a complete, untampered history: every event well formed (after upcasting), one
+session, ids unique, seqs exactly 1..n, the first one SESSION_CREATED, and every event allowed by the
+rules in the state before it -- the same check the log made when it sequenced them. Summary fields of
+``session`` that can be compared (``version``, the participants' steps) must agree with the replay. The first
 problem found is reported with the event it is in, so nothing half-checked is ever imported.
 """
 
@@ -59,14 +59,14 @@ def verify_export(export: Any, *, max_events: int = 1_000_000) -> VerifiedLog:
         raise BadExport('"events" must be a non-empty list of events')
     if len(raw_events) > max_events:
         raise BadExport(f"An export may hold at most {max_events} events (this one has {len(raw_events)})")
-    schema_version = session.get("schemaVersion", 1)
+    schema_version = export.get("schemaVersion", session.get("schemaVersion", 1))
     if (
         isinstance(schema_version, bool)
         or not isinstance(schema_version, int)
         or not (1 <= schema_version <= CURRENT_SCHEMA_VERSION)
     ):
         raise BadExport(
-            f"session.schemaVersion {schema_version!r} is not one this server reads "
+            f"schemaVersion {schema_version!r} is not one this server reads "
             f"(1 to {CURRENT_SCHEMA_VERSION})"
         )
 

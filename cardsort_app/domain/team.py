@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-from .decks import UnknownDeck, load_deck
+from .custom_decks import session_deck
 from .events import (
     FACILITATOR_ID,
     BaseEvent,
@@ -60,9 +60,10 @@ def _error(message: str) -> Exception:
 
 def card_label(state: SessionState, card_id: str) -> str:
     """The card's name in the session's deck, for messages (its id when the deck does not know it)."""
+    deck = session_deck(state)  # a shipped deck, or the session's own (custom) cards
     try:
-        return load_deck(state.deck).card(card_id).name if state.deck else card_id
-    except (UnknownDeck, KeyError):
+        return deck.card(card_id).name if deck is not None else card_id
+    except KeyError:
         return card_id
 
 

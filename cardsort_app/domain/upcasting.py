@@ -1,7 +1,7 @@
 """Event schema versions: stored events live for years, the code that reads them changes.
 
 Every stored event carries the schema version it was written in (the ``events.schema_version`` column;
-``schemaVersion`` in an export's ``session``). Readers never interpret an old event with new rules: they
+``schemaVersion`` in an export). Readers never interpret an old event with new rules: they
 first *upcast* its wire dict, one version step at a time, to :data:`CURRENT_SCHEMA_VERSION`, then parse it.
 
 Upcasters are pure functions ``dict -> dict`` on the wire form (camelCase), one per step, registered in

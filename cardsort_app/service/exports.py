@@ -18,6 +18,8 @@ from typing import Any
 from cardsort_app.domain.custom_decks import session_deck
 from cardsort_app.domain.results import CSV_HEADER, csv_rows
 from cardsort_app.domain.state import SessionState
+from cardsort_app.domain.team import card_label
+from cardsort_app.domain.upcasting import CURRENT_SCHEMA_VERSION
 
 #: How long a dashboard's export link works (the dashboard renews it on every update).
 TOKEN_TTL_MS = 60 * 60 * 1000
@@ -57,7 +59,24 @@ def session_csv(state: SessionState) -> str:
     writer.writerow(CSV_HEADER)
     for row in csv_rows(state, session_deck(state)):
         writer.writerow([_cell(v) for v in row])
+    for row in team_rows(state):
+        writer.writerow([_cell(v) for v in row])
     return out.getvalue()
+
+
+#: The `participant` of the team values' rows in the CSV export.
+TEAM_ROW_NAME = "Team values"
+
+
+def team_rows(state: SessionState) -> list[tuple[str, str, str, str, str]]:
+    """Once the team board is locked, its final values follow the participants' rows: participant
+    ``Team values``, pile ``team-values``, rank 1..5."""
+    if not state.team.locked:
+        return []
+    return [
+        (TEAM_ROW_NAME, card, card_label(state, card), "team-values", str(rank))
+        for rank, card in enumerate(state.team.values, start=1)
+    ]
 
 
 def export_filename(state: SessionState, ext: str) -> str:
@@ -65,4 +84,6 @@ def export_filename(state: SessionState, ext: str) -> str:
 
 
 def json_export(session: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"session": session, "events": events}
+    """`session` (the GET view, with the team board), the events, and the event schema version they are
+    written in (domain/upcasting.py), so an import years later upcasts them right."""
+    return {"session": session, "events": events, "schemaVersion": CURRENT_SCHEMA_VERSION}

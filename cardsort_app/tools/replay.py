@@ -48,7 +48,7 @@ def state_from_export(path: Path, at: int | None, console: Console) -> tuple[Ses
     if not isinstance(data, dict) or not isinstance(data.get("events"), list) or not data["events"]:
         raise SystemExit(f'{path}: not an export (expected {{"session": ..., "events": [...]}})')
     session = data.get("session") if isinstance(data.get("session"), dict) else {}
-    version = session.get("schemaVersion", data.get("schemaVersion", 1))
+    version = data.get("schemaVersion", session.get("schemaVersion", 1))
     raw = data["events"]
     last = len(raw)
     upto = last if at is None else min(max(0, at), last)

@@ -20,11 +20,14 @@ from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck
+from cardsort_app.ui.guard import BadArgument
 from cardsort_app.ui.identity import IdentityState
 
 #: Playback speeds offered (events per second).
 SPEEDS = (1, 5, 20, 100)
 _TICK_S = 0.2
+MAX_CODE_CHARS = 32
+MAX_KEY_CHARS = 200
 
 
 def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
@@ -70,14 +73,22 @@ class ReplayState(IdentityState):
     _code: str = ""
     _key: str = ""
 
+    def _forget(self) -> None:
+        """No verified session in this tab: nothing of any session stays visible."""
+        self._code, self._key, self.replay_ready, self.playing = "", "", False, False
+        self.seq, self.max_seq, self.rows, self.event_label, self.jump_ms = 0, 0, [], "", ""
+        self.team_open, self.team_locked, self.team_values, self.team_candidates = False, False, [], []
+
     @rx.event
     async def load(self):
         """On the dashboard's load: verify the facilitator key for this tab, start at the head."""
-        self.replay_ready, self.playing = False, False
-        code = normalize_code(self.router.page.params.get("code", ""))
-        key = self.router.url.query_parameters.get("key") or self.facilitator_key_for(code) or ""
+        self._forget()
+        code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
+        key = self.router.url.query_parameters.get("key") or self._facilitator_key_for(code) or ""
+        if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
+            return
         try:
-            await get_runtime().service.check_facilitator(code, key)
+            code = await get_runtime().service.check_facilitator(code, key)
         except ServiceError:
             return
         self._code, self._key = code, key
@@ -108,18 +119,22 @@ class ReplayState(IdentityState):
     @rx.event
     async def set_seq(self, value: str | int | float):
         """The slider moved (the value is the seq); stops playback."""
-        if not self.replay_ready:
-            return
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or len(str(value)) > 24:
+            raise BadArgument("the replay position must be a number")
         try:
             seq = int(float(value))
-        except (TypeError, ValueError):
+        except (ValueError, OverflowError) as exc:
+            raise BadArgument("the replay position must be a number") from exc
+        if not self.replay_ready:
             return
         self.playing = False
         await self._show(seq)
 
     @rx.event
     def set_speed(self, value: str):
-        if self.replay_ready and str(value).isdigit() and int(value) in SPEEDS:
+        if not isinstance(value, str) or value not in {str(s) for s in SPEEDS}:
+            raise BadArgument("not a replay speed")
+        if self.replay_ready:
             self.speed = int(value)
 
     @rx.event

@@ -9,6 +9,7 @@ import json
 import httpx
 import sqlalchemy as sa
 
+from cardsort_app.domain.upcasting import CURRENT_SCHEMA_VERSION
 from cardsort_app.service.runtime import Runtime
 from cardsort_app.store.tables import sessions_table
 from tests.support.workload import workload
@@ -17,20 +18,9 @@ N_EVENTS = 3000
 
 
 async def _export(client: httpx.AsyncClient, code: str, key: str) -> dict:
-    """The documented export shape: {"session": GET view, "events": [the whole log, wire format]}."""
-    auth = {"Authorization": f"Bearer {key}"}
-    session = (await client.get(f"/api/sessions/{code}", headers=auth)).json()
-    events: list[dict] = []
-    after = 0
-    while True:
-        page = (
-            await client.get(f"/api/sessions/{code}/events?after={after}&limit=1000", headers=auth)
-        ).json()
-        if not page["events"]:
-            break
-        events += page["events"]
-        after = page["next"]
-    return {"session": session, "events": events}
+    r = await client.get(f"/api/sessions/{code}/export.json", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200, r.text
+    return r.json()
 
 
 async def _busy_session(client: httpx.AsyncClient, rt: Runtime) -> tuple[str, str]:
@@ -63,6 +53,7 @@ async def test_export_import_round_trip_of_a_busy_session(client: httpx.AsyncCli
     code, key = await _busy_session(client, rt)
     export = await _export(client, code, key)
     assert len(export["events"]) > N_EVENTS
+    assert export["schemaVersion"] == CURRENT_SCHEMA_VERSION
     original = export["session"]
     assert original["team"]["locked"] and original["team"]["values"]
     assert len(original["reveals"]) >= 12
@@ -150,7 +141,7 @@ async def test_malformed_truncated_and_tampered_exports_are_refused(client, rt: 
     await _refused(client, rt, json.dumps(bad), "event 6", "belongs to session OTHER1")
 
     bad = copy.deepcopy(good)
-    bad["session"]["schemaVersion"] = 99
+    bad["schemaVersion"] = 99
     await _refused(client, rt, json.dumps(bad), "schemaVersion 99")
 
     r = await client.post("/api/sessions/import", content=json.dumps(good))  # the untouched one imports

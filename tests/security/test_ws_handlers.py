@@ -28,6 +28,8 @@ from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.firewall import handlers
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.landing import LandingState
+from cardsort_app.ui.replay_state import ReplayState
+from cardsort_app.ui.team_state import TeamState
 from tests.security.hostile import HOSTILE_PAYLOADS, HOSTILE_VALUES, cases
 from tests.support.app_server import AppServer
 from tests.support.ws_probe import WsTab, var
@@ -128,6 +130,33 @@ def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
         ("DashboardState", "add_minute"): {},
         ("DashboardState", "stop_timer"): {},
         ("DashboardState", "end_session"): {},
+        ("DashboardState", "team_open"): {},
+        ("DashboardState", "team_lock"): {},
+        ("TeamState", "setvar"): {"var_name": "status", "value": "ready"},
+        ("TeamState", "load"): {},
+        ("TeamState", "dismiss_notice"): {},
+        ("TeamState", "menu"): {
+            "card_id": card,
+            "action": "move-to-team-values",
+            "from_index": 0,
+            "version": victim.version,
+        },
+        ("TeamState", "drop"): {
+            "payload": {
+                "cardId": card,
+                "fromPile": "candidates",
+                "fromIndex": 0,
+                "toPile": "team-values",
+                "toIndex": -1,
+                "version": victim.version,
+            }
+        },
+        ("ReplayState", "setvar"): {"var_name": "seq", "value": 1},
+        ("ReplayState", "load"): {},
+        ("ReplayState", "set_seq"): {"value": "1"},
+        ("ReplayState", "set_speed"): {"value": "5"},
+        ("ReplayState", "toggle_play"): {},
+        ("ReplayState", "play"): {},
         ("LandingState", "setvar"): {"var_name": "join_code", "value": victim.code},
         ("LandingState", "set_title"): {"value": "Workshop"},
         ("LandingState", "set_deck"): {"value": "values-mini"},
@@ -231,6 +260,12 @@ def _leaks(tab: WsTab, frames: list[str], victim: Victim) -> list[str]:
             found.append(f"dashboard {name}")
     if dashboard.get(var("status")) == "ready" or dashboard.get(var("title")):
         found.append("the dashboard")
+    replay = tab.vars.get(ReplayState.get_full_name(), {})
+    if replay.get(var("rows")) or replay.get(var("replay_ready")) or replay.get(var("max_seq")):
+        found.append("the dashboard's replay")
+    team = tab.vars.get(TeamState.get_full_name(), {})
+    if team.get(var("status")) == "ready" or team.get(var("role")) or team.get(var("candidates")):
+        found.append("the team board")
     board = tab.vars.get(BoardState.get_full_name(), {})
     if board.get(var("me")) == victim.pid:
         found.append("the board as the victim")
