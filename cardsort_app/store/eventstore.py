@@ -582,13 +582,15 @@ class EventStore:
         )
 
     def idle_sessions(self, before: datetime, limit: int = 100) -> list[str]:
-        """Sessions not ended whose newest event is older than ``before`` (to be ended as idle)."""
+        """Sessions not ended whose newest event is older than ``before`` (to be ended as idle). Read-only
+        (imported) sessions are records, not workshops: they are never ended."""
         last = self._last_activity()
         ended = sa.select(_E.session_code).where(_E.type == "SESSION_ENDED")
+        imported = sa.select(_S.code).where(_S.read_only == sa.true())
         with self._read() as conn:
             rows = conn.execute(
                 sa.select(last.c.code)
-                .where(last.c.last < before, last.c.code.not_in(ended))
+                .where(last.c.last < before, last.c.code.not_in(ended), last.c.code.not_in(imported))
                 .order_by(last.c.last)
                 .limit(limit)
             )

@@ -75,6 +75,10 @@ async def test_export_import_round_trip_of_a_busy_session(client: httpx.AsyncCli
     assert rt.store.sync.load(new_code) == rt.store.sync.load_full(new_code) == after
     assert rt.store.sync.snapshot_seqs(new_code)  # replay and reload stay fast
 
+    # A record, not a workshop: never ended as idle.
+    from datetime import UTC, datetime, timedelta
+
+    assert new_code not in rt.store.sync.idle_sessions(datetime.now(UTC) + timedelta(days=1), limit=1000)
     # Read-only: nothing can change it, not even the facilitator; its key is not the original's.
     team_open = await client.get(f"/api/sessions/{new_code}", headers={"Authorization": f"Bearer {key}"})
     assert team_open.status_code == 403
