@@ -28,16 +28,25 @@ export function TeamDndBoard({ children, onDrop, version, ...rest }) {
   );
   // What the card was when it was picked up: if somebody else's move re-renders it elsewhere mid-drag,
   // the drop still says where *this* person saw it, so the server can tell them who moved it first.
+  // Likewise the last drop target seen: a re-render mid-drag can leave the final hit test empty.
   const picked = React.useRef(null);
+  const lastOver = React.useRef(null);
   const handleDragStart = ({ active }) => {
     picked.current = { ...(active.data.current || {}), version: Number(version) };
+    lastOver.current = null;
+  };
+  const handleDragOver = ({ over }) => {
+    if (over) lastOver.current = { id: over.id, data: { ...(over.data.current || {}) } };
   };
   const handleDragEnd = ({ active, over }) => {
     const from = picked.current || { ...(active.data.current || {}), version: Number(version) };
+    const hit = over ? { id: over.id, data: over.data.current || {} } : lastOver.current;
     picked.current = null;
-    if (!over || !onDrop) return;
-    const target = over.data.current || {};
-    const toPile = String(target.pile || over.id);
+    lastOver.current = null;
+    if (window.__cardsortDebugDnd) window.__cardsortDebugDnd.push({ from, hit: hit && hit.id });
+    if (!hit || !onDrop) return;
+    const target = hit.data || {};
+    const toPile = String(target.pile || hit.id);
     const toIndex = target.index === undefined ? -1 : Number(target.index);
     if (toPile === from.pile && (toIndex === -1 || toIndex === from.index)) return;
     onDrop({
@@ -54,6 +63,7 @@ export function TeamDndBoard({ children, onDrop, version, ...rest }) {
       sensors={sensors}
       collisionDetection={underPointer}
       onDragStart={handleDragStart}
+      onDragOver={handleDragOver}
       onDragEnd={handleDragEnd}
       onDragCancel={() => (picked.current = null)}
     >

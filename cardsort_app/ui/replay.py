@@ -79,7 +79,7 @@ def replay_panel(progress_row: Callable[[rx.Var], rx.Component]) -> rx.Component
                 max=ReplayState.max_seq,
                 step=1,
                 value=ReplayState.seq,
-                on_change=ReplayState.set_seq.debounce(40),
+                on_change=ReplayState.scrub.debounce(40),
                 aria_label="Replay position (event seq)",
                 data_testid="replay-slider",
                 style={"flex": "1", "minWidth": "160px", "accentColor": "var(--indigo-9)"},

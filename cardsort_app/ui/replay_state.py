@@ -117,7 +117,7 @@ class ReplayState(IdentityState):
         return f"#{seq} {events[0].type}" if events else f"#{seq}"
 
     @rx.event
-    async def set_seq(self, value: str | int | float):
+    async def scrub(self, value: str | int | float):
         """The slider moved (the value is the seq); stops playback."""
         if isinstance(value, bool) or not isinstance(value, str | int | float) or len(str(value)) > 24:
             raise BadArgument("the replay position must be a number")

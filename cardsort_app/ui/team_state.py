@@ -198,7 +198,7 @@ class TeamState(IdentityState):
         """A card's menu: `action` one of MENU_ACTIONS, on the card as this tab showed it (its index in
         its pile, and the version of the view it was shown in)."""
         card_id = text_arg(card_id, "card_id", MAX_CARD_CHARS)
-        if action not in MENU_ACTIONS:
+        if not isinstance(action, str) or action not in MENU_ACTIONS:
             raise BadArgument("not a team board move")
         from_index = int_arg(from_index, "from_index", 0, team.TEAM_CAP)
         version = int_arg(version, "version", 0, MAX_VERSION)
@@ -221,7 +221,8 @@ class TeamState(IdentityState):
             raise BadArgument("payload must be an object")
         card_id = text_arg(payload.get("cardId"), "cardId", MAX_CARD_CHARS)
         from_pile, to_pile = payload.get("fromPile"), payload.get("toPile")
-        if from_pile not in _PILES or to_pile not in _PILES:
+        piles = (from_pile, to_pile)
+        if not all(isinstance(p, str) for p in piles) or not set(piles) <= _PILES:
             raise BadArgument("not a team board pile")
         from_index = _int(payload.get("fromIndex"), 0)
         to_index = _int(payload.get("toIndex"), -1)

@@ -89,6 +89,7 @@ def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome
     expect(boards[0].get_by_test_id("team-board-link")).to_be_visible()
 
     ann, bo = open_team(ann_ctx, s.code), open_team(bo_ctx, s.code)
+    ann.evaluate("window.__cardsortDebugDnd = []")  # the drag wrapper records each drop it saw
     facilitator = open_team(new_context(), s.code, f"?key={s.key}")
     pages = [ann, bo, facilitator]
     start = converge(api, s, pages)
@@ -144,6 +145,7 @@ def test_two_people_moving_the_same_card_at_the_same_moment_end_with_one_outcome
         if shown not in ([1, 0], [0, 1]):
             log = api.get(f"/api/sessions/{s.code}/events?after=0&limit=1000", headers=s.auth).json()
             print([(e["seq"], e["participantId"], e["payload"]) for e in log["events"][-3:]])
+            print("Ann's drops:", ann.evaluate("window.__cardsortDebugDnd"))
         assert shown in ([1, 0], [0, 1]), f"round {round_no}: notices {shown}"
         loser = ann if shown[0] else bo
         winner = "Bo" if shown[0] else "Ann"

@@ -153,7 +153,7 @@ def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
         },
         ("ReplayState", "setvar"): {"var_name": "seq", "value": 1},
         ("ReplayState", "load"): {},
-        ("ReplayState", "set_seq"): {"value": "1"},
+        ("ReplayState", "scrub"): {"value": "1"},
         ("ReplayState", "set_speed"): {"value": "5"},
         ("ReplayState", "toggle_play"): {},
         ("ReplayState", "play"): {},
