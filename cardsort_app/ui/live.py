@@ -47,8 +47,9 @@ _SHOWN_TO_EVERYONE = frozenset(
     }
 )
 
-#: The facilitator's events change every tab's own state (pacing, the timer, the end): each tab of the
-#: session is pushed, not only the sender's (the facilitator has no board).
+#: The facilitator's events change every tab's own state (pacing, the timer, the end; the team board
+#: opened or locked: each board links to it): each tab of the session is pushed, not only the sender's
+#: (the facilitator has no board).
 _FOR_EVERY_TAB = frozenset(
     {
         EventType.STEP_OPENED,
@@ -56,6 +57,8 @@ _FOR_EVERY_TAB = frozenset(
         EventType.TIMER_EXTENDED,
         EventType.TIMER_STOPPED,
         EventType.SESSION_ENDED,
+        EventType.TEAM_BOARD_OPENED,
+        EventType.TEAM_BOARD_LOCKED,
     }
 )
 

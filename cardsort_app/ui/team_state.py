@@ -159,8 +159,13 @@ class TeamState(IdentityState):
             return
         self._code = code
         self.status = "ready"
+        # `everything`: the team board is one shared view, so every team move is this tab's own change.
         await live.attach(
-            self.router.session.client_token, code, type(self), None if self._key else self._pid
+            self.router.session.client_token,
+            code,
+            type(self),
+            None if self._key else self._pid,
+            everything=True,
         )
         await self._sync()
 
