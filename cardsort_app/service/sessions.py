@@ -309,7 +309,7 @@ class SessionService:
         except BadExport as exc:
             raise InvalidImport(f"Not imported: {exc}") from exc
         key = secrets.new_secret()
-        every = self.store.sync.snapshot_every
+        every = self.store.snapshot_every
         for _ in range(10):
             code = secrets.new_code()
             if await self.store.get_session(code) is not None:

@@ -64,6 +64,28 @@ class Store(Protocol):
 
     async def get_session(self, code: str) -> SessionRecord | None: ...
 
+    @property
+    def snapshot_every(self) -> int:
+        """Every how many events the log keeps a snapshot (imports write theirs the same way)."""
+        ...
+
+    async def import_session(
+        self,
+        code: str,
+        title: str,
+        deck: str,
+        facilitator_key_hash: str,
+        events: list[Event],
+        snapshots: list[SessionState],
+    ) -> SessionRecord:
+        """Create a read-only session holding the sequenced ``events`` and ``snapshots``, all or nothing;
+        raises SessionExists when the code is taken."""
+        ...
+
+    async def load_at(self, code: str, seq: int) -> SessionState:
+        """The session right after ``seq`` (snapshot at or before it + the events up to it)."""
+        ...
+
     async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None: ...
 
     async def participant_token_hash(self, code: str, participant_id: str) -> str | None: ...

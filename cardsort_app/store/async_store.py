@@ -28,6 +28,26 @@ class AsyncStore:
     async def get_session(self, code: str) -> SessionRecord | None:
         return await self._run(self.sync.get_session, code)
 
+    @property
+    def snapshot_every(self) -> int:
+        return self.sync.snapshot_every
+
+    async def import_session(
+        self,
+        code: str,
+        title: str,
+        deck: str,
+        facilitator_key_hash: str,
+        events: list[Event],
+        snapshots: list[SessionState],
+    ) -> SessionRecord:
+        return await self._run(
+            self.sync.import_session, code, title, deck, facilitator_key_hash, events, snapshots
+        )
+
+    async def load_at(self, code: str, seq: int) -> SessionState:
+        return await self._run(self.sync.load_at, code, seq)
+
     async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
         await self._run(self.sync.add_participant, code, participant_id, token_hash)
 

@@ -73,11 +73,11 @@ def state_from_export(path: Path, at: int | None, console: Console) -> tuple[Ses
 
 
 def state_from_database(code: str, at: int | None, url: str | None) -> tuple[SessionState, int, Event | None]:
-    from cardsort_app.service.runtime import database_url
+    from cardsort_app.settings import load_settings
     from cardsort_app.store.errors import UnknownSession
     from cardsort_app.store.eventstore import EventStore
 
-    store = EventStore(url or database_url())
+    store = EventStore(url or load_settings().database_url)
     try:
         record = store.get_session(code)
         if record is None:
