@@ -16,9 +16,10 @@ import random
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 from benchmarks.workload import session_log
-from tests.support.databases import PG_URL
+from tests.support.databases import Database
 
 
 def measure(url: str, n_events: int, jumps: int = 50, seed: int = 3) -> dict[str, float]:
@@ -75,8 +76,12 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp, console.status("measuring"):
         results["sqlite"] = measure(f"sqlite:///{tmp}/replay.db", args.events)
-        if args.postgres:
-            results["postgres"] = measure(PG_URL, args.events)
+        if args.postgres:  # a throwaway schema, so runs never collide
+            db = Database("postgresql", Path(tmp), prefix="bench_replay")
+            try:
+                results["postgres"] = measure(db.url, args.events)
+            finally:
+                db.drop()
     table = Table(title=f"Replay jump, {args.events:,} events (snapshots every 100)")
     table.add_column("backend")
     for key in next(iter(results.values())):
