@@ -82,6 +82,11 @@ def _max_body_bytes() -> int:
         return LimitSettings().max_body_bytes
 
 
+#: Routes that take a larger body than CARDSORT_MAX_BODY_BYTES: an export being imported holds a whole
+#: session's log (100k events are about 25 MB); the route streams and checks it against this itself.
+LARGE_BODY_PATHS: dict[str, int] = {"/api/sessions/import": 64 * 1024 * 1024}
+
+
 class _TooLarge(Exception):
     pass
 
@@ -96,7 +101,7 @@ class Protection:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        max_body = _max_body_bytes()
+        max_body = LARGE_BODY_PATHS.get(scope.get("path", ""), 0) or _max_body_bytes()
         too_large = {"error": f"The request body is larger than {max_body} bytes"}
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_body):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cardsort_app import metrics
 from cardsort_app.api.exports import router as exports_router
-from cardsort_app.api.protection import Protection
+from cardsort_app.api.protection import LARGE_BODY_PATHS, Protection
 from cardsort_app.api.views import session_view
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
 from cardsort_app.service.errors import InvalidImport, ServiceError
@@ -33,7 +33,7 @@ MAX_DECK_CSV_CHARS = 64 * 1024
 #: The largest seq a database can hold (a signed 64-bit integer); a bigger `after` cannot even be bound.
 MAX_SEQ = 2**63 - 1
 #: The largest export POST /api/sessions/import reads (100k events are about 25 MB of JSON).
-MAX_IMPORT_BYTES = 64 * 1024 * 1024
+MAX_IMPORT_BYTES = LARGE_BODY_PATHS["/api/sessions/import"]
 
 
 class CreateSessionBody(BaseModel):
@@ -156,5 +156,6 @@ async def import_session(request: Request) -> Any:
         data = await asyncio.to_thread(json.loads, bytes(body))
     except ValueError as exc:
         raise InvalidImport(f"Not imported: the body is not JSON ({exc})") from exc
-    created = await get_runtime().service.import_session(data)
+    client = request.client.host if request.client else None
+    created = await get_runtime().service.import_session(data, client=client)
     return JSONResponse({"code": created.code, "facilitatorKey": created.facilitator_key}, status_code=201)

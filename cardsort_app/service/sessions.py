@@ -301,9 +301,11 @@ class SessionService:
         return await self._commit(code, lambda _state: event)
 
     # --- portable sessions --------------------------------------------------------------------------
-    async def import_session(self, export: object) -> CreatedSession:
+    async def import_session(self, export: object, *, client: str | None = None) -> CreatedSession:
         """A new read-only session replaying an `export.json`; InvalidImport (nothing created) when the
-        export is malformed, truncated or tampered with (the message names the first bad event)."""
+        export is malformed, truncated or tampered with (the message names the first bad event). Counts
+        against `client`'s session creations, like creating one."""
+        self.limits.create(client, self.hub.open_sessions())
         try:
             verified = await asyncio.to_thread(verify_export, export)
         except BadExport as exc:
