@@ -71,15 +71,19 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="2,000 events, 10 jumps (the test suite's run)")
     args = parser.parse_args()
+    jumps = 10 if args.quick else 50
+    if args.quick:
+        args.events = 2_000
     console = Console()
     results = {}
     with tempfile.TemporaryDirectory() as tmp, console.status("measuring"):
-        results["sqlite"] = measure(f"sqlite:///{tmp}/replay.db", args.events)
+        results["sqlite"] = measure(f"sqlite:///{tmp}/replay.db", args.events, jumps)
         if args.postgres:  # a throwaway schema, so runs never collide
             db = Database("postgresql", Path(tmp), prefix="bench_replay")
             try:
-                results["postgres"] = measure(db.url, args.events)
+                results["postgres"] = measure(db.url, args.events, jumps)
             finally:
                 db.drop()
     table = Table(title=f"Replay jump, {args.events:,} events (snapshots every 100)")

@@ -14,11 +14,11 @@ from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.firewall import install as install_firewall
 from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
-from cardsort_app.ui.results import results_page
-from cardsort_app.ui.workshop_board import summary_page
 from cardsort_app.ui.replay_state import ReplayState
+from cardsort_app.ui.results import results_page
 from cardsort_app.ui.team import team_page
 from cardsort_app.ui.team_state import TeamState
+from cardsort_app.ui.workshop_board import summary_page
 
 bootstrap.install()  # the composition root: settings -> store, bus, presence, hub, relay, service
 

@@ -9,9 +9,9 @@ from cardsort_app.domain.state import PILES
 from cardsort_app.ui.components import online_dot, reveal_block, step_badge
 from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
-from cardsort_app.ui.results import results_card
 from cardsort_app.ui.dashboard_team import team_panel
 from cardsort_app.ui.replay import replay_panel
+from cardsort_app.ui.results import results_card
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
 
 

@@ -49,3 +49,8 @@ def test_e2e_latency_quick(app_server: AppServer) -> None:
 def test_memory_quick() -> None:
     out = run("benchmarks.memory")
     assert "Memory of abandoned sessions" in out and "last / reference" in out, out
+
+
+def test_replay_jump_quick() -> None:
+    out = run("benchmarks.replay_jump")
+    assert "Replay jump" in out and "jump p50 ms" in out, out
