@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.ws_load import server_rss
+from benchmarks.ws_load import LOAD_GENERATOR_LIMITS, server_rss
 from tests.support.reflex_ws import Tab, join_board
 
 
@@ -79,7 +79,8 @@ def main() -> None:
     from tests.support.app_server import AppServer, app_env, free_port
 
     tmp = Path(tempfile.mkdtemp())
-    server = AppServer(free_port(), app_env(DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}"), tmp / "app.log")
+    env = app_env(DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}", **LOAD_GENERATOR_LIMITS)
+    server = AppServer(free_port(), env, tmp / "app.log")
     print(f"starting the app (log: {tmp / 'app.log'})", file=sys.stderr, flush=True)
     server.start()
     try:
