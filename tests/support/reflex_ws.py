@@ -51,6 +51,8 @@ HYDRATE = format_event_handler(rx.State.hydrate_and_load)
 IDENTITIES = "identities" + FIELD_MARKER
 IS_HYDRATED = "is_hydrated" + FIELD_MARKER
 LOCAL_STORAGE_NAME = "cardsort_identities"  # IdentityState.identities' localStorage key
+FACILITATOR_KEYS = "facilitator_keys" + FIELD_MARKER
+KEYS_STORAGE_NAME = "cardsort_facilitator_keys"  # IdentityState.facilitator_keys' localStorage key
 CONNECT = "40/_event,"  # Engine.IO message (4) + Socket.IO CONNECT (0), namespace /_event
 EVENT = "42/_event,"  # ... + Socket.IO EVENT (2)
 CONNECT_ERROR = "44/_event,"
@@ -112,8 +114,13 @@ class Tab:
             "query": query,
         }
         payload = {}
+        stored_vars = {}
         if LOCAL_STORAGE_NAME in self.local_storage:
-            payload["vars"] = {f"{IDENTITY}.{IDENTITIES}": self.local_storage[LOCAL_STORAGE_NAME]}
+            stored_vars[f"{IDENTITY}.{IDENTITIES}"] = self.local_storage[LOCAL_STORAGE_NAME]
+        if KEYS_STORAGE_NAME in self.local_storage:
+            stored_vars[f"{IDENTITY}.{FACILITATOR_KEYS}"] = self.local_storage[KEYS_STORAGE_NAME]
+        if stored_vars:
+            payload["vars"] = stored_vars
         boot = {"name": HYDRATE, "payload": payload, "router_data": self.router_data}
         self.vars, self.frames, self.closed, self.closing = {}, [], False, False
         self.live = {}  # a page load starts the browser's row store afresh
@@ -212,6 +219,9 @@ class Tab:
         snapshot = delta.get(BOARD, {}).get(LIVE_VAR)
         if snapshot:
             merge_rows(self.live, snapshot.get("rows") or ())
+        keys = delta.get(IDENTITY, {}).get(FACILITATOR_KEYS)
+        if keys is not None and delta.get(ROOT, {}).get(IS_HYDRATED) is not False:
+            self.local_storage[KEYS_STORAGE_NAME] = keys
         stored = delta.get(IDENTITY, {}).get(IDENTITIES)
         if stored is not None and delta.get(ROOT, {}).get(IS_HYDRATED) is not False:
             self.local_storage[LOCAL_STORAGE_NAME] = stored
@@ -307,5 +317,12 @@ async def join_board(tab: Tab, code: str, timeout: float) -> None:
 
 
 async def open_dashboard(tab: Tab, code: str, key: str, timeout: float) -> None:
-    await tab.open(f"/s/{code}/facilitate", {"code": code, "key": key}, timeout)
+    """Open the dashboard with the key in the address; the page stores it and redirects to the address
+    without it, which this tab follows as the browser does (a new load with the stored key)."""
+    if code not in json.loads(tab.local_storage.get(KEYS_STORAGE_NAME, "{}")):
+        await tab.open(f"/s/{code}/facilitate", {"code": code, "key": key}, timeout)
+        stored = lambda: code in json.loads(tab.local_storage.get(KEYS_STORAGE_NAME, "{}"))  # noqa: E731
+        await tab.until(stored, timeout, "the facilitator key in localStorage")
+        await tab.close()
+    await tab.open(f"/s/{code}/facilitate", {"code": code}, timeout)
     await tab.until(lambda: tab.get(DASHBOARD, "status") == "ready", timeout, "the dashboard")
