@@ -46,8 +46,18 @@ def _describe(state: SessionState, event: Event) -> str:
             return f"joined as {p.participant.name}"
         case EventType.SESSION_CREATED:
             return f"deck {p.deck}, {len(p.card_ids)} cards"
+        case EventType.STEP_OPENED:
+            return f"step {p.step} opened"
+        case EventType.TIMER_STARTED | EventType.TIMER_EXTENDED:
+            return f"{p.seconds // 60}:{p.seconds % 60:02d}, ends {_clock(p.ends_at)}"
+        case EventType.SESSION_ENDED:
+            return f"ended ({p.reason})"
         case _:
             return ""
+
+
+def _clock(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%H:%M:%S")
 
 
 def log_row(state: SessionState, event: Event) -> dict[str, Any]:
