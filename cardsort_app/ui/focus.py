@@ -150,7 +150,7 @@ def focus_view(state: type[rx.State]) -> rx.Component:
                     ),
                     data_testid="focus-card",
                     data_card_id=card["id"],
-                    min_height=["38vh", "260px"],
+                    min_height=["26vh", "260px"],  # a phone keeps the three buttons on screen
                     width="100%",
                     padding="20px",
                     border="2px solid var(--indigo-7)",
