@@ -328,7 +328,6 @@ def _header() -> rx.Component:
                 color_scheme="red",
                 size="2",
                 on_click=BoardState.leave_and_erase,
-                aria_label="Leave and erase my name",
                 data_testid="erase-me",
             ),
         ),
