@@ -2,17 +2,49 @@
 
 from __future__ import annotations
 
-import reflex as rx
+from typing import Any
 
-from cardsort_app.domain.rules import PILE_LABELS
+import reflex as rx
+from reflex_components_core.core.banner import connection_errors_count
+
+from cardsort_app.domain.rules import ALLOWED_PILES, PILE_LABELS
 from cardsort_app.domain.state import PILES
 from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.components import participant_row, reveal_block, step_badge
 from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
 from cardsort_app.ui.focus import focus_toggle, focus_view
 from cardsort_app.ui.live_view import live_reveals, live_rows
+from cardsort_app.ui.offline import call, handler, offline_queue, view
 from cardsort_app.ui.theme import brand, error_callout, page_shell
 from cardsort_app.ui.workshop_board import ended_panel, timer_badge, waiting_banner
+
+STEP_TITLES = {
+    1: "Step 1 · Sort every card",
+    2: "Step 2 · Pick your top 8",
+    3: "Step 3 · Pick your top 3",
+    4: "Done",
+}
+STEP_HELP = {
+    1: "Put each card in Very important, Important or Not important: tap a pile on the card, drag it, "
+    "or use its ⋯ menu.",
+    2: "Move the 8 values that matter most to you into Top 8.",
+    3: "From your top 8, move the 3 that matter most into Top 3.",
+    4: "You have finished. Reveal your selection to the group, or go back a step to change it.",
+}
+
+# The participant's own board as they should see it now: confirmed state + their queued changes.
+VIEW_READY = view("ready", bool)
+VIEW_STEP = view("step", int)
+VIEW_PILES = view("piles", dict[str, list[dict[str, str]]])
+VIEW_ALLOWED = view("allowed", list[str])
+VIEW_SHOWN = view("shown", list[str])
+VIEW_COUNTS = view("counts", dict[str, int])
+VIEW_NOTICE = view("notice", dict[str, str])
+#: What the browser's queue checks locally before showing a change (the server checks again).
+QUEUE_RULES: dict[str, Any] = {
+    "allowed": {str(step): [str(p) for p in PILES if p in piles] for step, piles in ALLOWED_PILES.items()},
+    "labels": {str(p): label for p, label in PILE_LABELS.items()},
+}
 
 PILE_TONE = {
     "unsorted": "gray",
@@ -26,10 +58,10 @@ PILE_TONE = {
 
 def _menu_item(card_id: rx.Var, from_pile: str, to_pile: str) -> rx.Component:
     return rx.cond(
-        BoardState.allowed_piles.contains(to_pile) & BoardState.allowed_piles.contains(from_pile),
+        VIEW_ALLOWED.contains(to_pile) & VIEW_ALLOWED.contains(from_pile),
         rx.menu.item(
             f"Move to {PILE_LABELS[to_pile]}",
-            on_click=BoardState.move(card_id, from_pile, to_pile),
+            on_click=call("moveCard", card_id, from_pile, to_pile),
             data_testid=f"move-to-{to_pile}",
         ),
     )
@@ -58,12 +90,12 @@ def _quick_moves(card_id: rx.Var, pile: str) -> rx.Component:
     if not targets:
         return rx.fragment()
     return rx.cond(
-        BoardState.allowed_piles.contains(pile),
+        VIEW_ALLOWED.contains(pile),
         rx.flex(
             *[
                 rx.button(
                     QUICK_LABELS[target],
-                    on_click=BoardState.move(card_id, pile, target),
+                    on_click=call("moveCard", card_id, pile, target),
                     size="1",
                     variant="soft",
                     color_scheme=PILE_TONE[target],
@@ -82,7 +114,7 @@ def _quick_moves(card_id: rx.Var, pile: str) -> rx.Component:
 
 
 def _card(c: rx.Var, pile: str) -> rx.Component:
-    movable = BoardState.allowed_piles.contains(pile)
+    movable = VIEW_ALLOWED.contains(pile)
     return draggable_card(
         rx.hstack(
             rx.box(
@@ -125,19 +157,19 @@ def _card(c: rx.Var, pile: str) -> rx.Component:
 
 
 def _pile(pile: str, min_height: str = "96px") -> rx.Component:
-    active = BoardState.allowed_piles.contains(pile)
+    active = VIEW_ALLOWED.contains(pile)
     tone = PILE_TONE[pile]
     return droppable_pile(
         rx.hstack(
             rx.text(PILE_LABELS[pile], weight="bold", size="2"),
-            rx.badge(BoardState.counts[pile], color_scheme=tone, variant="soft", radius="full"),
+            rx.badge(VIEW_COUNTS[pile], color_scheme=tone, variant="soft", radius="full"),
             justify="between",
             align="center",
             width="100%",
             padding_bottom="6px",
         ),
         rx.grid(
-            rx.foreach(BoardState.piles[pile], lambda c: _card(c, pile)),
+            rx.foreach(VIEW_PILES[pile], lambda c: _card(c, pile)),
             grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))",
             gap="8px",
             width="100%",
@@ -156,7 +188,7 @@ def _pile(pile: str, min_height: str = "96px") -> rx.Component:
             "width": "100%",
         },
         # On a phone only the piles of the current step are shown: less scrolling between drop targets.
-        class_name=rx.cond(BoardState.shown_piles.contains(pile), "pile-active", "pile-idle"),
+        class_name=rx.cond(VIEW_SHOWN.contains(pile), "pile-active", "pile-idle"),
     )
 
 
@@ -165,14 +197,16 @@ def _step_bar() -> rx.Component:
         rx.flex(
             rx.box(
                 rx.hstack(
-                    rx.heading(BoardState.step_title, size="5", data_testid="step-title"),
-                    step_badge(BoardState.step),
+                    rx.heading(
+                        rx.match(VIEW_STEP, *STEP_TITLES.items(), ""), size="5", data_testid="step-title"
+                    ),
+                    step_badge(VIEW_STEP),
                     timer_badge(BoardState.timer_ends_at),
                     align="center",
                     spacing="3",
                     wrap="wrap",
                 ),
-                rx.text(BoardState.step_help, color_scheme="gray", size="2"),
+                rx.text(rx.match(VIEW_STEP, *STEP_HELP.items(), ""), color_scheme="gray", size="2"),
                 flex="1",
             ),
             rx.hstack(
@@ -180,14 +214,14 @@ def _step_bar() -> rx.Component:
                 rx.button(
                     rx.icon("undo-2"),
                     "Back",
-                    on_click=BoardState.back_step(BoardState.step),
+                    on_click=call("backStep"),
                     variant="soft",
                     color_scheme="gray",
-                    disabled=BoardState.step <= 1,
+                    disabled=VIEW_STEP <= 1,
                     data_testid="back-step",
                 ),
                 rx.cond(
-                    BoardState.can_reveal,
+                    VIEW_STEP >= 3,
                     rx.button(
                         rx.icon("eye"),
                         BoardState.reveal_label,
@@ -198,9 +232,9 @@ def _step_bar() -> rx.Component:
                 ),
                 rx.button(
                     rx.icon("check"),
-                    rx.cond(BoardState.step >= 3, "Finish", "Complete step"),
-                    on_click=BoardState.complete_step(BoardState.step),
-                    disabled=BoardState.step >= 4,
+                    rx.cond(VIEW_STEP >= 3, "Finish", "Complete step"),
+                    on_click=call("completeStep"),
+                    disabled=VIEW_STEP >= 4,
                     data_testid="complete-step",
                 ),
                 spacing="2",
@@ -215,7 +249,20 @@ def _step_bar() -> rx.Component:
 
 
 def _notice() -> rx.Component:
-    return rx.cond(
+    """The server's notice (a refused reveal ...) and the queue's (a refused or rolled-back change)."""
+    queued = rx.cond(
+        VIEW_NOTICE,
+        rx.callout.root(
+            rx.callout.icon(rx.icon("refresh-ccw")),
+            rx.callout.text(VIEW_NOTICE["message"]),
+            color_scheme=rx.cond(VIEW_NOTICE["kind"] == "conflict", "amber", "red"),
+            on_click=call("dismissNotice"),
+            cursor="pointer",
+            data_testid=rx.cond(VIEW_NOTICE["kind"] == "conflict", "conflict-notice", "refused-notice"),
+            width="100%",
+        ),
+    )
+    server = rx.cond(
         BoardState.notice != "",
         rx.callout.root(
             rx.callout.icon(rx.icon(rx.cond(BoardState.notice_kind == "conflict", "refresh-ccw", "info"))),
@@ -227,6 +274,7 @@ def _notice() -> rx.Component:
             width="100%",
         ),
     )
+    return rx.fragment(queued, server)
 
 
 def _piles() -> rx.Component:
@@ -251,7 +299,7 @@ def _piles() -> rx.Component:
             spacing="3",
             width="100%",
         ),
-        on_drop=BoardState.drop,
+        on_drop=handler("dropCard"),
         style={"width": "100%"},
     )
 
@@ -365,7 +413,7 @@ def _board() -> rx.Component:
             width="100%",
         ),
         data_testid="board",
-        data_step=BoardState.step,
+        data_step=VIEW_STEP,
         data_worker=BoardState.worker,
         width="100%",
     )
@@ -414,12 +462,28 @@ def _missing() -> rx.Component:
     )
 
 
+def _queue() -> rx.Component:
+    return offline_queue(
+        code=BoardState.session_code,
+        ready=BoardState.status == "ready",
+        piles=BoardState.piles,
+        step=BoardState.step,
+        deck_size=BoardState.deck_size,
+        rules=QUEUE_RULES,
+        acks=BoardState.acks,
+        waiting=BoardState.waiting,
+        socket_errors=connection_errors_count.to(int),
+        on_send=BoardState.send_changes,
+    )
+
+
 def board_page() -> rx.Component:
     return page_shell(
         _header(),
+        _queue(),
         rx.match(
             BoardState.status,
-            ("ready", _board()),
+            ("ready", rx.cond(VIEW_READY, _board(), rx.center(rx.spinner(size="3"), padding_top="60px"))),
             ("join", _join_form()),
             ("missing", _missing()),
             ("left", rx.center(rx.text("You left the session."), padding_top="40px")),

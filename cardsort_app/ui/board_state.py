@@ -1,14 +1,18 @@
 """Per-tab state of the participant board `/s/{code}`.
 
-The tab renders `OptimisticState(confirmed=hub projection, pending=its own in-flight event).view`: its own
-move shows at once (yielded before the server round trip), the sequenced event settles it, a rejection
-rolls it back with a notice. Everyone else's progress comes only from the confirmed projection (the log),
-so a participant's step can never flicker between two sources.
+The tab's own moves and step changes go through the browser's change queue (cardsort_offline.jsx): the
+browser shows them at once over the confirmed state this state pushes (`piles`, `step`), keeps them in
+localStorage until acknowledged, and sends them to `send_changes` with ids it chose, so a resend after a
+lost frame or a reconnect can never double one (the log dedupes by event id). Each change is answered in
+`acks`: confirmed, or rejected with the reason, and the browser rolls a rejected one back with a notice.
+Everyone else's progress comes only from the confirmed projection (the log), so a participant's step can
+never flicker between two sources.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import reflex as rx
@@ -20,21 +24,22 @@ from cardsort_app.domain.events import (
     CardMovedEvent,
     Event,
     InvalidEvent,
-    Pile,
     RevealType,
     StepTransitionedEvent,
+    new_event,
 )
 from cardsort_app.domain.facilitation import display_names
 from cardsort_app.domain.optimistic import OptimisticState
-from cardsort_app.domain.rules import ALLOWED_PILES, DomainError
+from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import PILES, SessionState
 from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
-from cardsort_app.service.runtime import get_runtime
+from cardsort_app.service.runtime import Runtime, get_runtime
 from cardsort_app.service.secrets import normalize_code
+from cardsort_app.service.sessions import Identity
 from cardsort_app.service.workshop import Workshop
 from cardsort_app.ui.focus import FocusMode
-from cardsort_app.ui.guard import BadArgument, int_arg, text_arg
+from cardsort_app.ui.guard import text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
 from cardsort_app.ui.workshop_view import is_waiting, session_fields
@@ -42,22 +47,7 @@ from cardsort_app.ui.workshop_view import is_waiting, session_fields
 #: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
 NOT_A_PARTICIPANT = "This browser is not a participant of this session; join first"
 MAX_CODE_CHARS = 32
-MAX_CARD_ID_CHARS = 100
 MAX_TYPED_CHARS = 200  # a name as typed (the rules allow 40 once trimmed)
-
-STEP_TITLES = {
-    1: "Step 1 · Sort every card",
-    2: "Step 2 · Pick your top 8",
-    3: "Step 3 · Pick your top 3",
-    4: "Done",
-}
-STEP_HELP = {
-    1: "Put each card in Very important, Important or Not important: tap a pile on the card, drag it, "
-    "or use its ⋯ menu.",
-    2: "Move the 8 values that matter most to you into Top 8.",
-    3: "From your top 8, move the 3 that matter most into Top 3.",
-    4: "You have finished. Reveal your selection to the group, or go back a step to change it.",
-}
 
 
 def _card(deck: Deck | None, card_id: str) -> dict[str, str]:
@@ -130,14 +120,61 @@ def reveal_rows(state: SessionState, real_names: bool = False) -> list[dict[str,
     return rows
 
 
-def _transition(state: SessionState, pid: str, shown: int, direction: int) -> Event:
-    """A step change from the step the tab *showed*: a click made on a stale step is refused."""
-    event = rules.transition(state, pid, direction)
-    if not isinstance(shown, int) or isinstance(shown, bool) or not 1 <= shown <= rules.FINAL_STEP:
-        return event
-    target = min(rules.FINAL_STEP, max(1, shown + direction))
-    payload = event.payload.model_copy(update={"from_step": shown, "to_step": target})
-    return event.model_copy(update={"payload": payload})
+#: At most this many queued changes per `send_changes` call (the queue sends its oldest first).
+MAX_CHANGES = 50
+_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
+_UNREADABLE = "That change could not be read; it was dropped"
+
+
+def _read_change(change: Any) -> dict[str, Any] | None:
+    """One queued change as the browser sends it, checked field by field; None when malformed."""
+    if not isinstance(change, dict) or not isinstance(change.get("id"), str) or not _ID.match(change["id"]):
+        return None
+    if change.get("kind") == "move":
+        card, src, dst = change.get("cardId"), change.get("fromPile"), change.get("toPile")
+        ok = isinstance(card, str) and 0 < len(card) <= 64 and src in PILES and dst in PILES
+        return {"id": change["id"], "kind": "move", "card": card, "src": src, "dst": dst} if ok else None
+    if change.get("kind") == "step":
+        steps = change.get("fromStep"), change.get("toStep")
+        ok = all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= rules.FINAL_STEP for n in steps)
+        return {"id": change["id"], "kind": "step", "from": steps[0], "to": steps[1]} if ok else None
+    return None
+
+
+def _read_batch(batch: Any) -> tuple[str, list[Any]] | None:
+    if not isinstance(batch, dict) or not isinstance(batch.get("batch"), str) or len(batch["batch"]) > 64:
+        return None
+    changes = batch.get("changes")
+    if not isinstance(changes, list) or not 0 < len(changes) <= MAX_CHANGES:
+        return None
+    return batch["batch"], changes
+
+
+def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
+    """The event for a queued change, with the browser's id: exactly what the participant saw and did."""
+    person = state.participant(pid)
+    common = {"id": change["id"], "session_code": state.code, "participant_id": pid, "version": state.version}
+    if change["kind"] == "move":
+        position = len(person.pile(change["dst"])) if person else 0
+        return new_event(
+            CardMovedEvent,
+            **common,
+            card_id=change["card"],
+            from_pile=change["src"],
+            to_pile=change["dst"],
+            position=position,
+        )
+    return new_event(
+        StepTransitionedEvent,
+        **common,
+        from_step=change["from"],
+        to_step=change["to"],
+        participant_name=person.name if person else "",
+    )
+
+
+def _ack(change_id: str, reason: str = "") -> dict[str, Any]:
+    return {"id": change_id, "ok": not reason, "reason": reason}
 
 
 def _stale(state: SessionState, event: Event) -> bool:
@@ -165,6 +202,9 @@ class BoardState(FocusMode, IdentityState):
     live: dict[str, Any] = {}
     notice: str = ""
     notice_kind: str = ""  # conflict | refused
+    # The answer to the browser's last `send_changes`: {"batch": id, "results": [{"id", "ok", "reason"}],
+    # "retryAfter": seconds to wait before sending the changes left unanswered (rate limit), else 0}.
+    acks: dict[str, Any] = {"batch": "", "results": [], "retryAfter": 0}
     join_name: str = ""
     join_error: str = ""
     deck_size: int = 0
@@ -178,32 +218,6 @@ class BoardState(FocusMode, IdentityState):
     waiting: bool = False
     team_open: bool = False  # the team board is open: the board links to it
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
-
-    # --- derived --------------------------------------------------------------------------------------
-    @rx.var
-    def step_title(self) -> str:
-        return STEP_TITLES.get(self.step, "")
-
-    @rx.var
-    def step_help(self) -> str:
-        return STEP_HELP.get(self.step, "")
-
-    @rx.var
-    def allowed_piles(self) -> list[str]:
-        return [str(p) for p in PILES if Pile(p) in ALLOWED_PILES.get(self.step, frozenset())]
-
-    @rx.var
-    def shown_piles(self) -> list[str]:
-        """Piles a small screen shows: the step's own, or the final selection once done."""
-        return self.allowed_piles or ["top8", "top3"]
-
-    @rx.var
-    def counts(self) -> dict[str, int]:
-        return {p: len(cards) for p, cards in self.piles.items()}
-
-    @rx.var
-    def can_reveal(self) -> bool:
-        return self.step >= 3
 
     @rx.var
     def reveal_label(self) -> str:
@@ -359,43 +373,60 @@ class BoardState(FocusMode, IdentityState):
         self.notice = ""
 
     @rx.event
-    async def move(self, card_id: str, from_pile: str, to_pile: str):
-        """From a card's menu; `from_pile` is where this tab showed the card."""
-        async for update in self._move(card_id, from_pile, to_pile):
-            yield update
+    async def send_changes(self, batch: dict):
+        """From the browser's change queue: {"batch": id, "changes": [{"id", "kind": "move", "cardId",
+        "fromPile", "toPile"} | {"id", "kind": "step", "fromStep", "toStep"}]}, oldest first.
 
-    @rx.event
-    async def drop(self, payload: dict):
-        """From the drag-and-drop wrapper: {cardId, fromPile, toPile}."""
-        if not isinstance(payload, dict):
-            raise BadArgument("a drop must be an object")
-        async for update in self._move(payload.get("cardId"), payload.get("fromPile"), payload.get("toPile")):
-            yield update
-
-    async def _move(self, card_id: Any, from_pile: Any, to_pile: Any):
-        card_id = text_arg(card_id, "The card", MAX_CARD_ID_CHARS)
-        piles = [p for p in (from_pile, to_pile) if isinstance(p, str) and p in PILES]
-        if not card_id or len(piles) != 2:
-            self._notify("That is not a pile a card can go to", "refused")
+        The tab's own identity is authenticated before anything else; every change is then appended in
+        order under the id the browser chose (a change that already landed is confirmed again, never
+        doubled) and acknowledged: confirmed, or rejected with the reason.
+        """
+        read = _read_batch(batch)
+        if read is None:
+            self._notify(_UNREADABLE, "refused")
             return
-        async for update in self._act(
-            lambda s, pid: rules.move_card(s, pid, card_id, to_pile, from_pile=from_pile)
-        ):
-            yield update
+        if self.status != "ready":
+            return  # not loaded (yet): the queue keeps its changes and sends them again once ready
+        batch_id, changes = read
+        rt = get_runtime()
+        identity = self._identity_for(self.session_code)
+        try:
+            pid = await rt.service.authenticate(self.session_code, identity)
+        except ServiceError:
+            pid = None
+        results = []
+        retry_after = 0  # seconds: the participant's command rate was reached, the rest waits in the queue
+        for raw in changes:
+            change = _read_change(raw)
+            if change is None:
+                change_id = raw.get("id") if isinstance(raw, dict) else None
+                if isinstance(change_id, str) and len(change_id) <= 64:
+                    results.append(_ack(change_id, _UNREADABLE))
+            elif pid is None or identity is None:
+                results.append(_ack(change["id"], NOT_A_PARTICIPANT))
+            else:
+                try:
+                    rt.service.check_command_rate(self.session_code, pid)
+                except LimitExceeded as exc:
+                    self._notify(f"{exc}: your changes are kept and sent shortly.", "refused")
+                    retry_after = exc.retry_after
+                    break
+                results.append(await self._append_change(rt, identity, pid, change))
+        self.acks = {"batch": batch_id, "results": results, "retryAfter": retry_after}
+        await self._sync()
 
-    @rx.event
-    async def complete_step(self, shown_step: int):
-        shown_step = int_arg(shown_step, "The step", 1, rules.FINAL_STEP)
-        if self.waiting:  # facilitator-paced and ahead: the board already says so; nothing to refuse
-            return
-        async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, +1)):
-            yield update
-
-    @rx.event
-    async def back_step(self, shown_step: int):
-        shown_step = int_arg(shown_step, "The step", 1, rules.FINAL_STEP)
-        async for update in self._act(lambda s, pid: _transition(s, pid, shown_step, -1)):
-            yield update
+    async def _append_change(self, rt: Runtime, identity: Identity, pid: str, change: dict[str, Any]):
+        confirmed = await rt.hub.state(self.session_code)
+        try:
+            event = _event_for(confirmed, pid, change)
+            await rt.service.submit(self.session_code, identity, event)
+        except InvalidEvent:
+            return _ack(change["id"], _UNREADABLE)
+        except Rejected as exc:
+            return _ack(change["id"], f"{exc} — your change was undone.")
+        except ServiceError:
+            return _ack(change["id"], NOT_A_PARTICIPANT)
+        return _ack(change["id"])
 
     @rx.event
     async def reveal(self):

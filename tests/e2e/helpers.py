@@ -190,14 +190,17 @@ class NetworkSwitch:
         server = ws.connect_to_server()
         self.sockets.append((ws, server))
 
-    def go_offline(self) -> None:
+    def go_offline(self, *, http: bool = True) -> None:
+        """Cut the app's websocket (and refuse new ones); with `http`, the whole network too."""
         self.offline = True
-        self.ctx.set_offline(True)
+        if http:
+            self.ctx.set_offline(True)
         for ws, server in self.sockets:
             server.close()
             ws.close(code=1006)
         self.sockets.clear()
 
-    def go_online(self) -> None:
-        self.offline = False
+    def go_online(self, *, socket: bool = True) -> None:
+        """Bring the network back; without `socket`, pages load but the websocket is still refused."""
+        self.offline = not socket
         self.ctx.set_offline(False)

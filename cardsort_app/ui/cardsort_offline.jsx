@@ -1,0 +1,376 @@
+// The participant's own changes (card moves, step changes), kept until the server confirms each one.
+//
+// Reflex's client sends an event at most once: a frame written into a socket that is already dead is lost.
+// So every change made on the board goes through this queue instead:
+// * it shows on the board at once: the board renders `useBoardView()` = the server's confirmed piles and
+//   step with the queued changes folded on top (a queued change that no longer applies is left out);
+// * it is kept in localStorage (`cardsort_pending:<code>`, shared by the tabs of this browser, so a reload
+//   or a crash of the tab loses nothing) with an event id chosen here: the server's log dedupes by that
+//   id, so sending it again can never double it;
+// * it is sent, in order, whenever the connection is up, and sent again until the server acknowledges it
+//   (`acks`: confirmed, or rejected with the reason). A rejected change is rolled back with a notice.
+import React, { useEffect, useLayoutEffect, useSyncExternalStore } from "react";
+
+const RESEND_AFTER_MS = 4000; // no acknowledgement by then: the frame (or the socket) was lost, send again
+const MAX_BATCH = 50; // the server refuses bigger batches
+const STORAGE_PREFIX = "cardsort_pending:";
+const PILES = ["unsorted", "very-important", "important", "not-important", "top8", "top3"];
+
+const store = {
+  code: "",
+  queue: [], // [{id, kind: "move", cardId, fromPile, toPile} | {id, kind: "step", fromStep, toStep}]
+  confirmed: null, // {piles: {pile: [{id, name, meaning}]}, step}
+  rules: { allowed: {}, labels: {} }, // from domain/rules.py, via the component's props
+  deckSize: 0,
+  ready: false, // the server loaded this tab's participant: changes can be sent
+  online: typeof navigator === "undefined" ? true : navigator.onLine,
+  socketErrors: 0, // Reflex's failed (re)connection attempts since the last connect
+  send: null,
+  inflight: null, // {batch, at}: the batch sent last and not yet acknowledged
+  waiting: false,
+  holdUntil: 0, // the server asked to wait (its rate limit) until then before sending more
+  lastAcks: null,
+  notice: null, // {kind: "conflict" | "refused", message, key}
+  view: null,
+  listeners: new Set(),
+};
+
+// --- ids and storage ----------------------------------------------------------------------------------
+function newId() {
+  const c = typeof crypto !== "undefined" ? crypto : null;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  // randomUUID needs a secure context (https or localhost); getRandomValues does not.
+  const b = new Uint8Array(16);
+  c.getRandomValues(b);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+function wellFormed(e) {
+  if (!e || typeof e !== "object" || typeof e.id !== "string" || !e.id) return false;
+  if (e.kind === "move") return [e.cardId, e.fromPile, e.toPile].every((v) => typeof v === "string");
+  return e.kind === "step" && Number.isInteger(e.fromStep) && Number.isInteger(e.toStep);
+}
+
+// The stored queue, or null when localStorage cannot be read (then this tab's memory is all there is).
+function readStored(code) {
+  if (!code) return [];
+  try {
+    const q = JSON.parse(window.localStorage.getItem(STORAGE_PREFIX + code) || "[]");
+    return Array.isArray(q) ? q.filter(wellFormed) : [];
+  } catch (_) {
+    return null;
+  }
+}
+
+function writeStored(code, queue) {
+  if (!code) return;
+  try {
+    if (queue.length) window.localStorage.setItem(STORAGE_PREFIX + code, JSON.stringify(queue));
+    else window.localStorage.removeItem(STORAGE_PREFIX + code);
+  } catch (_) {
+    // storage full or disabled: the queue still lives in memory for this tab
+  }
+}
+
+// Read-modify-write on the stored queue, so two tabs of this browser never overwrite each other's changes.
+function updateQueue(change) {
+  store.queue = change(readStored(store.code) ?? store.queue);
+  writeStored(store.code, store.queue);
+}
+
+// --- the rules the board applies locally (the server decides; see domain/rules.py) ---------------------
+function allowedAt(step) {
+  return store.rules.allowed[String(step)] || [];
+}
+
+function sizes() {
+  const top8 = Math.min(8, store.deckSize);
+  return [top8, Math.min(3, top8)];
+}
+
+function moveError(piles, step, m) {
+  const allowed = allowedAt(step);
+  if (step >= 4) return "You have finished; go back a step to change your cards";
+  if (m.fromPile === m.toPile) return `That card is already in ${store.rules.labels[m.toPile] || m.toPile}`;
+  if (!allowed.includes(m.fromPile) || !allowed.includes(m.toPile)) {
+    const names = allowed.map((p) => store.rules.labels[p] || p);
+    return `In step ${step} cards can only move between ${names.slice(0, -1).join(", ")} and ${names.slice(-1)}`;
+  }
+  if (!(piles[m.fromPile] || []).some((c) => c.id === m.cardId)) return "That card has already moved";
+  const [top8, top3] = sizes();
+  if (m.toPile === "top8" && (piles.top8 || []).length >= top8) return "Your top 8 is full: move a card out first";
+  if (m.toPile === "top3" && (piles.top3 || []).length >= top3) return "Your top 3 is full: move a card out first";
+  return null;
+}
+
+function stepError(piles, step, s) {
+  if (s.fromStep !== step) return `Your step changed in another tab (you are on step ${step} now); try again`;
+  if (s.toStep === step - 1 && s.toStep >= 1) return null;
+  if (s.toStep !== step + 1) return "You can only move one step forward or back";
+  const [top8, top3] = sizes();
+  const count = (p) => (piles[p] || []).length;
+  if (step === 1 && count("unsorted"))
+    return `Sort all ${store.deckSize} cards before finishing step 1 (${count("unsorted")} left)`;
+  if (step === 2 && count("top8") !== top8)
+    return `Pick exactly ${top8} cards for your top 8 (you have ${count("top8")})`;
+  if (step === 3 && count("top3") !== top3)
+    return `Pick exactly ${top3} cards for your top 3 (you have ${count("top3")})`;
+  if (step >= 4) return "You have already finished";
+  return null;
+}
+
+// As domain/reducer.py: a card goes to the end of its new pile; going back dissolves the later piles.
+function applyChange(piles, step, e) {
+  if (e.kind === "move") {
+    const card = piles[e.fromPile].find((c) => c.id === e.cardId);
+    piles[e.fromPile] = piles[e.fromPile].filter((c) => c.id !== e.cardId);
+    piles[e.toPile] = [...piles[e.toPile], card];
+    return step;
+  }
+  if (e.toStep < step) {
+    if (e.toStep <= 2) {
+      piles.top8 = [...piles.top8, ...piles.top3];
+      piles.top3 = [];
+    }
+    if (e.toStep <= 1) {
+      piles["very-important"] = [...piles["very-important"], ...piles.top8];
+      piles.top8 = [];
+    }
+  }
+  return e.toStep;
+}
+
+// --- the view -----------------------------------------------------------------------------------------
+function offline() {
+  return !store.online || store.socketErrors > 0;
+}
+
+function computeView() {
+  const base = {
+    ready: false,
+    offline: offline(),
+    pending: store.queue.length,
+    notice: store.notice,
+    step: 1,
+    piles: Object.fromEntries(PILES.map((p) => [p, []])),
+    allowed: [],
+    shown: [],
+    counts: Object.fromEntries(PILES.map((p) => [p, 0])),
+  };
+  const c = store.confirmed;
+  if (!c) return base;
+  const piles = Object.fromEntries(PILES.map((p) => [p, [...((c.piles || {})[p] || [])]]));
+  let step = c.step;
+  for (const e of store.queue) {
+    const error = e.kind === "move" ? moveError(piles, step, e) : stepError(piles, step, e);
+    if (!error) step = applyChange(piles, step, e); // else: it will be rejected; show what will hold
+  }
+  const allowed = allowedAt(step);
+  return {
+    ...base,
+    ready: true,
+    step,
+    piles,
+    allowed,
+    shown: allowed.length ? allowed : ["top8", "top3"],
+    counts: Object.fromEntries(PILES.map((p) => [p, piles[p].length])),
+  };
+}
+
+function changed() {
+  store.view = computeView();
+  store.listeners.forEach((listener) => listener());
+}
+store.view = computeView();
+
+function subscribe(listener) {
+  store.listeners.add(listener);
+  return () => store.listeners.delete(listener);
+}
+
+/** The board as this participant should see it now: confirmed state + their queued changes. */
+export function useBoardView() {
+  return useSyncExternalStore(subscribe, () => store.view, () => store.view);
+}
+
+// --- sending --------------------------------------------------------------------------------------------
+function toWire(e) {
+  return e.kind === "move"
+    ? { id: e.id, kind: "move", cardId: e.cardId, fromPile: e.fromPile, toPile: e.toPile }
+    : { id: e.id, kind: "step", fromStep: e.fromStep, toStep: e.toStep };
+}
+
+function pump() {
+  if (!store.ready || !store.send || offline() || !store.queue.length) return;
+  if (Date.now() < store.holdUntil) return;
+  if (store.inflight && Date.now() - store.inflight.at < RESEND_AFTER_MS) return;
+  const batch = newId();
+  store.inflight = { batch, at: Date.now() };
+  store.send({ batch, changes: store.queue.slice(0, MAX_BATCH).map(toWire) });
+}
+
+function onAcks(acks) {
+  if (!acks || acks === store.lastAcks || !Array.isArray(acks.results)) return;
+  store.lastAcks = acks;
+  const results = new Map(acks.results.map((r) => [r.id, r]));
+  const rejected = store.queue.filter((e) => results.has(e.id) && !results.get(e.id).ok);
+  updateQueue((q) => q.filter((e) => !results.has(e.id)));
+  if (rejected.length) {
+    const last = results.get(rejected[rejected.length - 1].id);
+    store.notice = { kind: "conflict", message: last.reason, key: newId() };
+  }
+  if (store.inflight && store.inflight.batch === acks.batch) store.inflight = null;
+  if (acks.retryAfter > 0) store.holdUntil = Date.now() + acks.retryAfter * 1000;
+  changed();
+  pump();
+}
+
+function enqueue(entry) {
+  updateQueue((q) => [...q, entry]);
+  store.notice = null;
+  changed();
+  pump();
+}
+
+function refuse(message) {
+  store.notice = { kind: "refused", message, key: newId() };
+  changed();
+}
+
+// --- commands the board's controls call (card menu, one-tap buttons, drag and drop, step buttons) ------
+export function moveCard(cardId, fromPile, toPile) {
+  const v = store.view;
+  if (!v.ready) return;
+  const move = { cardId: String(cardId), fromPile: String(fromPile), toPile: String(toPile) };
+  const error = moveError(v.piles, v.step, move);
+  if (error) return refuse(error);
+  enqueue({ id: newId(), kind: "move", ...move });
+}
+
+export function dropCard(payload) {
+  if (payload && typeof payload === "object") moveCard(payload.cardId, payload.fromPile, payload.toPile);
+}
+
+function changeStep(direction) {
+  const v = store.view;
+  if (!v.ready) return;
+  const s = { fromStep: v.step, toStep: Math.min(4, Math.max(1, v.step + direction)) };
+  const error = stepError(v.piles, v.step, s);
+  if (error) return refuse(error);
+  enqueue({ id: newId(), kind: "step", ...s });
+}
+
+export function completeStep() {
+  if (!store.waiting) changeStep(+1); // facilitator-paced and ahead: the board says to wait
+}
+
+export function backStep() {
+  changeStep(-1);
+}
+
+export function dismissNotice() {
+  store.notice = null;
+  changed();
+}
+
+// --- feeding the store from the server's state ------------------------------------------------------------
+function codeFromLocation() {
+  const m = window.location.pathname.match(/^\/s\/([^/]+)/);
+  return m ? decodeURIComponent(m[1]).trim().toUpperCase() : "";
+}
+
+function setCode(code) {
+  code = code || codeFromLocation();
+  if (code === store.code) return;
+  store.code = code;
+  store.inflight = null;
+  store.queue = readStored(code) ?? [];
+  changed();
+}
+
+const banner = {
+  display: "flex",
+  alignItems: "center",
+  gap: "10px",
+  padding: "10px 14px",
+  borderRadius: "10px",
+  background: "var(--amber-3)",
+  border: "1px solid var(--amber-7)",
+  color: "var(--amber-12)",
+  fontSize: "14px",
+  marginBottom: "12px",
+};
+
+function pendingText(n) {
+  if (n === 0) return "Your changes are saved.";
+  return n === 1
+    ? "1 change waits and will be sent when the connection returns."
+    : `${n} changes wait and will be sent when the connection returns.`;
+}
+
+/**
+ * Feeds the store (confirmed state, acknowledgements, connection state) and shows the offline banner.
+ * Props: code, ready, piles, step, deckSize, rules ({allowed: {step: [pile]}, labels}), acks
+ * ({batch, results: [{id, ok, reason}]}), socketErrors, onSend(batch).
+ */
+export function OfflineQueue({ code, ready, piles, step, deckSize, rules, acks, waiting, socketErrors, onSend }) {
+  useLayoutEffect(() => {
+    store.send = onSend;
+    store.waiting = !!waiting;
+  });
+  useLayoutEffect(() => setCode(code), [code]);
+  const rulesKey = JSON.stringify(rules || {});
+  useLayoutEffect(() => {
+    store.rules = { allowed: {}, labels: {}, ...JSON.parse(rulesKey) };
+    store.deckSize = Number(deckSize) || 0;
+    store.ready = !!ready;
+    store.confirmed = ready && piles ? { piles, step: Number(step) || 1 } : null;
+    changed();
+    pump();
+  }, [ready, piles, step, deckSize, rulesKey]);
+  useLayoutEffect(() => onAcks(acks), [acks]);
+  useLayoutEffect(() => {
+    const errors = Number(socketErrors) || 0;
+    const reconnected = store.socketErrors > 0 && errors === 0;
+    store.socketErrors = errors;
+    if (reconnected) store.inflight = null; // whatever was in flight went down with the old socket
+    changed();
+    pump();
+  }, [socketErrors]);
+  useEffect(() => {
+    const onNetwork = () => {
+      store.online = navigator.onLine;
+      if (store.online) store.inflight = null;
+      changed();
+      pump();
+    };
+    const onStorage = (e) => {
+      if (e.key === STORAGE_PREFIX + store.code) {
+        store.queue = readStored(store.code) ?? store.queue;
+        changed();
+        pump();
+      }
+    };
+    window.addEventListener("online", onNetwork);
+    window.addEventListener("offline", onNetwork);
+    window.addEventListener("storage", onStorage);
+    const timer = window.setInterval(pump, 1000);
+    return () => {
+      window.removeEventListener("online", onNetwork);
+      window.removeEventListener("offline", onNetwork);
+      window.removeEventListener("storage", onStorage);
+      window.clearInterval(timer);
+    };
+  }, []);
+  const view = useBoardView();
+  if (!view.offline) return null;
+  return (
+    <div role="status" data-testid="offline-banner" data-pending={String(view.pending)} style={banner}>
+      <strong>You are offline.</strong>
+      <span>{pendingText(view.pending)}</span>
+    </div>
+  );
+}
