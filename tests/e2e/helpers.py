@@ -185,7 +185,9 @@ class NetworkSwitch:
 
     def _route(self, ws) -> None:
         if self.offline:
-            ws.close(code=1006)
+            # Refused as an unreachable server would: 1006 (abnormal closure) may not be sent in a close
+            # frame, and a socket left unanswered would look open to the page for good.
+            ws.close(code=1011, reason="offline")
             return
         server = ws.connect_to_server()
         self.sockets.append((ws, server))
@@ -197,7 +199,7 @@ class NetworkSwitch:
             self.ctx.set_offline(True)
         for ws, server in self.sockets:
             server.close()
-            ws.close(code=1006)
+            ws.close(code=1011, reason="offline")
         self.sockets.clear()
 
     def go_online(self, *, socket: bool = True) -> None:
