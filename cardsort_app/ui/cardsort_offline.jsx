@@ -185,6 +185,7 @@ function changed() {
   store.listeners.forEach((listener) => listener());
 }
 store.view = computeView();
+if (typeof window !== "undefined") window.__cardsortQueue = store; // diagnostics (tests, devtools)
 
 function subscribe(listener) {
   store.listeners.add(listener);

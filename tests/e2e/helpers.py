@@ -184,25 +184,18 @@ class NetworkSwitch:
         ctx.route_web_socket(lambda url: "/_event" in url, self._route)
 
     def _route(self, ws) -> None:
-        if self.offline:
-            # Refused as an unreachable server would: 1006 (abnormal closure) may not be sent in a close
-            # frame, and a socket left unanswered would look open to the page for good.
-            ws.close(code=1011, reason="offline")
-            return
+        # Always through to the server: while the context is offline the connection fails the way a lost
+        # network fails it (a socket accepted and closed at once would look like a live server instead).
         server = ws.connect_to_server()
         self.sockets.append((ws, server))
 
-    def go_offline(self, *, http: bool = True) -> None:
-        """Cut the app's websocket (and refuse new ones); with `http`, the whole network too."""
-        self.offline = True
-        if http:
-            self.ctx.set_offline(True)
+    def go_offline(self) -> None:
+        """Take the network away, and with it the app's open websocket."""
+        self.ctx.set_offline(True)
         for ws, server in self.sockets:
             server.close()
             ws.close(code=1011, reason="offline")
         self.sockets.clear()
 
-    def go_online(self, *, socket: bool = True) -> None:
-        """Bring the network back; without `socket`, pages load but the websocket is still refused."""
-        self.offline = not socket
+    def go_online(self) -> None:
         self.ctx.set_offline(False)
