@@ -13,7 +13,8 @@ them. A tab the server drops is reopened, as the frontend reconnects, and counte
 Measured, one action at a time (a few "actor" tabs take turns; `--gap-ms` between rounds; with several
 sessions one actor in every session acts at once):
 
-* step: the actor sends `complete_step` / `back_step` with the step it shows (toggling 1 <-> 2); every
+* step: the actor sends a step change from the step it shows (`send_changes`, as the board's change
+  queue does; toggling 1 <-> 2); every
   other participant tab timestamps the live frame that shows the actor's new step (the row rendered with
   `data-step`); dashboards timestamp the actor's row.
 * move: the actor moves a card between two piles; dashboards timestamp the actor's pile counts (a board
@@ -51,7 +52,6 @@ from typing import Any
 
 import httpx
 
-from cardsort_app.ui.board_state import BoardState
 from tests.support.reflex_ws import (
     BOARD,
     DASHBOARD,
@@ -63,9 +63,12 @@ from tests.support.reflex_ws import (
     join_board,
     live_rows_in,
     load_board,
+    move_change,
     open_dashboard,
     row_of,
+    send_changes,
     shown_rows,
+    step_change,
     var,
 )
 
@@ -131,7 +134,7 @@ async def sort_all(actor: Tab, fleet: Fleet) -> None:
     actor.drain()
     cards = [c["id"] for c in actor.get(BOARD, "piles", {}).get("unsorted", [])]
     for i, card in enumerate(cards):
-        await actor.send(BoardState, "move", card_id=card, from_pile="unsorted", to_pile=targets[i % 3])
+        await send_changes(actor, move_change(card, "unsorted", targets[i % 3]))
         left = len(cards) - i - 1
         await watcher.until(
             lambda left=left: unsorted_left(watcher, actor.pid) == left, fleet.timeout, f"{actor.name}'s move"
@@ -212,10 +215,10 @@ async def run_round(
 
 STEP_OTHERS = "step: other participants"
 STEP_DASHBOARDS = "step: dashboards"
-STEP_ACTING = "step: acting tab, optimistic (ref)"
+STEP_ACTING = "step: acting tab, acknowledged (ref)"
 STEP_CONFIRMED = "step: acting tab, confirmed"
 MOVE_DASHBOARDS = "move: dashboards"
-MOVE_ACTING = "move: acting tab, optimistic (ref)"
+MOVE_ACTING = "move: acting tab, acknowledged (ref)"
 REFERENCE = {STEP_OTHERS: STEP_ACTING, STEP_DASHBOARDS: STEP_ACTING, STEP_CONFIRMED: STEP_ACTING}
 REFERENCE |= {STEP_ACTING: STEP_ACTING, MOVE_DASHBOARDS: MOVE_ACTING, MOVE_ACTING: MOVE_ACTING}
 REFERENCE[STEP_OTHERS] = "floor: same frame, python-socketio (ref)"
@@ -242,7 +245,7 @@ def step_round(actor: Tab, fleet: Fleet) -> tuple[list[Watch], Callable[[], Awai
     watches.append(Watch(actor, "", {STEP_ACTING: own_step, STEP_CONFIRMED: participants_show}))
 
     async def send() -> float:
-        return await actor.send(BoardState, "complete_step" if forward else "back_step", shown_step=shown)
+        return await send_changes(actor, step_change(shown, expected))
 
     return watches, send
 
@@ -267,7 +270,7 @@ def move_round(actor: Tab, fleet: Fleet) -> tuple[list[Watch], Callable[[], Awai
     watches.append(Watch(actor, f'"{var("piles")}"', {MOVE_ACTING: own_move}))
 
     async def send() -> float:
-        return await actor.send(BoardState, "move", card_id=card, from_pile=src, to_pile=dst)
+        return await send_changes(actor, move_change(card, src, dst))
 
     return watches, send
 

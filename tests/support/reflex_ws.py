@@ -326,3 +326,18 @@ async def open_dashboard(tab: Tab, code: str, key: str, timeout: float) -> None:
         await tab.close()
     await tab.open(f"/s/{code}/facilitate", {"code": code}, timeout)
     await tab.until(lambda: tab.get(DASHBOARD, "status") == "ready", timeout, "the dashboard")
+
+
+# --- the board's change queue (cardsort_offline.jsx sends these to BoardState.send_changes) ------------
+def move_change(card: str, from_pile: str, to_pile: str) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "kind": "move", "cardId": card, "fromPile": from_pile, "toPile": to_pile}
+
+
+def step_change(from_step: int, to_step: int) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "kind": "step", "fromStep": from_step, "toStep": to_step}
+
+
+async def send_changes(tab: Tab, *changes: dict[str, Any], batch: str | None = None) -> float:
+    """Send queued changes as the board does; the answer arrives in the `acks` var under `batch`."""
+    payload = {"batch": batch or str(uuid.uuid4()), "changes": list(changes)}
+    return await tab.send(BoardState, "send_changes", batch=payload)
