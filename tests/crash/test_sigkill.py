@@ -19,17 +19,15 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
-import pytest
 import websockets
 
 from cardsort_app.domain.events import parse_event
 from cardsort_app.domain.reducer import replay
 from cardsort_app.ui.board_state import BoardState
-from tests.support.app_server import AppServer, app_env, free_port
+from tests.support.app_server import AppServer
 from tests.support.reflex_ws import BOARD, Tab, TabClosed, join_board, load_board
 
 PARTICIPANTS = 10
@@ -38,15 +36,6 @@ BATCH = 4  # changes per send_changes call (the browser's queue sends everything
 KILL_AFTER = PARTICIPANTS * CHANGES_EACH // 2  # acknowledged changes before the SIGKILL
 TIMEOUT = 60.0
 PILES = ("very-important", "important", "not-important")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    data = tmp_path_factory.mktemp("crash")
-    app = AppServer(free_port(), app_env(DATABASE_URL=f"sqlite:///{data / 'cardsort.db'}"), data / "app.log")
-    app.start()
-    yield app
-    app.stop()
 
 
 @dataclass
@@ -125,7 +114,8 @@ async def _run(server: AppServer, code: str) -> tuple[list[Participant], dict]:
     return people, stats
 
 
-def test_sigkill_under_load_loses_nothing_acknowledged_and_doubles_nothing(server: AppServer) -> None:
+def test_sigkill_under_load_loses_nothing_acknowledged_and_doubles_nothing(app_server: AppServer) -> None:
+    server = app_server  # the run's shared app: killed and restarted on the same port and database
     api = httpx.Client(base_url=server.url, timeout=30)
     created = api.post("/api/sessions", json={"deck": "values", "title": "crash"}).json()
     code, auth = created["code"], {"Authorization": f"Bearer {created['facilitatorKey']}"}
