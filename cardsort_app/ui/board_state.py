@@ -412,6 +412,8 @@ class BoardState(FocusMode, IdentityState):
                     retry_after = exc.retry_after
                     break
                 results.append(await self._append_change(rt, identity, pid, change))
+        if results and not retry_after and self.notice_kind == "refused":
+            self.notice = ""  # a change went through: an earlier refusal (e.g. "too fast") is stale
         self.acks = {"batch": batch_id, "results": results, "retryAfter": retry_after}
         await self._sync()
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import time
+import uuid
 
 import httpx
 import pytest
@@ -24,6 +25,11 @@ pytestmark = pytest.mark.security
 
 SENTINEL = (LandingState.get_full_name() + ".set_title", "value")
 ERROR_TOAST = "An error occurred"
+
+
+def _move(card: str, from_pile: str, to_pile: str) -> dict[str, str]:
+    """One card move as the board's change queue sends it (its own id: a resend never doubles)."""
+    return {"id": str(uuid.uuid4()), "kind": "move", "cardId": card, "fromPile": from_pile, "toPile": to_pile}
 
 
 def _wire(cls, name: str) -> str:
@@ -70,8 +76,8 @@ async def test_commands_too_fast_are_refused_with_a_notice_and_counted(app_serve
         piles = ("unsorted", "very-important")
         for i in range(400):  # as fast as the socket takes them: far beyond 20 a second
             await tab.send_raw(
-                _wire(BoardState, "move"),
-                {"card_id": card, "from_pile": piles[i % 2], "to_pile": piles[1 - i % 2]},
+                _wire(BoardState, "send_changes"),
+                {"batch": {"batch": f"b{i}", "changes": [_move(card, piles[i % 2], piles[1 - i % 2])]}},
             )
         await tab.call(_wire(BoardState, "dismiss_notice"), {}, timeout=120)
         frames = tab.raw[start:]
@@ -89,7 +95,10 @@ async def test_commands_too_fast_are_refused_with_a_notice_and_counted(app_serve
         assert shown == where  # the board shows what the log says
         await asyncio.sleep(1.5)  # tokens refill: a change lands again
         target = "important" if where != "important" else "not-important"
-        await tab.call(_wire(BoardState, "move"), {"card_id": card, "from_pile": where, "to_pile": target})
+        await tab.call(
+            _wire(BoardState, "send_changes"),
+            {"batch": {"batch": "last", "changes": [_move(card, where, target)]}},
+        )
         await tab.wait_for(
             lambda: card in [c["id"] for c in tab.get(BoardState, "piles")[target]],
             what="the move after waiting",
