@@ -25,9 +25,17 @@ from typing import Any
 import httpx
 
 from cardsort_app.store.eventstore import EventStore
-from cardsort_app.ui.board_state import BoardState
 from tests.bus.helpers import carried_seqs
-from tests.support.reflex_ws import BOARD, DASHBOARD, Tab, join_board, open_dashboard, row_of
+from tests.support.reflex_ws import (
+    BOARD,
+    DASHBOARD,
+    Tab,
+    join_board,
+    move_change,
+    open_dashboard,
+    row_of,
+    send_changes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +142,7 @@ async def _burst(url: str, code: str, key: str, ably) -> dict[str, Any]:
         async def act(tab: Tab) -> None:
             await asyncio.sleep(rng.uniform(0, 1.0))
             for card, pile in plans[tab.name]:
-                await tab.send(BoardState, "move", card_id=card, from_pile="unsorted", to_pile=pile)
+                await send_changes(tab, move_change(card, "unsorted", pile))  # as the board's queue sends it
                 await asyncio.sleep(rng.uniform(0.8, 1.4))
 
         started = time.monotonic()
