@@ -145,6 +145,35 @@ def results_card() -> rx.Component:
     )
 
 
+def _team_values() -> rx.Component:
+    """The team values the group agreed on (final once the facilitator locked the team board)."""
+    return rx.cond(
+        DashboardState.team_names.length() > 0,
+        rx.card(
+            rx.heading(
+                rx.cond(
+                    DashboardState.team["locked"].to(bool), "Our team values", "Team values (not locked yet)"
+                ),
+                size="4",
+            ),
+            rx.hstack(
+                rx.foreach(
+                    DashboardState.team_names,
+                    lambda name, i: rx.badge(
+                        (i + 1).to_string() + ". " + name, size="3", color_scheme="amber"
+                    ),
+                ),
+                spacing="2",
+                wrap="wrap",
+                padding_top="6px",
+            ),
+            width="100%",
+            data_testid="team-values-result",
+            class_name="print-avoid-break",
+        ),
+    )
+
+
 def _results_ready() -> rx.Component:
     return rx.vstack(
         rx.hstack(
@@ -165,6 +194,7 @@ def _results_ready() -> rx.Component:
             color_scheme="gray",
         ),
         rx.card(results_chart(340), width="100%", class_name="print-avoid-break"),
+        _team_values(),
         rx.card(
             rx.heading("Cards, ranked by top 3 then top 8", size="4"),
             results_table(),
