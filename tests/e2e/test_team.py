@@ -30,7 +30,7 @@ def finish_and_reveal(page: Page, offset: int) -> None:
 def open_team(ctx: BrowserContext, code: str, query: str = "") -> Page:
     page = ctx.new_page()
     page.goto(f"/s/{code}/team{query}")
-    expect(page.get_by_test_id("team-board")).to_be_visible()
+    expect(page.get_by_test_id("team-board")).to_be_visible(timeout=30_000)  # a busy machine is slow
     return page
 
 
@@ -72,6 +72,7 @@ def menu_move(page: Page, card_id: str, action: str) -> None:
 
 
 def open_board(api, dashboard: Page) -> None:
+    expect(dashboard.get_by_test_id("team-open")).to_be_enabled(timeout=30_000)  # the dashboard loaded
     dashboard.get_by_test_id("team-open").click()
     expect(dashboard.get_by_test_id("team-open")).to_be_disabled()
 
@@ -171,7 +172,7 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
         finish_and_reveal(board, offset)
     dashboard = new_context().new_page()
     dashboard.goto(f"/s/{s.code}/facilitate?key={s.key}")
-    expect(dashboard.get_by_test_id("team-lock")).to_be_disabled()
+    expect(dashboard.get_by_test_id("team-lock")).to_be_disabled(timeout=30_000)  # the dashboard loaded
     open_board(api, dashboard)
     pages = [open_team(ctx, s.code) for ctx in ctxs]
     ann, bo, cy = pages
@@ -235,7 +236,7 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
     # The final values are on the results page and in both exports.
     results = dashboard.context.new_page()
     results.goto(f"/s/{s.code}/results?key={s.key}")
-    expect(results.get_by_test_id("team-values-result")).to_contain_text("Our team values")
+    expect(results.get_by_test_id("team-values-result")).to_contain_text("Our team values", timeout=30_000)
     expect(results.get_by_test_id("team-values-result").locator("span")).to_have_count(5)
     csv_rows = api.get(f"/api/sessions/{s.code}/export.csv", headers=s.auth).text.splitlines()
     team_rows = [row.split(",") for row in csv_rows if row.startswith("Team values,")]
