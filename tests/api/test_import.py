@@ -56,6 +56,14 @@ async def test_export_import_round_trip_of_a_busy_session(client: httpx.AsyncCli
     assert export["schemaVersion"] == CURRENT_SCHEMA_VERSION
     original = export["session"]
     assert original["team"]["locked"] and original["team"]["values"]
+    # Both exports carry the locked team values (the CSV after the participants' rows).
+    csv = (
+        await client.get(f"/api/sessions/{code}/export.csv", headers={"Authorization": f"Bearer {key}"})
+    ).text
+    team_rows = [row.split(",") for row in csv.splitlines() if row.startswith("Team values,")]
+    assert [(r[1], r[3], r[4]) for r in team_rows] == [
+        (c, "team-values", str(i)) for i, c in enumerate(original["team"]["values"], 1)
+    ]
     assert len(original["reveals"]) >= 12
 
     r = await client.post("/api/sessions/import", content=json.dumps(export))
