@@ -21,6 +21,10 @@ class ChangeFeed:
         """Hear every change of `code` from now on; returns the projection as it is now."""
         return await self._hub.listen(code, listener)
 
+    def current(self, code: str) -> SessionState | None:
+        """The projection as it is now, without waiting: None while this worker does not hold it."""
+        return self._hub.loaded(code)
+
     async def unwatch(self, code: str, listener: Listener) -> None:
         await self._hub.unlisten(code, listener)
         await self._hub.release(code)  # only when nobody else watches it

@@ -297,7 +297,7 @@ class BoardState(FocusMode, IdentityState):
         """Render the projection (or an optimistic view of it) into this tab's vars, assigning only what
         changed so the delta stays small."""
         rt = get_runtime()
-        confirmed = rt.hub.loaded(self.session_code) or await rt.hub.state(self.session_code)
+        confirmed = await rt.queries.state(self.session_code)
         view = view or confirmed
         self._set("title", confirmed.title)
         self._set("deck_size", len(confirmed.card_ids))
@@ -340,7 +340,7 @@ class BoardState(FocusMode, IdentityState):
         except LimitExceeded as exc:
             self._notify(str(exc), "refused")
             return
-        confirmed = await rt.hub.state(self.session_code)
+        confirmed = await rt.queries.state(self.session_code)
         event: Event | None = None
         try:
             event = build(confirmed, identity.participant_id)

@@ -170,11 +170,11 @@ class DashboardState(WorkshopControls, IdentityState):
         if not self._verified_code:
             return
         rt = get_runtime()
-        state = await rt.hub.state(self._verified_code)
+        state = await rt.queries.state(self._verified_code)
         self.title = state.title
         self.version = state.version
         self.deck_size = len(state.card_ids)
-        self.rows = progress_rows(state, rt.presence.online(self._verified_code))
+        self.rows = progress_rows(state, rt.queries.online(self._verified_code))
         self.reveals = reveal_rows(state, real_names=True)
         self.chart = aggregate(state)
         await self._sync_workshop(state)
@@ -183,7 +183,7 @@ class DashboardState(WorkshopControls, IdentityState):
         if not self.log:
             self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
         if state.version > self._log_seq:
-            fresh = await rt.store.events_after(self._verified_code, self._log_seq, LOG_SIZE)
+            fresh = await rt.queries.events_after(self._verified_code, self._log_seq, LOG_SIZE)
             if fresh:
                 self._log_seq = fresh[-1].seq or self._log_seq
                 self.log = ([log_row(state, e) for e in reversed(fresh)] + self.log)[:LOG_SIZE]

@@ -109,11 +109,11 @@ class LiveRegistry:
         if code not in self.listeners:
             listener = self._make_listener(code)
             self.listeners[code] = listener
-            await self.runtime.hub.listen(code, listener)
+            await self.runtime.feed.watch(code, listener)
         if sid is not None:
             await self._enter_room(sid, code)
         if participant_id:
-            self.runtime.presence.enter(token, code, participant_id)
+            self.runtime.feed.tab_opened(token, code, participant_id)
 
     def snapshot(self, code: str) -> dict[str, Any]:
         """The whole shared list of `code`, stamped, for a tab that (re)loads."""
@@ -122,13 +122,13 @@ class LiveRegistry:
     def feed(self, code: str) -> SessionFeed:
         feed = self.feeds.get(code)
         if feed is None:
-            hub, presence = self.runtime.hub, self.runtime.presence
+            changes, queries = self.runtime.feed, self.runtime.queries
             from cardsort_app.ui.board_state import participant_rows, reveal_rows  # ui rows, one place
 
             feed = self.feeds[code] = SessionFeed(
                 code,
-                state=lambda: hub.loaded(code),
-                online=lambda: presence.online(code),
+                state=lambda: changes.current(code),
+                online=lambda: queries.online(code),
                 rows=participant_rows,
                 reveals=reveal_rows,
                 emit=self._emit,
@@ -154,7 +154,7 @@ class LiveRegistry:
 
     async def detach(self, token: str) -> None:
         tab = self.tabs.pop(token, None)
-        self.runtime.presence.leave(token)
+        self.runtime.feed.tab_closed(token)
         if tab is None:
             return
         tokens = self.by_session.get(tab.code)
@@ -170,8 +170,7 @@ class LiveRegistry:
                 forget_rows(tab.code)
                 listener = self.listeners.pop(tab.code, None)
                 if listener is not None:
-                    await self.runtime.hub.unlisten(tab.code, listener)
-                    await self.runtime.hub.release(tab.code)
+                    await self.runtime.feed.unwatch(tab.code, listener)
 
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
@@ -240,7 +239,7 @@ class LiveRegistry:
     def on_socket_disconnect(self, token: str) -> None:
         tab = self.tabs.get(token)
         if tab is None:
-            self.runtime.presence.leave(token)
+            self.runtime.feed.tab_closed(token)
             return
         # Stop pushing to it and let its session go when it was the last; remember it for a reconnect.
         asyncio.get_running_loop().create_task(self.detach(token))
@@ -276,4 +275,4 @@ def install(app: Any) -> None:
     namespace.link_token_to_sid = link_token_to_sid
     namespace.on_disconnect = on_disconnect
     namespace._cardsort_hooked = True
-    get_runtime().presence.listen(live.on_presence)
+    get_runtime().feed.on_presence(live.on_presence)
