@@ -79,7 +79,7 @@ class WorkshopControls(rx.State, mixin=True):
         self.results = result_rows(state)
         self.selections = selection_rows(state)
         if not self._key_hash:
-            record = await get_runtime().store.get_session(state.code)
+            record = await get_runtime().queries.session_record(state.code)
             self._key_hash = record.facilitator_key_hash if record else ""
         if self._key_hash:  # links renewed on every change, so an open dashboard's links keep working
             token = exports.export_token(state.code, self._key_hash)

@@ -62,10 +62,6 @@ class ControlClient:
         """Stop the server now and have it start again on the same port after `seconds`."""
         self.call("stop", seconds=seconds)
 
-    def resume(self) -> None:
-        """End an outage started by `stop_for` now: the server listens again on the same port."""
-        self.call("resume")
-
     def pause_for(self, seconds: float) -> None:
         self.call("pause", seconds=seconds)
 

@@ -72,8 +72,6 @@ class ControlApi:
                     await self.stop_for(seconds)
 
                 after = outage
-            elif op == "resume":  # end an outage now; the pending restart then finds the server running
-                after = self.start
             elif op == "pause":
                 self.pause_for(float(params["seconds"]))
             elif op == "unpause":
