@@ -25,6 +25,10 @@ class SessionQueries:
         """The session's current projection (this worker's, level with every event it has applied)."""
         return self._hub.loaded(code) or await self._hub.state(code)
 
+    async def state_at(self, code: str, seq: int) -> SessionState:
+        """The session as it was right after event `seq` (time travel), from the log."""
+        return await self._store.load_at(code, seq)
+
     async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]:
         """The log itself, after `seq` (at most `limit` events)."""
         return await self._store.events_after(code, seq, limit)

@@ -93,18 +93,18 @@ class ReplayState(IdentityState):
             return
         self._code, self._key = code, key
         self.replay_ready = True
-        head = (await get_runtime().hub.state(code)).version
+        head = (await get_runtime().queries.state(code)).version
         await self._show(head)
 
     async def _show(self, seq: int) -> None:
         rt = get_runtime()
-        self.max_seq = (rt.hub.loaded(self._code) or await rt.hub.state(self._code)).version
+        self.max_seq = (await rt.queries.state(self._code)).version
         seq = min(max(0, seq), self.max_seq)
         started = time.perf_counter()
-        state = await rt.store.load_at(self._code, seq)
+        state = await rt.queries.state_at(self._code, seq)
         self.jump_ms = f"{(time.perf_counter() - started) * 1000:.1f}"
         self.seq = seq
-        self.rows = replay_rows(state, rt.presence.online(self._code))
+        self.rows = replay_rows(state, rt.queries.online(self._code))
         self.team_open, self.team_locked = state.team.open, state.team.locked
         self.team_values = [team.card_label(state, c) for c in state.team.values]
         self.team_candidates = [f"{team.card_label(state, c)} ×{n}" for c, n in team.candidates(state)]
@@ -113,7 +113,7 @@ class ReplayState(IdentityState):
     async def _label(self, seq: int) -> str:
         if seq <= 0:
             return "before the first event"
-        events = await get_runtime().store.events_after(self._code, seq - 1, 1)
+        events = await get_runtime().queries.events_after(self._code, seq - 1, 1)
         return f"#{seq} {events[0].type}" if events else f"#{seq}"
 
     @rx.event

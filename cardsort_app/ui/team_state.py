@@ -174,7 +174,7 @@ class TeamState(IdentityState):
         if not self._code:
             return
         rt = get_runtime()
-        confirmed = rt.hub.loaded(self._code) or await rt.hub.state(self._code)
+        confirmed = await rt.queries.state(self._code)
         view = view or confirmed
         candidates, values = team_cards(view)
         self._set("title", confirmed.title)
@@ -261,7 +261,7 @@ class TeamState(IdentityState):
             return
         rt = get_runtime()
         code = self._code
-        confirmed = await rt.hub.state(code)
+        confirmed = await rt.queries.state(code)
         seen = min(version, confirmed.version)
         try:
             event: Event = new_event(
