@@ -418,7 +418,7 @@ class BoardState(FocusMode, IdentityState):
         await self._sync()
 
     async def _append_change(self, rt: Runtime, identity: Identity, pid: str, change: dict[str, Any]):
-        confirmed = await rt.hub.state(self.session_code)
+        confirmed = await rt.queries.state(self.session_code)
         try:
             event = _event_for(confirmed, pid, change)
             await rt.service.submit(self.session_code, identity, event)
