@@ -220,7 +220,12 @@ def _clean_up(root: Path) -> None:
     pidfile = root / "redis" / "redis.pid"
     if pidfile.exists():
         with contextlib.suppress(Exception):
-            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # it writes its log while shutting down: let it finish
+                os.kill(pid, 0)  # raises once the process is gone
+                time.sleep(0.05)
     shutil.rmtree(root, ignore_errors=True)
 
 
