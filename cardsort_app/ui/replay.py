@@ -84,12 +84,13 @@ def replay_panel(progress_row: Callable[[rx.Var], rx.Component]) -> rx.Component
                 data_testid="replay-slider",
                 style={"flex": "1", "minWidth": "160px", "accentColor": "var(--indigo-9)"},
             ),
-            rx.select(
-                [str(s) for s in SPEEDS],
+            rx.select.root(
+                # The trigger is the element in the page: it carries the name (axe: button-name) and the hook.
+                rx.select.trigger(aria_label="Replay speed (events per second)", data_testid="replay-speed"),
+                rx.select.content(*[rx.select.item(str(s), value=str(s)) for s in SPEEDS]),
                 value=ReplayState.speed.to_string(),
                 on_change=ReplayState.set_speed,
                 size="1",
-                data_testid="replay-speed",
             ),
             rx.text("events/s", size="1", color_scheme="gray"),
             spacing="3",
