@@ -28,6 +28,7 @@ from .events import (
     TeamPile,
     new_event,
 )
+from .facilitation import display_names
 from .state import SessionState, TeamMove
 
 __all__ = [
@@ -85,8 +86,8 @@ def candidates(state: SessionState) -> tuple[tuple[str, int], ...]:
 def mover_name(state: SessionState, participant_id: str) -> str:
     if participant_id == FACILITATOR_ID:
         return FACILITATOR_NAME
-    person = state.participant(participant_id)
-    return person.name if person else ""
+    # What the other participants may see: "Participant N" in an anonymous session, never the real name.
+    return display_names(state).get(participant_id, "")
 
 
 # --- rules -------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ import pytest
 
 from cardsort_app.domain import team
 from cardsort_app.domain.events import FACILITATOR_ID, TeamPile, parse_event
-from cardsort_app.domain.rules import DomainError, check, reveal
+from cardsort_app.domain.rules import DomainError, check, create_session, reveal
 from cardsort_app.domain.state import SessionState
-from tests.unit.helpers import apply, finish_with_top3, joined, session_with
+from tests.unit.helpers import MINI, apply, finish_with_top3, joined, session_with
 
 
 def revealed_session() -> SessionState:
@@ -149,3 +149,26 @@ def test_team_events_round_trip_the_wire_and_snapshots() -> None:
     old = state.to_dict()
     del old["team"]  # a snapshot written before the team board existed
     assert SessionState.from_dict(old).team == type(state.team)()
+
+
+def test_an_anonymous_session_names_team_movers_by_number_never_by_name() -> None:
+    """Other participants see who moved a card; in an anonymous session that must not be the real name."""
+    created = create_session("ANON42", "W", "values-mini", MINI, anonymous=True)
+    state = joined(
+        apply(SessionState.empty("ANON42"), created),
+        ("p1", "Ann"),
+        ("p2", "Bo"),
+    )
+    for pid, offset in (("p1", 0), ("p2", 3)):
+        state = finish_with_top3(state, pid, offset)
+        state = apply(state, reveal(state, pid, "top3"))
+    state = apply(state, team.open_board(state))
+    card = team.candidates(state)[0][0]
+    bo_move = team.move(state, "p2", card, TeamPile.TEAM_VALUES)
+    ann_stale = team.move(state, "p1", card, TeamPile.TEAM_VALUES)
+    state = apply(state, bo_move)
+    assert state.team.moves[card].participant_name == "Participant 2"
+    assert "Bo" not in bo_move.to_json()
+    with pytest.raises(DomainError, match="Participant 2 moved") as refused:
+        check(state, ann_stale)
+    assert "Bo" not in str(refused.value)
