@@ -590,7 +590,7 @@ def report(res: Results, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 132))
+    console = Console(width=max(Console().width, 132), soft_wrap=True)  # a figure stays on one line
     where = f"{args.sessions} sessions × {args.clients}" if args.sessions > 1 else f"{args.clients}"
     table = Table(
         title=f"Live fan-out, {where} participant tabs + {args.dashboards} dashboards per session, "
