@@ -110,7 +110,14 @@ def test_the_board_works_with_the_keyboard_alone(new_context, api) -> None:
     page.wait_for_function(
         "document.activeElement && document.activeElement.getAttribute('role') === 'menuitem'"
     )
+    first_item = page.evaluate("document.activeElement.dataset.testid")
     page.keyboard.press("ArrowDown")
+    # Radix moves the focus in its own handler: wait for it to land on the next item before reading it.
+    page.wait_for_function(
+        "(first) => document.activeElement && document.activeElement.getAttribute('role') === 'menuitem'"
+        " && document.activeElement.dataset.testid !== first",
+        arg=first_item,
+    )
     focused = page.evaluate("document.activeElement.dataset.testid")
     target = focused.removeprefix("move-to-")
     page.keyboard.press("Enter")
