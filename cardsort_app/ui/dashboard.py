@@ -66,28 +66,33 @@ def _progress_row(r: rx.Var) -> rx.Component:
     )
 
 
+def progress_table(rows: rx.Var) -> rx.Component:
+    """The participants table: the live one and the replay's show the very same rows."""
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Name"),
+                    rx.table.column_header_cell("Step"),
+                    rx.table.column_header_cell("Sorted"),
+                    *[rx.table.column_header_cell(PILE_LABELS[p], text_align="center") for p in PILES],
+                    rx.table.column_header_cell("Revealed"),
+                )
+            ),
+            rx.table.body(rx.foreach(rows, _progress_row)),
+            size="1",
+            variant="ghost",
+            width="100%",
+        ),
+        overflow_x="auto",
+        width="100%",
+    )
+
+
 def _progress() -> rx.Component:
     return rx.card(
         rx.hstack(rx.icon("users", size=16), rx.text("Participants", weight="bold"), spacing="2"),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Name"),
-                        rx.table.column_header_cell("Step"),
-                        rx.table.column_header_cell("Sorted"),
-                        *[rx.table.column_header_cell(PILE_LABELS[p], text_align="center") for p in PILES],
-                        rx.table.column_header_cell("Revealed"),
-                    )
-                ),
-                rx.table.body(rx.foreach(DashboardState.rows, _progress_row)),
-                size="1",
-                variant="ghost",
-                width="100%",
-            ),
-            overflow_x="auto",
-            width="100%",
-        ),
+        progress_table(DashboardState.rows),
         rx.cond(
             DashboardState.rows.length() == 0,
             rx.text("Nobody has joined yet. Share the code.", color_scheme="gray", size="2", padding="12px"),
@@ -220,7 +225,7 @@ def _ready() -> rx.Component:
             width="100%",
         ),
         _event_log(),
-        replay_panel(_progress_row),
+        replay_panel(progress_table),
         spacing="4",
         width="100%",
         data_testid="dashboard",

@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import reflex as rx
 
-from cardsort_app.domain.rules import PILE_LABELS
-from cardsort_app.domain.state import PILES
 from cardsort_app.ui.replay_state import SPEEDS, ReplayState
 
 
@@ -49,8 +47,8 @@ def _team() -> rx.Component:
     )
 
 
-def replay_panel(progress_row: Callable[[rx.Var], rx.Component]) -> rx.Component:
-    """`progress_row` is the live participants table's row: the replay shows the very same rows."""
+def replay_panel(progress_table: Callable[[rx.Var], rx.Component]) -> rx.Component:
+    """`progress_table` renders the live participants table: the replay shows the very same rows."""
     return rx.card(
         rx.hstack(
             rx.icon("history", size=16),
@@ -112,25 +110,7 @@ def replay_panel(progress_row: Callable[[rx.Var], rx.Component]) -> rx.Component
             color_scheme="gray",
             data_testid="replay-position",
         ),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Name"),
-                        rx.table.column_header_cell("Step"),
-                        rx.table.column_header_cell("Sorted"),
-                        *[rx.table.column_header_cell(PILE_LABELS[p], text_align="center") for p in PILES],
-                        rx.table.column_header_cell("Revealed"),
-                    )
-                ),
-                rx.table.body(rx.foreach(ReplayState.rows, progress_row)),
-                size="1",
-                variant="ghost",
-                width="100%",
-            ),
-            overflow_x="auto",
-            width="100%",
-        ),
+        progress_table(ReplayState.rows),
         rx.grid(
             rx.box(rx.foreach(ReplayState.rows, _piles), width="100%"),
             _team(),
