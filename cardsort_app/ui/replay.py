@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import reflex as rx
 
+from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.replay_state import SPEEDS, ReplayState
 
 
@@ -74,7 +75,9 @@ def replay_panel(progress_table: Callable[[rx.Var], rx.Component]) -> rx.Compone
             rx.el.input(
                 type="range",
                 min=0,
-                max=ReplayState.max_seq,
+                # The live head (pushed with every event), so End / the far right reach the newest event
+                # even after the replay was last rebuilt; the handler clamps to the log's head anyway.
+                max=DashboardState.version,
                 step=1,
                 value=ReplayState.seq,
                 on_change=ReplayState.scrub.debounce(40),
@@ -100,7 +103,7 @@ def replay_panel(progress_table: Callable[[rx.Var], rx.Component]) -> rx.Compone
             "seq ",
             ReplayState.seq,
             " of ",
-            ReplayState.max_seq,
+            DashboardState.version,
             " · ",
             ReplayState.event_label,
             " · rebuilt in ",

@@ -15,6 +15,7 @@ from typing import Any
 import reflex as rx
 
 from cardsort_app.domain import team
+from cardsort_app.domain.rules import PILE_LABELS
 from cardsort_app.domain.state import PILES, SessionState
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
@@ -48,7 +49,10 @@ def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
                 "revealed_top8": (p.id, "top8") in revealed,
                 "revealed_top3": (p.id, "top3") in revealed,
                 "piles": [
-                    {"pile": pile, "cards": ", ".join(_card(deck, c)["name"] for c in p.pile(pile))}
+                    {
+                        "pile": PILE_LABELS[pile],  # type: ignore[index]  # a Pile is its str value
+                        "cards": ", ".join(_card(deck, c)["name"] for c in p.pile(pile)),
+                    }
                     for pile in PILES
                     if p.pile(pile)
                 ],
@@ -72,6 +76,7 @@ class ReplayState(IdentityState):
     jump_ms: str = ""
     _code: str = ""
     _key: str = ""
+    _run: int = 0  # which play loop may advance: a pause then play within one tick must not leave two
 
     def _forget(self) -> None:
         """No verified session in this tab: nothing of any session stays visible."""
@@ -153,15 +158,21 @@ class ReplayState(IdentityState):
             if not self.replay_ready or self.playing:
                 return
             self.playing = True
-            if self.seq >= self.max_seq:
+            self._run += 1
+            run = self._run
+            self.max_seq = (await get_runtime().queries.state(self._code)).version
+            if self.seq >= self.max_seq:  # at the head: play from the start
                 await self._show(0)
         while True:
-            await asyncio.sleep(_TICK_S)
             async with self:
-                if not self.playing:
+                speed = self.speed
+            # One event per tick below 1/_TICK_S events/s (speed 1 waits a second), several per tick above.
+            tick = max(_TICK_S, 1 / speed)
+            await asyncio.sleep(tick)
+            async with self:
+                if not self.playing or self._run != run:
                     return
-                step = max(1, round(self.speed * _TICK_S))
-                await self._show(self.seq + step)
+                await self._show(self.seq + max(1, round(self.speed * tick)))
                 if self.seq >= self.max_seq:
                     self.playing = False
                     return
