@@ -83,7 +83,7 @@ def results_chart(height: int = 300) -> rx.Component:
 
 
 def _names(cards: rx.Var) -> rx.Component:
-    return rx.text(rx.foreach(cards.to(list[str]), lambda c: rx.text.span(c, " · ")), size="2")
+    return rx.text(cards.to(list[str]).join(" · "), size="2")  # separators between names, none after
 
 
 def _selection_row(s: rx.Var) -> rx.Component:
@@ -160,7 +160,12 @@ def _team_values() -> rx.Component:
                 rx.foreach(
                     DashboardState.team_names,
                     lambda name, i: rx.badge(
-                        (i + 1).to_string() + ". " + name, size="3", color_scheme="amber"
+                        (i + 1).to_string() + ". " + name,
+                        size="3",
+                        color_scheme="amber",
+                        data_testid="team-value",
+                        data_card_id=DashboardState.team["values"].to(list[str])[i],
+                        data_rank=i + 1,
                     ),
                 ),
                 spacing="2",
@@ -190,7 +195,7 @@ def _results_ready() -> rx.Component:
             DashboardState.session_code,
             " · ",
             DashboardState.rows.length(),
-            " participants",
+            rx.cond(DashboardState.rows.length() == 1, " participant", " participants"),
             color_scheme="gray",
         ),
         rx.card(results_chart(340), width="100%", class_name="print-avoid-break"),
