@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
@@ -63,6 +64,45 @@ def _sqlite_lock(path: str) -> threading.Lock:
         return _SQLITE_LOCKS.setdefault(key, threading.Lock())
 
 
+#: States ``load_at`` keeps for the next jump (the replay scrubs and plays near its last position). States are
+#: immutable and share their unchanged parts, so each costs little beyond what changed.
+TRAVEL_CACHE_SIZE = 16
+
+
+class _TravelCache:
+    """A small thread-safe LRU of rebuilt states, each with the id of the event it ends on (to notice a
+    session deleted and recreated under the same code by any process: event ids are unique)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], tuple[SessionState, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def nearest(self, code: str, seq: int, floor: int) -> tuple[SessionState, str] | None:
+        """The newest cached state of ``code`` with floor <= version <= seq."""
+        with self._lock:
+            best = max(
+                (v for c, v in self._items if c == code and floor <= v <= seq),
+                default=None,
+            )
+            if best is None:
+                return None
+            self._items.move_to_end((code, best))
+            return self._items[(code, best)]
+
+    def put(self, code: str, state: SessionState, event_id: str) -> None:
+        with self._lock:
+            self._items[(code, state.version)] = (state, event_id)
+            self._items.move_to_end((code, state.version))
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def drop(self, code: str) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] == code]:
+                del self._items[key]
+
+
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -90,6 +130,7 @@ class EventStore:
             raise ValueError("snapshot_every must be >= 1")
         self.url = url
         self.snapshot_every = snapshot_every
+        self._travel_cache = _TravelCache(TRAVEL_CACHE_SIZE)
         u = sa.make_url(url)
         self.dialect = u.get_backend_name()
         self._write_lock: threading.Lock | None = None
@@ -255,13 +296,17 @@ class EventStore:
         return SessionRecord(code, title, deck, facilitator_key_hash, last, now, True)
 
     def load_at(self, code: str, seq: int) -> SessionState:
-        """The session as it was right after ``seq`` (newest snapshot at or before it + the events up to
-        it): time travel for the dashboard's replay and the replay tool. Raises UnknownSession."""
+        """The session as it was right after ``seq``: time travel for the dashboard's replay and the replay
+        tool. Raises UnknownSession.
+
+        Starts from the nearest earlier state it knows: a recently rebuilt one (``_TravelCache``: scrubbing
+        and playback jump close to the last position) or else the newest snapshot at or before ``seq``,
+        then reduces the events up to ``seq``."""
         with self._read() as conn:
             if seq <= 0:
                 self._require_session(conn, code)
                 return SessionState.empty(code)
-            return self._state_at(conn, code, upto=seq)
+            return self._travel(conn, code, seq)
 
     def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
         """Register a participant's token hash; repeating it with the same hash is a no-op.
@@ -542,6 +587,57 @@ class EventStore:
             state = SessionState.empty(code)
         return replay(events, state)
 
+    def _travel(self, conn: sa.Connection, code: str, seq: int) -> SessionState:
+        # A cached state is worth more than the snapshot when it is no further back than the snapshot of
+        # seq's window would be (snapshots sit at multiples of snapshot_every).
+        hit = self._travel_cache.nearest(code, seq, floor=seq - seq % self.snapshot_every)
+        if hit is not None:
+            state, event_id = hit
+            tail = self._tail_from(conn, code, state.version, seq)
+            if tail is not None and tail[0] == event_id:  # the same log (ids are unique): the cache holds
+                return self._reduce_and_keep(code, state, tail[1:])
+            self._travel_cache.drop(code)  # deleted and recreated under the same code: forget it
+        snap = conn.execute(
+            sa.select(_N.seq, _N.state)
+            .where(_N.session_code == code, _N.seq <= seq)
+            .order_by(_N.seq.desc())
+            .limit(1)
+        ).first()
+        if snap is not None:
+            try:
+                state = SessionState.from_dict(json.loads(snap[1]))
+            except (ValueError, KeyError, TypeError) as exc:  # an older snapshot format: rebuild from the log
+                log.warning("ignoring unreadable snapshot %s@%d: %s", code, snap[0], exc)
+            else:
+                tail = self._tail_from(conn, code, snap[0], seq)
+                if tail is not None:
+                    self._travel_cache.put(code, state, tail[0])
+                    return self._reduce_and_keep(code, state, tail[1:])
+        events = self._events_after(conn, code, 0, upto=seq)
+        if not events:
+            self._require_session(conn, code)
+            return SessionState.empty(code)
+        return self._reduce_and_keep(code, SessionState.empty(code), events)
+
+    def _reduce_and_keep(self, code: str, state: SessionState, events: Sequence[Event]) -> SessionState:
+        state = replay(events, state)
+        if events:
+            self._travel_cache.put(code, state, events[-1].id)
+        return state
+
+    @staticmethod
+    def _tail_from(conn: sa.Connection, code: str, start: int, upto: int) -> list[Any] | None:
+        """[id of the event at ``start``, then the parsed events start+1..upto]; None if ``start`` is not
+        in the log. One query; the event at ``start`` is only identified, never parsed."""
+        rows = conn.execute(
+            sa.select(_E.seq, _E.event_id, _E.body, _E.schema_version)
+            .where(_E.session_code == code, _E.seq >= start, _E.seq <= upto)
+            .order_by(_E.seq)
+        ).all()
+        if not rows or rows[0][0] != start:
+            return None
+        return [rows[0][1], *(parse_versioned(body, version) for _, _, body, version in rows[1:])]
+
     @staticmethod
     def _require_session(conn: sa.Connection, code: str) -> None:
         if conn.execute(sa.select(_S.code).where(_S.code == code)).first() is None:
@@ -604,6 +700,7 @@ class EventStore:
 
     def delete_session(self, code: str) -> int:
         """Delete a session with its events, snapshots and participants; returns how many events went."""
+        self._travel_cache.drop(code)
         with self._write() as conn:
             deleted = conn.execute(sa.delete(events_table).where(_E.session_code == code)).rowcount
             conn.execute(sa.delete(snapshots_table).where(_N.session_code == code))
