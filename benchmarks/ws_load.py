@@ -54,7 +54,6 @@ import httpx
 
 from tests.support.reflex_ws import (
     BOARD,
-    DASHBOARD,
     EVENT,
     LIVE,
     Delta,
@@ -122,7 +121,7 @@ class Fleet:
 def unsorted_left(tab: Tab, pid: str) -> int | None:
     """How many cards `pid` still has unsorted, as `tab` shows it (a dashboard or the participant's board)."""
     if tab.path.endswith("/facilitate"):
-        return (row_of(tab.get(DASHBOARD, "rows"), pid) or {}).get("counts", {}).get("unsorted")
+        return (row_of(shown_rows(tab), pid) or {}).get("counts", {}).get("unsorted")
     return len(tab.get(BOARD, "piles", {}).get("unsorted", []))
 
 
@@ -233,15 +232,15 @@ def step_round(actor: Tab, fleet: Fleet) -> tuple[list[Watch], Callable[[], Awai
     def participants_show(delta: Delta) -> bool:
         return (row_of(live_rows_in(delta), pid) or {}).get("step") == expected
 
-    def row_shows(delta: Delta) -> bool:
-        return (row_of(delta.get(DASHBOARD, {}).get(var("rows")), pid) or {}).get("step") == expected
+    def row_shows(delta: Delta) -> bool:  # the dashboards' rows come as frames of the facilitator feed
+        return (row_of(live_rows_in(delta), pid) or {}).get("step") == expected
 
     def own_step(delta: Delta) -> bool:
         return delta.get(BOARD, {}).get(var("step")) == expected
 
     others = [t for t in fleet.boards if t is not actor]
     watches = [Watch(t, f'"{LIVE}"', {STEP_OTHERS: participants_show}) for t in others]
-    watches += [Watch(t, f'"{var("rows")}"', {STEP_DASHBOARDS: row_shows}) for t in fleet.dashboards]
+    watches += [Watch(t, f'"{LIVE}"', {STEP_DASHBOARDS: row_shows}) for t in fleet.dashboards]
     watches.append(Watch(actor, "", {STEP_ACTING: own_step, STEP_CONFIRMED: participants_show}))
 
     async def send() -> float:
@@ -259,14 +258,14 @@ def move_round(actor: Tab, fleet: Fleet) -> tuple[list[Watch], Callable[[], Awai
     pid = actor.pid
 
     def counts_show(delta: Delta) -> bool:
-        row = row_of(delta.get(DASHBOARD, {}).get(var("rows")), pid) or {}
+        row = row_of(live_rows_in(delta), pid) or {}
         return row.get("counts", {}).get(dst) == expected
 
     def own_move(delta: Delta) -> bool:
         mine = delta.get(BOARD, {}).get(var("piles"))
         return mine is not None and any(c["id"] == card for c in mine.get(dst, []))
 
-    watches = [Watch(t, f'"{var("rows")}"', {MOVE_DASHBOARDS: counts_show}) for t in fleet.dashboards]
+    watches = [Watch(t, f'"{LIVE}"', {MOVE_DASHBOARDS: counts_show}) for t in fleet.dashboards]
     watches.append(Watch(actor, f'"{var("piles")}"', {MOVE_ACTING: own_move}))
 
     async def send() -> float:

@@ -158,6 +158,8 @@ class SessionService:
 
     async def require_session(self, code: str) -> str:
         code = secrets.normalize_code(code)
+        if (held := self.hub.loaded(code)) is not None and held.version > 0:
+            return code  # this worker holds its projection (tabs are in it): it exists, no read needed
         if not code or await self.store.get_session(code) is None:
             raise SessionNotFound(code)
         return code

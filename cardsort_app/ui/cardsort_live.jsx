@@ -6,13 +6,17 @@ import { useCallback, useSyncExternalStore } from "react";
 import { Socket } from "socket.io-client";
 
 const LIVE_EVENT = "cardsort_live";
-const EMPTY = { rows: [], reveals: [] };
+// The keyed lists a feed may carry, and the field that keys their rows. A feed is a session's audience:
+// the participants' one (code) or the facilitator's (code/facilitator, which adds `selections`).
+const LISTS = { rows: "id", reveals: "key", selections: "id" };
+const EMPTY = { rows: [], reveals: [], selections: [] };
 const sessions = new Map();
 
 function session(code) {
   let s = sessions.get(code);
   if (!s) {
-    s = { rows: new Map(), reveals: new Map(), view: EMPTY, listeners: new Set() };
+    s = { lists: {}, view: EMPTY, listeners: new Set() };
+    for (const name in LISTS) s.lists[name] = new Map();
     sessions.set(code, s);
   }
   return s;
@@ -67,17 +71,20 @@ function dropMissing(target, rows, key, snapshot) {
 
 function rebuild(s) {
   const visible = (m) => [...m.values()].filter((r) => !r.gone).sort((a, b) => a.n - b.n);
-  s.view = { rows: visible(s.rows), reveals: visible(s.reveals) };
+  const view = {};
+  for (const name in LISTS) view[name] = visible(s.lists[name]);
+  s.view = view;
 }
 
 function apply(frame, snapshot) {
   if (!frame || !frame.code) return false;
   const s = session(frame.code);
-  let changed = mergeRows(s.rows, frame.rows, "id");
-  changed = mergeRows(s.reveals, frame.reveals, "key") || changed;
-  if (snapshot) {
-    changed = dropMissing(s.rows, frame.rows, "id", frame) || changed;
-    changed = dropMissing(s.reveals, frame.reveals, "key", frame) || changed;
+  let changed = false;
+  for (const [name, key] of Object.entries(LISTS)) {
+    // A frame carries only the lists that changed; a snapshot carries every list of its feed.
+    if (!frame[name]) continue;
+    changed = mergeRows(s.lists[name], frame[name], key) || changed;
+    if (snapshot) changed = dropMissing(s.lists[name], frame[name], key, frame) || changed;
   }
   if (changed) rebuild(s);
   return changed;

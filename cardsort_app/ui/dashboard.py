@@ -10,6 +10,7 @@ from cardsort_app.ui.components import online_dot, reveal_block, step_badge
 from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.dashboard_team import team_panel
+from cardsort_app.ui.live_view import count_where, live_reveals, live_rows
 from cardsort_app.ui.replay import replay_panel
 from cardsort_app.ui.results import results_card
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
@@ -92,9 +93,9 @@ def progress_table(rows: rx.Var) -> rx.Component:
 def _progress() -> rx.Component:
     return rx.card(
         rx.hstack(rx.icon("users", size=16), rx.text("Participants", weight="bold"), spacing="2"),
-        progress_table(DashboardState.rows),
+        progress_table(live_rows(DashboardState.live)),
         rx.cond(
-            DashboardState.rows.length() == 0,
+            live_rows(DashboardState.live).length() == 0,
             rx.text("Nobody has joined yet. Share the code.", color_scheme="gray", size="2", padding="12px"),
         ),
         data_testid="participants",
@@ -151,7 +152,10 @@ def _reveals() -> rx.Component:
     return rx.card(
         rx.hstack(rx.icon("sparkles", size=16), rx.text("Reveals", weight="bold"), spacing="2"),
         rx.vstack(
-            rx.foreach(DashboardState.reveals, reveal_block), spacing="2", width="100%", padding_top="6px"
+            rx.foreach(live_reveals(DashboardState.live), reveal_block),
+            spacing="2",
+            width="100%",
+            padding_top="6px",
         ),
         width="100%",
     )
@@ -206,9 +210,9 @@ def _ready() -> rx.Component:
         _header(),
         rx.cond(DashboardState.message != "", rx.callout(DashboardState.message, icon="info", size="1")),
         rx.flex(
-            _stat("Participants", DashboardState.rows.length(), "users"),
-            _stat("Online", DashboardState.online_count, "wifi"),
-            _stat("Done", DashboardState.done_count, "flag"),
+            _stat("Participants", live_rows(DashboardState.live).length(), "users"),
+            _stat("Online", count_where(live_rows(DashboardState.live), "online", "true"), "wifi"),
+            _stat("Done", count_where(live_rows(DashboardState.live), "step", 4), "flag"),
             _stat("Events", DashboardState.version, "activity"),
             gap="3",
             wrap="wrap",

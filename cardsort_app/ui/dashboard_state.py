@@ -19,7 +19,9 @@ from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck, participant_rows, reveal_rows
 from cardsort_app.ui.dashboard_workshop import WorkshopControls
 from cardsort_app.ui.identity import IdentityState
-from cardsort_app.ui.live import live
+from cardsort_app.ui.live import Audience, live
+from cardsort_app.ui.live_feed import FACILITATOR
+from cardsort_app.ui.workshop_view import selection_rows
 
 #: How many of the newest events the live log shows.
 LOG_SIZE = 100
@@ -94,6 +96,20 @@ def aggregate(state: SessionState) -> list[dict[str, Any]]:
     return [{"name": _card(deck, c)["name"], "top8": top8[c], "top3": top3[c]} for c in cards[:12]]
 
 
+def _real_reveals(state: SessionState) -> list[dict[str, Any]]:
+    return reveal_rows(state, real_names=True)
+
+
+def _selections(state: SessionState, _online: set[str]) -> list[dict[str, Any]]:
+    return selection_rows(state)
+
+
+# Everyone's progress, the reveals and the selections (real names) reach the dashboards as row frames to
+# the facilitator room of the session (ui/live_feed.py): built once per change, only the changed rows sent,
+# whatever the number of participants. Only dashboards that proved the key are in that room.
+live.audiences[FACILITATOR] = Audience(progress_rows, _real_reveals, {"selections": _selections})
+
+
 class DashboardState(WorkshopControls, IdentityState):
     """Shows nothing until this tab proved the facilitator key: every handler checks `_verified_code`
     (set only by a successful `load`), and the data vars are filled only from that code."""
@@ -101,8 +117,9 @@ class DashboardState(WorkshopControls, IdentityState):
     session_code: str = ""
     title: str = ""
     status: str = "loading"  # loading | ready | forbidden (a wrong key and an unknown code alike)
-    rows: list[dict[str, Any]] = []
-    reveals: list[dict[str, Any]] = []
+    # Everyone's rows (progress, reveals, selections) as the facilitator feed's snapshot when this tab
+    # (re)loaded; later changes arrive as row frames, merged in the browser (live_view.py).
+    live: dict[str, Any] = {}
     log: list[dict[str, Any]] = []
     chart: list[dict[str, Any]] = []
     version: int = 0
@@ -119,14 +136,6 @@ class DashboardState(WorkshopControls, IdentityState):
     def join_path(self) -> str:
         return f"/?code={self.session_code}"
 
-    @rx.var
-    def online_count(self) -> int:
-        return sum(1 for r in self.rows if r.get("online") == "true")
-
-    @rx.var
-    def done_count(self) -> int:
-        return sum(1 for r in self.rows if r.get("step") == 4)
-
     def _refuse_malformed(self, message: str) -> None:
         self.message = message
 
@@ -134,7 +143,7 @@ class DashboardState(WorkshopControls, IdentityState):
         """No verified session in this tab: nothing of any session stays visible."""
         self._verified_code, self._key, self._log_seq = "", "", 0
         self.session_code, self.title, self.version, self.deck_size, self.message = "", "", 0, 0, ""
-        self.rows, self.reveals, self.log, self.chart = [], [], [], []
+        self.live, self.log, self.chart = {}, [], []
         self._forget_workshop()
         self.team, self.team_names = {"open": False, "locked": False, "candidates": [], "values": []}, []
 
@@ -162,24 +171,36 @@ class DashboardState(WorkshopControls, IdentityState):
             return rx.redirect(f"/s/{code}/facilitate", replace=True)
         self.status = "ready"
         self.worker = str(os.getpid())
-        await live.attach(self.router.session.client_token, code, type(self), None, everything=True)
+        session = self.router.session
+        await live.attach(
+            session.client_token, code, type(self), None, sid=session.session_id, everything=True
+        )
+        self._show_live(live.snapshot(code, FACILITATOR))
         await self._sync()
         return None
+
+    def _show_live(self, snapshot: dict[str, Any]) -> None:
+        """Every row once per (re)load; the browser keeps the newest of it and the frames."""
+        if self._verified_code:
+            self.live = snapshot
+
+    def _put(self, name: str, value: Any) -> None:
+        """Assign only what changed, so the push carries only that."""
+        if getattr(self, name) != value:
+            setattr(self, name, value)
 
     async def _sync(self) -> None:
         if not self._verified_code:
             return
         rt = get_runtime()
         state = await rt.queries.state(self._verified_code)
-        self.title = state.title
-        self.version = state.version
-        self.deck_size = len(state.card_ids)
-        self.rows = progress_rows(state, rt.queries.online(self._verified_code))
-        self.reveals = reveal_rows(state, real_names=True)
-        self.chart = aggregate(state)
+        self._put("title", state.title)
+        self._put("version", state.version)
+        self._put("deck_size", len(state.card_ids))
+        self._put("chart", aggregate(state))
         await self._sync_workshop(state)
-        self.team = team_view(state)
-        self.team_names = [team_rules.card_label(state, c) for c in state.team.values]
+        self._put("team", team_view(state))
+        self._put("team_names", [team_rules.card_label(state, c) for c in state.team.values])
         if not self.log:
             self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
         if state.version > self._log_seq:

@@ -21,7 +21,7 @@ from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.workshop import MAX_TIMER_MINUTES, Workshop
 from cardsort_app.ui.guard import int_arg, text_arg
-from cardsort_app.ui.workshop_view import result_rows, selection_rows, session_fields
+from cardsort_app.ui.workshop_view import result_rows, session_fields
 
 _NOT_READY = "Open the dashboard with the facilitator key first"
 
@@ -43,7 +43,6 @@ class WorkshopControls(rx.State, mixin=True):
     ended: bool = False
     anonymous: bool = False
     results: list[dict[str, Any]] = []
-    selections: list[dict[str, Any]] = []
     export_csv_url: str = ""
     export_json_url: str = ""
     join_url: str = ""
@@ -65,7 +64,7 @@ class WorkshopControls(rx.State, mixin=True):
             False,
             False,
         )
-        self.results, self.selections = [], []
+        self.results = []
         self.export_csv_url = self.export_json_url = self.join_url = self.join_qr = ""
         self._key_hash = ""
 
@@ -76,8 +75,8 @@ class WorkshopControls(rx.State, mixin=True):
         for name, value in session_fields(state).items():
             if getattr(self, name) != value:
                 setattr(self, name, value)
-        self.results = result_rows(state)
-        self.selections = selection_rows(state)
+        if (results := result_rows(state)) != self.results:  # assigned only when changed: a smaller push
+            self.results = results
         if not self._key_hash:
             record = await get_runtime().queries.session_record(state.code)
             self._key_hash = record.facilitator_key_hash if record else ""

@@ -23,12 +23,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import reflex as rx
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
 from cardsort_app import metrics
 from cardsort_app.domain.events import Event, EventType
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.runtime import Runtime, get_runtime
-from cardsort_app.ui.live_feed import LIVE_EVENT, SessionFeed, room
+from cardsort_app.ui.live_feed import (
+    FACILITATOR,
+    LIVE_EVENT,
+    Lists,
+    Reveals,
+    Rows,
+    SessionFeed,
+    feed_key,
+    room,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +84,20 @@ class _Tab:
     dirty: bool = False
     resync: bool = False  # it missed frames (a reconnect): send it the whole shared list once
     task: asyncio.Task | None = None
+    sid: str | None = None  # its socket, in the room of its audience's feed
+
+    @property
+    def audience(self) -> str:
+        return FACILITATOR if self.everything else ""
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What one audience's feed shows: the facilitator's dashboards see real names and everyone's piles."""
+
+    rows: Rows
+    reveals: Reveals
+    lists: Lists
 
 
 @dataclass
@@ -82,7 +108,8 @@ class LiveRegistry:
     parked: dict[str, _Tab] = field(default_factory=dict)
     by_session: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     listeners: dict[str, Callable[[SessionState, Sequence[Event]], None]] = field(default_factory=dict)
-    feeds: dict[str, SessionFeed] = field(default_factory=dict)
+    feeds: dict[str, SessionFeed] = field(default_factory=dict)  # feed_key(code, audience) -> feed
+    audiences: dict[str, Audience] = field(default_factory=dict)  # registered by the dashboard's state
 
     @property
     def runtime(self) -> Runtime:
@@ -104,35 +131,45 @@ class LiveRegistry:
         if previous is not None and previous.code != code:
             await self.detach(token)
         self.parked.pop(token, None)
-        self.tabs[token] = _Tab(code, state_cls, participant_id, everything)
+        if previous is not None and previous.sid and previous.everything and not everything:
+            await self._leave_room(previous.sid, feed_key(code, FACILITATOR))  # no longer a dashboard
+        tab = self.tabs[token] = _Tab(code, state_cls, participant_id, everything, sid=sid)
         self.by_session[code].add(token)
         if code not in self.listeners:
             listener = self._make_listener(code)
             self.listeners[code] = listener
             await self.runtime.feed.watch(code, listener)
         if sid is not None:
-            await self._enter_room(sid, code)
+            await self._enter_room(sid, feed_key(code, tab.audience))
         if participant_id:
             self.runtime.feed.tab_opened(token, code, participant_id)
 
-    def snapshot(self, code: str) -> dict[str, Any]:
-        """The whole shared list of `code`, stamped, for a tab that (re)loads."""
-        return self.feed(code).snapshot()
+    def snapshot(self, code: str, audience: str = "") -> dict[str, Any]:
+        """The whole shared list of `code` for `audience`, stamped, for a tab that (re)loads."""
+        return self.feed(code, audience).snapshot()
 
-    def feed(self, code: str) -> SessionFeed:
-        feed = self.feeds.get(code)
+    def feed(self, code: str, audience: str = "") -> SessionFeed:
+        key = feed_key(code, audience)
+        feed = self.feeds.get(key)
         if feed is None:
             changes, queries = self.runtime.feed, self.runtime.queries
-            from cardsort_app.ui.board_state import participant_rows, reveal_rows  # ui rows, one place
+            if audience:
+                shows = self.audiences[audience]
+            else:
+                from cardsort_app.ui.board_state import participant_rows, reveal_rows  # ui rows, one place
 
-            feed = self.feeds[code] = SessionFeed(
+                shows = Audience(participant_rows, reveal_rows, {})
+            feed = self.feeds[key] = SessionFeed(
                 code,
                 state=lambda: changes.current(code),
                 online=lambda: queries.online(code),
-                rows=participant_rows,
-                reveals=reveal_rows,
+                rows=shows.rows,
+                reveals=shows.reveals,
                 emit=self._emit,
-                on_sent=metrics.APPENDED_PUSHED.observe,
+                on_sent=None if audience else metrics.APPENDED_PUSHED.observe,
+                audience=audience,
+                lists=shows.lists,
+                emit_now=self._emit_now,
             )
         return feed
 
@@ -140,31 +177,61 @@ class LiveRegistry:
         if self.app is not None and self.app.sio is not None:
             await self.app.sio.emit(LIVE_EVENT, frame, to=to_room, namespace=self._namespace())
 
+    def _emit_now(self, to_room: str, frame: dict[str, Any]) -> bool:
+        """The frame, encoded once, straight into the send queue of every socket of the room, without a
+        task per socket (what `AsyncServer.emit` does): nothing else runs on the loop before every tab's
+        writer has it. False (the caller awaits `emit`) when the server is not the plain in-process one."""
+        sio = self.app.sio if self.app is not None else None
+        if sio is None or type(sio.manager) is not socketio.AsyncManager or not hasattr(sio.eio, "sockets"):
+            return False
+        namespace = self._namespace()
+        encoded = sio.packet_class(sio_packet.EVENT, namespace=namespace, data=[LIVE_EVENT, frame]).encode()
+        if not isinstance(encoded, str):  # binary attachments: never in our frames, but let emit do it
+            return False
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
+        sockets = sio.eio.sockets
+        for _sid, eio_sid in sio.manager.get_participants(namespace, to_room):
+            socket = sockets.get(eio_sid)
+            if socket is not None and not socket.closed:
+                socket.queue.put_nowait(pkt)
+        return True
+
     def _namespace(self) -> str:
         namespace = getattr(self.app, "event_namespace", None)
         return namespace.namespace if namespace is not None else "/_event"
 
-    async def _enter_room(self, sid: str, code: str) -> None:
+    async def _enter_room(self, sid: str, key: str) -> None:
         if self.app is None or self.app.sio is None:
             return
         try:
-            await self.app.sio.enter_room(sid, room(code), namespace=self._namespace())
+            await self.app.sio.enter_room(sid, room(key), namespace=self._namespace())
         except Exception:  # the socket went away meanwhile: its reconnect joins again
-            log.debug("socket %s left before joining %s", sid, code)
+            log.debug("socket %s left before joining %s", sid, key)
+
+    async def _leave_room(self, sid: str, key: str) -> None:
+        if self.app is None or self.app.sio is None:
+            return
+        try:
+            await self.app.sio.leave_room(sid, room(key), namespace=self._namespace())
+        except Exception:  # the socket is gone: it left every room
+            log.debug("socket %s left before leaving %s", sid, key)
 
     async def detach(self, token: str) -> None:
         tab = self.tabs.pop(token, None)
         self.runtime.feed.tab_closed(token)
         if tab is None:
             return
+        if tab.everything and tab.sid:  # a tab that stops being this session's dashboard hears no more
+            await self._leave_room(tab.sid, feed_key(tab.code, FACILITATOR))
         tokens = self.by_session.get(tab.code)
         if tokens is not None:
             tokens.discard(token)
             if not tokens:
                 del self.by_session[tab.code]
-                feed = self.feeds.pop(tab.code, None)
-                if feed is not None:
-                    feed.close()
+                for audience in ("", *self.audiences):
+                    feed = self.feeds.pop(feed_key(tab.code, audience), None)
+                    if feed is not None:
+                        feed.close()
                 from cardsort_app.ui.board_state import forget_rows
 
                 forget_rows(tab.code)
@@ -175,7 +242,10 @@ class LiveRegistry:
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
             if any(e.type in _SHOWN_TO_EVERYONE for e in events):
-                self.feed(code).mark(timed=True)
+                self.feed(code).push_now()  # the appended change leaves before anything else runs
+            for audience in self.audiences:  # every event changes what the dashboards show
+                if (feed := self.feeds.get(feed_key(code, audience))) is not None:
+                    feed.mark()
             if any(e.type in _FOR_EVERY_TAB for e in events):
                 for token in list(self.by_session.get(code, ())):
                     self.mark(token)
@@ -208,7 +278,7 @@ class LiveRegistry:
                     state = await root.get_state(tab.state_cls)
                     await state._sync()
                     if resync and hasattr(state, "_show_live"):
-                        state._show_live(self.snapshot(tab.code))
+                        state._show_live(self.snapshot(tab.code, tab.audience))
             except Exception:
                 log.exception("push to tab failed")
 
@@ -216,8 +286,9 @@ class LiveRegistry:
     def on_presence(self, code: str, _participant_id: str, _online: bool) -> None:
         """One row changes for everyone (one frame to the room); only dashboards get a Reflex push."""
         if code in self.by_session:
-            self.feed(code).mark()
-            self._mark_own(code, set())
+            for audience in ("", *self.audiences):
+                if audience == "" or feed_key(code, audience) in self.feeds:
+                    self.feed(code, audience).mark()
 
     def on_socket_connect(self, token: str, sid: str) -> None:
         tab = self.parked.pop(token, None)

@@ -37,10 +37,24 @@ _STAMPS = itertools.count(1)
 Rows = Callable[[SessionState, set[str]], list[dict[str, Any]]]
 Reveals = Callable[[SessionState], list[dict[str, Any]]]
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+#: Puts a frame in the room's sockets' send queues without yielding to the loop; False when it cannot.
+EmitNow = Callable[[str, dict[str, Any]], bool]
+#: Extra keyed lists of an audience's feed: name -> rows built from (projection, who is online); each row
+#: has an "id" (a participant id: its place in the join order orders it).
+Lists = dict[str, Rows]
+
+#: The facilitator's feed: real names, everyone's piles and selections. Its room holds only the sockets
+#: of dashboards that proved the facilitator key (ui/live.py), never a participant's board.
+FACILITATOR = "facilitator"
 
 
-def room(code: str) -> str:
-    return f"cardsort:{code}"
+def room(key: str) -> str:
+    return f"cardsort:{key}"
+
+
+def feed_key(code: str, audience: str = "") -> str:
+    """The name of an audience's feed of `code`: its frames' `code` (the browser's store) and its room."""
+    return f"{code}/{audience}" if audience else code
 
 
 class SessionFeed:
@@ -55,13 +69,22 @@ class SessionFeed:
         reveals: Reveals,
         emit: Emit,
         on_sent: Callable[[float], None] | None = None,
+        *,
+        audience: str = "",
+        lists: Lists | None = None,
+        emit_now: EmitNow | None = None,
     ) -> None:
         self.code = code
+        self.key = feed_key(code, audience)  # the frames' `code` and the room's name
         self._state, self._online, self._rows, self._reveals = state, online, rows, reveals
-        self._emit, self._on_sent = emit, on_sent
+        self._emit, self._emit_now, self._on_sent = emit, emit_now, on_sent
         # key -> (the row as built, the stamped row sent); a removed row stays as a stamped tombstone
         self._people: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
         self._shown: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+        self._lists = lists or {}
+        self._extra: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]] = {
+            name: {} for name in self._lists
+        }
         self._seq = self._ps = 0
         self._dirty = False
         self._marked_at: float | None = None
@@ -77,6 +100,25 @@ class SessionFeed:
             self._marked_at = time.perf_counter()
         self._ensure_sender()
 
+    def push_now(self) -> None:
+        """An event was just applied: compute its frame and hand it to the sockets right away, before
+        the loop runs anything else (the actor's own delta, other tabs' pushes). Falls back to `mark`
+        when frames are still queued (they must leave first) or the sockets cannot be reached directly."""
+        if self._frames or self._emit_now is None:
+            self.mark(timed=True)
+            return
+        marked_at = self._marked_at if self._marked_at is not None else time.perf_counter()
+        self._marked_at, self._dirty = None, False
+        frame = self._diff()
+        if frame is None:
+            return
+        if self._emit_now(room(self.key), frame):
+            if self._on_sent is not None:
+                self._on_sent(time.perf_counter() - marked_at)
+            return
+        self._frames.append((frame, marked_at))
+        self._ensure_sender()
+
     def refresh(self) -> None:
         """Recompute now (synchronously) and queue the frame of what changed, if anything."""
         marked_at, self._marked_at, self._dirty = self._marked_at, None, False
@@ -89,12 +131,13 @@ class SessionFeed:
         """Every row, stamped, for a tab that (re)loads: up to date with the projection right now."""
         self.refresh()
         return {
-            "code": self.code,
+            "code": self.key,
             "seq": self._seq,
             "ps": self._ps,
             "w": WORKER,
             "rows": [sent for _, sent in self._people.values()],
             "reveals": [sent for _, sent in self._shown.values()],
+            **{name: [sent for _, sent in last.values()] for name, last in self._extra.items()},
         }
 
     def close(self) -> None:
@@ -109,18 +152,22 @@ class SessionFeed:
         stamp = {"seq": state.version, "ps": next(_STAMPS), "w": WORKER}
         self._seq, self._ps = state.version, stamp["ps"]
         order = {pid: i for i, pid in enumerate(state.participants)}
-        people = {
-            row["id"]: {**row, "n": order.get(row["id"], 0)} for row in self._rows(state, self._online())
-        }
+        online = self._online()
+        people = {row["id"]: {**row, "n": order.get(row["id"], 0)} for row in self._rows(state, online)}
         shown = {}
         for i, r in enumerate(self._reveals(state)):
             key = f"{r['participant_id']}:{r['reveal_type']}"
             shown[key] = {**r, "key": key, "n": i}
         rows = _changes(self._people, people, "id", stamp)
         reveals = _changes(self._shown, shown, "key", stamp)
-        if not rows and not reveals:
+        extra = {}
+        for name, build in self._lists.items():
+            now = {row["id"]: {**row, "n": order.get(row["id"], 0)} for row in build(state, online)}
+            if changed := _changes(self._extra[name], now, "id", stamp):
+                extra[name] = changed
+        if not rows and not reveals and not extra:
             return None
-        return {"code": self.code, "rows": rows, "reveals": reveals}
+        return {"code": self.key, "rows": rows, "reveals": reveals, **extra}
 
     def _ensure_sender(self) -> None:
         if self._task is None or self._task.done():
@@ -133,9 +180,10 @@ class SessionFeed:
             while self._frames:
                 frame, marked_at = self._frames.popleft()
                 try:
-                    await self._emit(room(self.code), frame)
+                    if self._emit_now is None or not self._emit_now(room(self.key), frame):
+                        await self._emit(room(self.key), frame)
                 except Exception:
-                    log.exception("live frame to %s failed", self.code)
+                    log.exception("live frame to %s failed", self.key)
                 if marked_at is not None and self._on_sent is not None:
                     self._on_sent(time.perf_counter() - marked_at)
 

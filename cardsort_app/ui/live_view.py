@@ -34,3 +34,14 @@ def live_rows(snapshot: rx.Var) -> rx.Var:
 def live_reveals(snapshot: rx.Var) -> rx.Var:
     """The reveals rows (`participant_id`, `participant_name`, `reveal_type`, `label`, `cards`)."""
     return _live(snapshot, "reveals")
+
+
+def live_list(snapshot: rx.Var, name: str) -> rx.Var:
+    """Another keyed list of the feed (e.g. the facilitator's `selections`), rows keyed by `id`."""
+    return _live(snapshot, name)
+
+
+def count_where(rows: rx.Var, field: str, value: str | int) -> rx.Var:
+    """How many of the browser-side rows have `field` == `value` (computed in the page, not pushed)."""
+    js = f"({rows!s}).filter((r) => r[{field!r}] === {value!r}).length"
+    return rx.Var(_js_expr=js, _var_data=rows._get_all_var_data()).to(int)

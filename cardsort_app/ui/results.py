@@ -10,6 +10,7 @@ from __future__ import annotations
 import reflex as rx
 
 from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.live_view import live_list, live_rows
 from cardsort_app.ui.theme import brand, page_shell
 
 TOP3_COLOR = "#ffc53d"
@@ -107,7 +108,7 @@ def selections_table() -> rx.Component:
                 rx.table.column_header_cell("Rest of the top 8"),
             )
         ),
-        rx.table.body(rx.foreach(DashboardState.selections, _selection_row)),
+        rx.table.body(rx.foreach(live_list(DashboardState.live, "selections"), _selection_row)),
         size="1",
         width="100%",
         data_testid="selections",
@@ -194,8 +195,8 @@ def _results_ready() -> rx.Component:
             "Session ",
             DashboardState.session_code,
             " · ",
-            DashboardState.rows.length(),
-            rx.cond(DashboardState.rows.length() == 1, " participant", " participants"),
+            live_rows(DashboardState.live).length(),
+            rx.cond(live_rows(DashboardState.live).length() == 1, " participant", " participants"),
             color_scheme="gray",
         ),
         rx.card(results_chart(340), width="100%", class_name="print-avoid-break"),

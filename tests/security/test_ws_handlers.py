@@ -53,6 +53,7 @@ SENSITIVE_VARS = [
     "me",
     "piles",
     "rows",
+    "live",
     "log",
     "identities",
     "facilitator_keys",
@@ -260,7 +261,8 @@ def _leaks(tab: WsTab, frames: list[str], victim: Victim) -> list[str]:
     if ERROR_TOAST in text:
         found.append("an exception (error toast)")
     dashboard = tab.vars.get(DashboardState.get_full_name(), {})
-    for name in ("rows", "log", "chart", "reveals", "results", "selections", "export_csv_url", "join_qr"):
+    shown = ("rows", "live", "log", "chart", "reveals", "results", "selections", "export_csv_url", "join_qr")
+    for name in shown:
         if dashboard.get(var(name)):
             found.append(f"dashboard {name}")
     if dashboard.get(var("status")) == "ready" or dashboard.get(var("title")):

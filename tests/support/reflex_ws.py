@@ -58,7 +58,7 @@ EVENT = "42/_event,"  # ... + Socket.IO EVENT (2)
 CONNECT_ERROR = "44/_event,"
 DISCONNECT = "41/_event,"
 LIVE = "cardsort_live"  # the session-wide frame of changed rows (cardsort_app/ui/live_feed.py)
-LIVE_VAR = "live" + FIELD_MARKER  # BoardState.live: the whole list, sent when a tab (re)loads
+LIVE_VAR = "live" + FIELD_MARKER  # BoardState.live / DashboardState.live: the whole list, on (re)load
 
 
 def var(name: str) -> str:
@@ -216,7 +216,7 @@ class Tab:
         delta = args[0].get("delta") or {}
         for state, values in delta.items():
             self.vars.setdefault(state, {}).update(values)
-        snapshot = delta.get(BOARD, {}).get(LIVE_VAR)
+        snapshot = _snapshot_in(delta)
         if snapshot:
             merge_rows(self.live, snapshot.get("rows") or ())
         keys = delta.get(IDENTITY, {}).get(FACILITATOR_KEYS)
@@ -282,7 +282,12 @@ def live_rows_in(delta: Delta) -> list[dict[str, Any]]:
     """The participants rows a frame carries: a live frame's changed rows or a (re)load's whole list."""
     if LIVE in delta:
         return delta[LIVE].get("rows") or []
-    return (delta.get(BOARD, {}).get(LIVE_VAR) or {}).get("rows") or []
+    return (_snapshot_in(delta) or {}).get("rows") or []
+
+
+def _snapshot_in(delta: Delta) -> dict[str, Any] | None:
+    """A (re)load's whole list: the board's participants feed or the dashboard's facilitator feed."""
+    return delta.get(BOARD, {}).get(LIVE_VAR) or delta.get(DASHBOARD, {}).get(LIVE_VAR)
 
 
 # --- pages -------------------------------------------------------------------------------------------------
