@@ -204,7 +204,9 @@ class DashboardState(WorkshopControls, IdentityState):
         if not self.log:
             self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
         if state.version > self._log_seq:
-            fresh = await rt.queries.events_after(self._verified_code, self._log_seq, LOG_SIZE)
+            fresh = live.events_after(self._verified_code, self._log_seq)  # no log read per change
+            if fresh is None or len(fresh) > LOG_SIZE:
+                fresh = await rt.queries.events_after(self._verified_code, self._log_seq, LOG_SIZE)
             if fresh:
                 self._log_seq = fresh[-1].seq or self._log_seq
                 self.log = ([log_row(state, e) for e in reversed(fresh)] + self.log)[:LOG_SIZE]

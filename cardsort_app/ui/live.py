@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Disconnected tabs remembered for a reconnect.
 MAX_PARKED = 10_000
+#: The newest events of each session with tabs here, for the dashboards' log (no log read per change).
+RECENT_EVENTS = 100
 
 #: Events that change what every tab of the session shows (the participants panel, reveals).
 _SHOWN_TO_EVERYONE = frozenset(
@@ -110,6 +112,7 @@ class LiveRegistry:
     listeners: dict[str, Callable[[SessionState, Sequence[Event]], None]] = field(default_factory=dict)
     feeds: dict[str, SessionFeed] = field(default_factory=dict)  # feed_key(code, audience) -> feed
     audiences: dict[str, Audience] = field(default_factory=dict)  # registered by the dashboard's state
+    recent: dict[str, deque[Event]] = field(default_factory=dict)  # code -> its newest applied events
 
     @property
     def runtime(self) -> Runtime:
@@ -232,6 +235,7 @@ class LiveRegistry:
                     feed = self.feeds.pop(feed_key(tab.code, audience), None)
                     if feed is not None:
                         feed.close()
+                self.recent.pop(tab.code, None)
                 from cardsort_app.ui.board_state import forget_rows
 
                 forget_rows(tab.code)
@@ -239,8 +243,17 @@ class LiveRegistry:
                 if listener is not None:
                     await self.runtime.feed.unwatch(tab.code, listener)
 
+    def events_after(self, code: str, seq: int) -> list[Event] | None:
+        """The events after `seq` as this process applied them, when it still holds all of them (else
+        None: read the log)."""
+        recent = self.recent.get(code)
+        if not recent or (recent[0].seq or 0) > seq + 1:
+            return None
+        return [e for e in recent if (e.seq or 0) > seq]
+
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
+            self.recent.setdefault(code, deque(maxlen=RECENT_EVENTS)).extend(events)
             if any(e.type in _SHOWN_TO_EVERYONE for e in events):
                 self.feed(code).push_now()  # the appended change leaves before anything else runs
             for audience in self.audiences:  # every event changes what the dashboards show
