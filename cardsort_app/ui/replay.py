@@ -42,7 +42,12 @@ def _team() -> rx.Component:
             size="2",
             data_testid="replay-team-values",
         ),
-        rx.text("Candidates: ", ReplayState.team_candidates.join(", "), size="1", color_scheme="gray"),
+        rx.text(
+            "Candidates: ",
+            rx.cond(ReplayState.team_candidates.length() > 0, ReplayState.team_candidates.join(", "), "none"),
+            size="1",
+            color_scheme="gray",
+        ),
         spacing="1",
         width="100%",
     )

@@ -111,8 +111,14 @@ class ReplayState(IdentityState):
         self.seq = seq
         self.rows = replay_rows(state, rt.queries.online(self._code))
         self.team_open, self.team_locked = state.team.open, state.team.locked
-        self.team_values = [team.card_label(state, c) for c in state.team.values]
-        self.team_candidates = [f"{team.card_label(state, c)} ×{n}" for c, n in team.candidates(state)]
+        # Assigned only when they changed: an assigned var goes into the delta even if equal, and most
+        # jumps (and every playback tick) leave the team board as it was.
+        values = [team.card_label(state, c) for c in state.team.values]
+        candidates = [f"{team.card_label(state, c)} ×{n}" for c, n in team.candidates(state)]
+        if values != self.team_values:
+            self.team_values = values
+        if candidates != self.team_candidates:
+            self.team_candidates = candidates
         self.event_label = await self._label(seq)
 
     async def _label(self, seq: int) -> str:

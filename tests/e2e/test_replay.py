@@ -169,7 +169,7 @@ def test_replay_shows_the_live_rows_at_the_head_and_the_log_s_past_when_scrubbed
     time.sleep(1.5)
     assert replay_seq(dash) == slow, "the replay moved while paused"
     # One event a second: a few seconds of play moved a few events, nowhere near the head.
-    assert 2 <= slow <= 8, slow
+    assert 2 <= slow <= 12 < head // 2, (slow, head)
     choose_speed(dash, 100)
     dash.get_by_test_id("replay-play").click()
     head = h.rest_state(api, s)["version"]
