@@ -86,7 +86,7 @@ class _Tab:
     dirty: bool = False
     resync: bool = False  # it missed frames (a reconnect): send it the whole shared list once
     task: asyncio.Task | None = None
-    sid: str | None = None  # its socket, in the room of its audience's feed
+    sid: str | None = None  # its socket (in the room of its audience's feed): only its end detaches the tab
 
     @property
     def audience(self) -> str:
@@ -219,7 +219,11 @@ class LiveRegistry:
         except Exception:  # the socket is gone: it left every room
             log.debug("socket %s left before leaving %s", sid, key)
 
-    async def detach(self, token: str) -> None:
+    async def detach(self, token: str, sid: str | None = None) -> None:
+        """Forget a tab; with `sid`, only if it is still attached through that socket (a reload's new
+        socket may have attached before the old one's end was processed: that tab stays)."""
+        if sid is not None and not self._through(token, sid):
+            return
         tab = self.tabs.pop(token, None)
         self.runtime.feed.tab_closed(token)
         if tab is None:
@@ -320,13 +324,20 @@ class LiveRegistry:
         self.tabs[token].resync = True  # it missed frames while away: the whole list, once
         self.mark(token)
 
-    def on_socket_disconnect(self, token: str) -> None:
+    def _through(self, token: str, sid: str) -> bool:
+        """Whether the tab of `token` is attached through socket `sid` (or through no known socket)."""
+        tab = self.tabs.get(token)
+        return tab is not None and tab.sid in (None, sid)
+
+    def on_socket_disconnect(self, token: str, sid: str) -> None:
         tab = self.tabs.get(token)
         if tab is None:
             self.runtime.feed.tab_closed(token)
             return
+        if not self._through(token, sid):
+            return  # an older socket of a reloaded tab: the tab lives on through its new one
         # Stop pushing to it and let its session go when it was the last; remember it for a reconnect.
-        asyncio.get_running_loop().create_task(self.detach(token))
+        asyncio.get_running_loop().create_task(self.detach(token, sid))
         self.parked[token] = tab
         if len(self.parked) > MAX_PARKED:  # tabs closed for good never come back: forget the oldest
             del self.parked[next(iter(self.parked))]
@@ -353,7 +364,7 @@ def install(app: Any) -> None:
     def on_disconnect(sid: str) -> Any:
         token = namespace.sid_to_token.get(sid)
         if token:
-            live.on_socket_disconnect(token)
+            live.on_socket_disconnect(token, sid)
         return original_disconnect(sid)
 
     namespace.link_token_to_sid = link_token_to_sid

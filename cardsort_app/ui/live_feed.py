@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import time
 import uuid
 from collections import deque
@@ -31,8 +32,21 @@ log = logging.getLogger(__name__)
 #: The Socket.IO event name of a live frame (the browser side listens for it, see cardsort_live.jsx).
 LIVE_EVENT = "cardsort_live"
 #: This process, for the stamps: counters of different workers are not comparable.
-WORKER = uuid.uuid4().hex[:8]
+WORKER = ""
 _STAMPS = itertools.count(1)
+
+
+def _new_process() -> None:
+    """A stamp source of this process's own. Granian forks its workers after the app is imported, so an
+    id made at import would be shared by every worker and their counters compared as if they were one
+    (a reconnected tab could then keep another worker's older row)."""
+    global WORKER, _STAMPS  # noqa: PLW0603 - per-process identity, reset in a forked child
+    WORKER = uuid.uuid4().hex[:8]
+    _STAMPS = itertools.count(1)
+
+
+_new_process()
+os.register_at_fork(after_in_child=_new_process)
 
 Rows = Callable[[SessionState, set[str]], list[dict[str, Any]]]
 Reveals = Callable[[SessionState], list[dict[str, Any]]]
