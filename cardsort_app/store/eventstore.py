@@ -29,6 +29,7 @@ from cardsort_app.domain.state import SessionState
 from cardsort_app.domain.upcasting import CURRENT_SCHEMA_VERSION, parse_versioned
 from cardsort_app.service.store_port import SessionRecord
 
+from .appender import Prepared, append_one, store_many_pg
 from .errors import (
     DuplicateEventId,
     ParticipantExists,
@@ -37,6 +38,7 @@ from .errors import (
     StoreUnavailable,
     UnknownSession,
 )
+from .group_commit import GroupCommitter, Job, Planned
 from .tables import events_table, participants_table, sessions_table, snapshots_table, utcnow
 
 __all__ = ["EventStore", "SessionRecord"]
@@ -151,6 +153,7 @@ class EventStore:
             kwargs.setdefault("max_overflow", 20)
             kwargs.setdefault("pool_pre_ping", True)
             self._engine = sa.create_engine(u, **kwargs)
+        self._group = GroupCommitter(self._store_many, self._write)
 
     # --- engine plumbing -----------------------------------------------------------------------------
     def _install_sqlite_hooks(self, busy_timeout_ms: int, synchronous: str) -> None:
@@ -345,9 +348,25 @@ class EventStore:
         Idempotent on ``event.id``: an id already stored for this session returns the stored event (its
         original seq and content) and appends nothing. Raises UnknownSession,
         DuplicateEventId (id used by another session), InvalidEvent (the domain's ValueError: the event
-        does not survive its own wire round trip) or StoreUnavailable.
+        does not survive its own wire round trip) or StoreUnavailable. Concurrent appends share a
+        commit (group_commit.py); each returns only once its own event is committed.
         """
-        return self._append([event])[0]
+        # Validated and serialised once, before the write lock: the lock holder does only SQL.
+        p = Prepared(event)
+        code = p.event.session_code
+
+        def work(conn: sa.Connection) -> Event:
+            seq = append_one(conn, self.dialect, code, p, utcnow())
+            if seq is None:
+                raise UnknownSession(code)
+            return p.sequenced(seq)
+
+        def recover(exc: Exception) -> Event:  # UNIQUE(event_id): a retry of a stored event, or a clash
+            return self._already_stored(code, p.event.id, exc)
+
+        done: Event = self._group.submit(Job(code, lambda: Planned(code, p), p.sequenced, work, recover))
+        self._maybe_snapshot(code, done.seq, done.seq)  # a no-op unless done.seq is a multiple
+        return done
 
     def append_many(self, events: Sequence[Event]) -> list[Event]:
         """Append several events of one session in one transaction (consecutive seqs, all or nothing).
@@ -366,46 +385,107 @@ class EventStore:
         the race for the next seq. Returns the events that were missing from ``base`` (the caller applies
         them) and the stored event (None when ``decide`` returned None). Exceptions from ``decide`` (e.g.
         a rule's DomainError) roll back and propagate. Idempotent on the decided event's id.
+
+        Fast path: ``decide(base)`` is stored only where the session's counter is still
+        ``base.version``, in the same statement that moves it (group_commit.py). Otherwise - stale
+        ``base``, or ``decide`` raised or decided nothing - the session row is locked, the missing
+        events read, and ``decide`` runs on the head. A decision taken on a stale state is never
+        stored nor reported.
         """
-        try:
-            with self._write() as conn:
-                last_seq = conn.execute(
-                    sa.select(_S.last_seq).where(_S.code == code).with_for_update()
-                ).scalar_one_or_none()
-                if last_seq is None:
-                    raise UnknownSession(code)
-                tail = (
-                    self._events_after(conn, code, base.version, upto=last_seq)
-                    if last_seq > base.version
-                    else []
-                )
+        first: list[Any] = []  # the fast path's decision on `base`: [event or None, error or None]
+        decided_ids: list[str] = []
+
+        def plan() -> Planned | None:
+            try:
+                event = decide(base)
+                p = Prepared(event) if event is not None and event.session_code == code else None
+            except Exception as exc:  # judged again on the head, unless base is the head
+                first[:] = [None, exc]
+                return None
+            first[:] = [p, None]
+            if p is None:
+                return None
+            decided_ids.append(p.event.id)
+            return Planned(code, p, base.version)
+
+        def done(seq: int) -> tuple[list[Event], Event | None]:
+            return [], first[0].sequenced(seq)
+
+        def work(conn: sa.Connection) -> tuple[list[Event], Event | None]:
+            last_seq = conn.execute(
+                sa.select(_S.last_seq).where(_S.code == code).with_for_update()
+            ).scalar_one_or_none()
+            if last_seq is None:
+                raise UnknownSession(code)
+            tail: list[Event] = []
+            if last_seq == base.version and first and first[0] is not None:
+                p = first[0]  # base is the head: the first decision stands
+            else:
+                if last_seq != base.version:
+                    tail = self._events_after(conn, code, base.version, upto=last_seq)
                 decided = decide(replay(tail, base))
                 if decided is None:
                     return tail, None
-                decided = parse_event(decided.to_json())
                 if decided.session_code != code:
                     raise ValueError(f"append_decided: event for {decided.session_code} in session {code}")
-                stored = self._stored(conn, [decided.id]).get(decided.id)
-                if stored is not None:
-                    if stored.session_code != code:
-                        raise DuplicateEventId(stored.id, stored.session_code)
-                    return tail, stored
-                done = decided.sequenced(last_seq + 1)
-                conn.execute(sa.insert(events_table), [self._row(done, utcnow())])
-                conn.execute(sa.update(sessions_table).where(_S.code == code).values(last_seq=done.seq))
-        except IntegrityError as exc:  # UNIQUE(event_id) across sessions (same-session ids are found above)
-            raise DuplicateEventId(decided.id, "another session") from exc
-        self._maybe_snapshot(code, done.seq, done.seq)
-        return tail, done
+                p = Prepared(decided)
+                decided_ids.append(p.event.id)
+            seq = append_one(conn, self.dialect, code, p, utcnow(), expected=last_seq)
+            if seq is None:  # pragma: no cover - the row is locked: its counter cannot have moved
+                raise StoreError(f"append to {code}: the session counter moved under its lock")
+            return tail, p.sequenced(seq)
+
+        def recover(exc: Exception) -> tuple[list[Event], Event | None]:
+            # UNIQUE(event_id): the decided event is stored already (a retried command), or its id is
+            # another session's. Either way nothing was appended: report what is stored.
+            stored = self._already_stored(code, decided_ids[-1], exc)
+            return self.events_after(code, base.version), stored
+
+        tail, stored = self._group.submit(Job(code, plan, done, work, recover))
+        if stored is not None:
+            self._maybe_snapshot(code, stored.seq, stored.seq)
+        return tail, stored
+
+    def _store_many(self, items: list[Planned]) -> dict[str, int]:
+        """Store a group's planned events atomically (group_commit.py): ``{event id: seq}``."""
+        # An event within a few bytes of the size limit goes its own way, where the size is checked
+        # with its real seq before anything commits.
+        items = [i for i in items if i.event.size + 20 <= MAX_EVENT_BYTES]
+        now = utcnow()
+        if self.dialect == "postgresql":
+            try:
+                with self._engine.connect() as conn:
+                    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return store_many_pg(auto, items, now)
+            except (OperationalError, InterfaceError) as exc:
+                raise StoreUnavailable(f"database unavailable: {exc.orig or exc}") from exc
+        seqs: dict[str, int] = {}
+        with self._write() as conn:
+            for i in items:
+                seq = append_one(conn, self.dialect, i.code, i.event, now, expected=i.expected)
+                if seq is not None:
+                    seqs[i.event.event.id] = seq
+        return seqs
+
+    def _already_stored(self, code: str, event_id: str, exc: Exception) -> Event:
+        """After UNIQUE(event_id) refused ``event_id``: the stored event if it is this session's."""
+        with self._read() as conn:
+            stored = self._stored(conn, [event_id]).get(event_id)
+        if stored is None:
+            raise StoreError(f"append to {code} failed: {getattr(exc, 'orig', exc)}") from exc
+        if stored.session_code != code:
+            raise DuplicateEventId(stored.id, stored.session_code) from exc
+        return stored
 
     def _append(self, events: list[Event]) -> list[Event]:
+        if len(events) == 1:
+            return [self.append(events[0])]
         code = events[0].session_code
         if any(e.session_code != code for e in events):
             raise ValueError("append_many: all events must belong to one session")
         # Round-trip through the wire format before storing: an event built with model_copy (or any
         # other way around validation) must never land in the log, where it would break every load.
-        events = [parse_event(e.to_json()) for e in events]
-        batch = len(events) > 1
+        prepared = [Prepared(e) for e in events]
         first = last = 0
         try:
             with self._write() as conn:
@@ -414,19 +494,19 @@ class EventStore:
                 ).scalar_one_or_none()
                 if last_seq is None:
                     raise UnknownSession(code)
-                # The common single append skips this lookup: a duplicate id then fails the INSERT below.
-                stored = self._stored(conn, [e.id for e in events]) if batch else {}
+                stored = self._stored(conn, [p.event.id for p in prepared])
                 out: list[Event] = []
                 rows: list[dict[str, Any]] = []
                 seq = last_seq
                 now = utcnow()
-                for e in events:
-                    done = stored.get(e.id)
+                for p in prepared:
+                    done = stored.get(p.event.id)
                     if done is None:
                         seq += 1
-                        done = e.sequenced(seq)
-                        stored[e.id] = done
-                        rows.append(self._row(done, now))
+                        p.check_size(seq)
+                        done = p.sequenced(seq)
+                        stored[done.id] = done
+                        rows.append(self._fields(done, p.body(seq), now))
                     out.append(done)
                 for e in out:
                     if e.session_code != code:
@@ -436,25 +516,27 @@ class EventStore:
                     conn.execute(sa.update(sessions_table).where(_S.code == code).values(last_seq=seq))
                     first, last = last_seq + 1, seq
         except IntegrityError as exc:
-            # Only UNIQUE(event_id) can fire (seq is taken under the session lock): the id is stored
-            # already - by this session (a race with a retry of the same event) or by another one.
+            # Only UNIQUE(event_id) can fire (seq is taken under the session lock, stored ids were
+            # looked up): an id another writer stored meanwhile, in this session or another one.
             with self._read() as conn:
-                stored = self._stored(conn, [e.id for e in events])
+                stored = self._stored(conn, [p.event.id for p in prepared])
             for e in stored.values():
                 if e.session_code != code:
                     raise DuplicateEventId(e.id, e.session_code) from exc
-            if batch or events[0].id not in stored:
-                raise StoreError(f"append to {code} failed: {exc.orig}") from exc
-            return [stored[events[0].id]]
+            raise StoreError(f"append to {code} failed: {exc.orig}") from exc
         if last:
             self._maybe_snapshot(code, first, last)
         return out
 
-    @staticmethod
-    def _row(e: Event, now: datetime) -> dict[str, Any]:
+    @classmethod
+    def _row(cls, e: Event, now: datetime) -> dict[str, Any]:
         body = e.to_json()
         if len(body.encode()) > MAX_EVENT_BYTES:
             raise InvalidEvent(f"Invalid event: over the {MAX_EVENT_BYTES}-byte limit once sequenced")
+        return cls._fields(e, body, now)
+
+    @staticmethod
+    def _fields(e: Event, body: str, now: datetime) -> dict[str, Any]:
         return {
             "session_code": e.session_code,
             "seq": e.seq,

@@ -1,0 +1,184 @@
+"""Group commit (store/group_commit.py): concurrent appends share one write, each caller is answered only
+after its own event is committed, and one caller's bad event never costs another its append."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import sqlalchemy as sa
+
+from cardsort_app.domain import rules
+from cardsort_app.domain.events import Event, InvalidEvent, Pile
+from cardsort_app.domain.reducer import reduce, replay
+from cardsort_app.domain.rules import DomainError
+from cardsort_app.domain.state import SessionState
+from cardsort_app.store.errors import DuplicateEventId, UnknownSession
+from cardsort_app.store.eventstore import EventStore
+from cardsort_app.store.group_commit import Job
+
+from .helpers import DECK, created, joined, moves, new_code
+
+SESSIONS = 6
+PER_SESSION = 40
+
+
+def _writes(store: EventStore) -> list[str]:
+    """Every statement that inserts events, as the database receives it (listener on the engine)."""
+    seen: list[str] = []
+
+    @sa.event.listens_for(store._engine, "before_cursor_execute")
+    def _record(_conn, _cursor, statement, *_args):
+        if "INSERT INTO events" in statement:
+            seen.append(statement)
+
+    return seen
+
+
+def _session(store: EventStore, pid: str = "ann") -> tuple[str, SessionState]:
+    code = new_code()
+    store.create_session(code, "t", DECK, "h")
+    state = replay([store.append(created(code))])
+    state = reduce(state, store.append(joined(state, pid, pid.title())))
+    return code, state
+
+
+def _hold_the_lead(store: EventStore) -> tuple[threading.Event, Future]:
+    """Make a job lead and wait inside its plan, so that the next jobs queue up and form ONE group."""
+    entered, go = threading.Event(), threading.Event()
+
+    def plan() -> None:
+        entered.set()
+        go.wait(30)
+
+    job = Job("", plan, lambda seq: None, lambda conn: None, lambda exc: None)
+    pool = ThreadPoolExecutor(1)
+    held = pool.submit(store._group.submit, job)
+    pool.shutdown(wait=False)
+    assert entered.wait(10)
+    return go, held
+
+
+def _queue_then_release(store: EventStore, go: threading.Event, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Start every call (each queues behind the held lead), then release them together; their outcomes."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(c) for c in calls]
+        deadline = time.monotonic() + 10
+        while len(store._group._queue) < len(calls):
+            assert time.monotonic() < deadline, "the calls did not queue"
+            time.sleep(0.001)
+        go.set()
+        out: list[Any] = []
+        for f in futures:
+            try:
+                out.append(f.result(30))
+            except Exception as exc:
+                out.append(exc)
+    return out
+
+
+def test_concurrent_writers_on_many_sessions_share_commits(store: EventStore) -> None:
+    sessions = [_session(store, f"p{i}") for i in range(SESSIONS)]
+    batches = [moves(state, f"p{i}", PER_SESSION)[0] for i, (_, state) in enumerate(sessions)]
+    writes = _writes(store)
+    commits: list[int] = []
+    sa.event.listen(store._engine, "commit", lambda _conn: commits.append(1))
+    barrier = threading.Barrier(SESSIONS)
+
+    def writer(i: int) -> list[Event]:
+        barrier.wait(30)
+        return [store.append(e) for e in batches[i]]
+
+    with ThreadPoolExecutor(SESSIONS) as pool:
+        acked = list(pool.map(writer, range(SESSIONS)))
+    for (code, _), events, got in zip(sessions, batches, acked, strict=True):
+        log = store.events_after(code, 0)
+        assert [e.seq for e in log] == list(range(1, PER_SESSION + 3))  # gapless, no duplicate
+        assert log[2:] == got  # every acknowledged event is in the log, as acknowledged, in order
+        assert [e.id for e in got] == [e.id for e in events]
+        assert store.last_seq(code) == PER_SESSION + 2
+    # Grouped: PostgreSQL stores a group with one (autocommit) statement, SQLite in one transaction.
+    shared = len(writes) if store.dialect == "postgresql" else len(commits)
+    assert 0 < shared < SESSIONS * PER_SESSION
+
+
+def test_one_bad_event_does_not_cost_the_others_their_append(store: EventStore) -> None:
+    (a, sa_), (b, sb), (c, sc) = _session(store), _session(store), _session(store)
+    clash = rules.move_card(sc, "ann", sc.card_ids[0], Pile.IMPORTANT)
+    stored_clash = store.append(clash)  # this id now belongs to session c
+    stolen = rules.move_card(sb, "ann", sb.card_ids[0], Pile.IMPORTANT).model_copy(update={"id": clash.id})
+    good_a = rules.move_card(sa_, "ann", sa_.card_ids[0], Pile.IMPORTANT)
+    gone = new_code()  # a session that does not exist
+    decided = rules.move_card(sb, "ann", sb.card_ids[1], Pile.IMPORTANT)
+
+    def refused(state: SessionState) -> Event:
+        raise DomainError("not now")
+
+    go, held = _hold_the_lead(store)
+    many: list[Any] = []
+    real = store._group._store_many
+    store._group._store_many = lambda items: many.append(len(items)) or real(items)
+    try:
+        out = _queue_then_release(
+            store,
+            go,
+            [
+                lambda: store.append(good_a),
+                lambda: store.append(stolen),  # the id of c's event: refused, alone
+                lambda: store.append(created(gone)),  # unknown session
+                lambda: store.append_decided(b, sb, lambda s: decided),
+                lambda: store.append_decided(c, sc, refused),  # the rules refuse it
+            ],
+        )
+    finally:
+        store._group._store_many = real
+    held.result(10)
+    assert many and many[0] >= 3  # they were one group
+    assert out[0] == good_a.sequenced(3)
+    assert isinstance(out[1], DuplicateEventId)
+    assert isinstance(out[2], UnknownSession)
+    assert out[3] == ([], decided.sequenced(3))
+    assert isinstance(out[4], DomainError)
+    assert [e.id for e in store.events_after(a, 2)] == [good_a.id]
+    assert [e.id for e in store.events_after(b, 2)] == [decided.id]
+    assert store.events_after(c, 2) == [stored_clash]
+
+
+def test_a_malformed_event_never_reaches_the_log_even_in_a_group(store: EventStore) -> None:
+    (_, sa_), (b, sb) = _session(store), _session(store)
+    good = rules.move_card(sa_, "ann", sa_.card_ids[0], Pile.IMPORTANT)
+    bad = rules.move_card(sb, "ann", sb.card_ids[0], Pile.IMPORTANT).model_copy(update={"participant_id": ""})
+    go, held = _hold_the_lead(store)
+    out = _queue_then_release(
+        store, go, [lambda: store.append(good), lambda: store.append_decided(b, sb, lambda s: bad)]
+    )
+    held.result(10)
+    assert out[0] == good.sequenced(3)
+    assert isinstance(out[1], InvalidEvent)
+    assert store.last_seq(b) == 2 and store.events_after(b, 2) == []
+
+
+def test_a_stale_decision_in_a_group_is_decided_again_on_the_head(store: EventStore) -> None:
+    (a, stale), (_, sb) = _session(store), _session(store)
+    card = stale.card_ids[0]
+    other = store.append(rules.move_card(stale, "ann", card, Pile.IMPORTANT))  # another worker's append
+    seen: list[int] = []
+
+    def decide(state: SessionState) -> Event:
+        seen.append(state.version)
+        return rules.move_card(state, "ann", card, Pile.NOT_IMPORTANT)
+
+    good = rules.move_card(sb, "ann", sb.card_ids[0], Pile.IMPORTANT)
+    go, held = _hold_the_lead(store)
+    out = _queue_then_release(
+        store, go, [lambda: store.append_decided(a, stale, decide), lambda: store.append(good)]
+    )
+    held.result(10)
+    tail, stored = out[0]
+    assert tail == [other] and seen[-1] == other.seq
+    assert stored.seq == other.seq + 1 and stored.payload.from_pile == Pile.IMPORTANT
+    assert out[1] == good.sequenced(3)
+    assert store.load_full(a).participant("ann").pile_of(card) == Pile.NOT_IMPORTANT
