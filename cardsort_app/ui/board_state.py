@@ -122,6 +122,8 @@ def reveal_rows(state: SessionState, real_names: bool = False) -> list[dict[str,
 
 #: At most this many queued changes per `send_changes` call (the queue sends its oldest first).
 MAX_CHANGES = 50
+#: A move's position inside its pile is clamped to the pile's end; beyond this it is not even read.
+MAX_INDEX = 1000
 _ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _UNREADABLE = "That change could not be read; it was dropped"
 
@@ -132,8 +134,16 @@ def _read_change(change: Any) -> dict[str, Any] | None:
         return None
     if change.get("kind") == "move":
         card, src, dst = change.get("cardId"), change.get("fromPile"), change.get("toPile")
+        at = change.get("toIndex")  # optional: where in the pile (focus mode's undo puts a card first)
         ok = isinstance(card, str) and 0 < len(card) <= 64 and src in PILES and dst in PILES
-        return {"id": change["id"], "kind": "move", "card": card, "src": src, "dst": dst} if ok else None
+        ok = ok and (
+            at is None or (isinstance(at, int) and not isinstance(at, bool) and 0 <= at <= MAX_INDEX)
+        )
+        return (
+            {"id": change["id"], "kind": "move", "card": card, "src": src, "dst": dst, "at": at}
+            if ok
+            else None
+        )
     if change.get("kind") == "step":
         steps = change.get("fromStep"), change.get("toStep")
         ok = all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= rules.FINAL_STEP for n in steps)
@@ -155,7 +165,8 @@ def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
     person = state.participant(pid)
     common = {"id": change["id"], "session_code": state.code, "participant_id": pid, "version": state.version}
     if change["kind"] == "move":
-        position = len(person.pile(change["dst"])) if person else 0
+        end = len(person.pile(change["dst"])) if person else 0
+        position = end if change["at"] is None else min(change["at"], end)
         return new_event(
             CardMovedEvent,
             **common,

@@ -18,7 +18,7 @@ const PILES = ["unsorted", "very-important", "important", "not-important", "top8
 
 const store = {
   code: "",
-  queue: [], // [{id, kind: "move", cardId, fromPile, toPile} | {id, kind: "step", fromStep, toStep}]
+  queue: [], // [{id, kind: "move", cardId, fromPile, toPile, toIndex?} | {id, kind: "step", fromStep, toStep}]
   confirmed: null, // {piles: {pile: [{id, name, meaning}]}, step}
   rules: { allowed: {}, labels: {} }, // from domain/rules.py, via the component's props
   deckSize: 0,
@@ -33,7 +33,9 @@ const store = {
   notice: null, // {kind: "conflict" | "refused", message, key}
   view: null,
   listeners: new Set(),
+  focusMoves: [], // focus mode: [cardId, pile] of this tab's focus moves, newest last (for undo)
 };
+const MAX_FOCUS_UNDO = 100;
 
 // --- ids and storage ----------------------------------------------------------------------------------
 function newId() {
@@ -50,7 +52,11 @@ function newId() {
 
 function wellFormed(e) {
   if (!e || typeof e !== "object" || typeof e.id !== "string" || !e.id) return false;
-  if (e.kind === "move") return [e.cardId, e.fromPile, e.toPile].every((v) => typeof v === "string");
+  if (e.kind === "move")
+    return (
+      [e.cardId, e.fromPile, e.toPile].every((v) => typeof v === "string") &&
+      (e.toIndex === undefined || (Number.isInteger(e.toIndex) && e.toIndex >= 0))
+    );
   return e.kind === "step" && Number.isInteger(e.fromStep) && Number.isInteger(e.toStep);
 }
 
@@ -122,12 +128,15 @@ function stepError(piles, step, s) {
   return null;
 }
 
-// As domain/reducer.py: a card goes to the end of its new pile; going back dissolves the later piles.
+// As domain/reducer.py: a card goes to the end of its new pile (or to `toIndex`); going back dissolves the
+// later piles.
 function applyChange(piles, step, e) {
   if (e.kind === "move") {
     const card = piles[e.fromPile].find((c) => c.id === e.cardId);
     piles[e.fromPile] = piles[e.fromPile].filter((c) => c.id !== e.cardId);
-    piles[e.toPile] = [...piles[e.toPile], card];
+    const to = [...piles[e.toPile]];
+    to.splice(e.toIndex === undefined ? to.length : Math.min(e.toIndex, to.length), 0, card);
+    piles[e.toPile] = to;
     return step;
   }
   if (e.toStep < step) {
@@ -159,6 +168,7 @@ function computeView() {
     allowed: [],
     shown: [],
     counts: Object.fromEntries(PILES.map((p) => [p, 0])),
+    focus: { card: {}, hasCard: false, sorted: 0, undos: 0 },
   };
   const c = store.confirmed;
   if (!c) return base;
@@ -177,6 +187,13 @@ function computeView() {
     allowed,
     shown: allowed.length ? allowed : ["top8", "top3"],
     counts: Object.fromEntries(PILES.map((p) => [p, piles[p].length])),
+    // Focus mode sorts the first unsorted card of this view, so it follows the queue, online or not.
+    focus: {
+      card: piles.unsorted[0] || {},
+      hasCard: piles.unsorted.length > 0,
+      sorted: store.deckSize - piles.unsorted.length,
+      undos: store.focusMoves.length,
+    },
   };
 }
 
@@ -199,9 +216,9 @@ export function useBoardView() {
 
 // --- sending --------------------------------------------------------------------------------------------
 function toWire(e) {
-  return e.kind === "move"
-    ? { id: e.id, kind: "move", cardId: e.cardId, fromPile: e.fromPile, toPile: e.toPile }
-    : { id: e.id, kind: "step", fromStep: e.fromStep, toStep: e.toStep };
+  if (e.kind === "step") return { id: e.id, kind: "step", fromStep: e.fromStep, toStep: e.toStep };
+  const move = { id: e.id, kind: "move", cardId: e.cardId, fromPile: e.fromPile, toPile: e.toPile };
+  return e.toIndex === undefined ? move : { ...move, toIndex: e.toIndex };
 }
 
 function pump() {
@@ -242,13 +259,43 @@ function refuse(message) {
 }
 
 // --- commands the board's controls call (card menu, one-tap buttons, drag and drop, step buttons) ------
-export function moveCard(cardId, fromPile, toPile) {
+export function moveCard(cardId, fromPile, toPile, toIndex) {
   const v = store.view;
-  if (!v.ready) return;
+  if (!v.ready) return false;
   const move = { cardId: String(cardId), fromPile: String(fromPile), toPile: String(toPile) };
+  if (Number.isInteger(toIndex) && toIndex >= 0) move.toIndex = toIndex;
   const error = moveError(v.piles, v.step, move);
-  if (error) return refuse(error);
+  if (error) {
+    refuse(error);
+    return false;
+  }
   enqueue({ id: newId(), kind: "move", ...move });
+  return true;
+}
+
+// Focus mode (ui/focus.py): the card in focus into one of step 1's piles, and back again, through the queue.
+const FOCUS_KEYS = { 1: "very-important", 2: "important", 3: "not-important" };
+const UNDO_KEYS = ["u", "U", "Backspace", "undo"];
+
+export function focusSort(pile) {
+  const v = store.view;
+  if (!v.ready || v.step !== 1 || !v.focus.hasCard) return;
+  const card = v.focus.card.id;
+  if (moveCard(card, "unsorted", pile)) store.focusMoves = [...store.focusMoves, [card, pile]].slice(-MAX_FOCUS_UNDO);
+  changed();
+}
+
+export function focusUndo() {
+  const last = store.focusMoves[store.focusMoves.length - 1];
+  if (!last || !store.view.ready) return;
+  store.focusMoves = store.focusMoves.slice(0, -1);
+  moveCard(last[0], last[1], "unsorted", 0); // to the front of `unsorted`: in focus again
+  changed();
+}
+
+export function focusKey(key) {
+  if (FOCUS_KEYS[key]) focusSort(FOCUS_KEYS[key]);
+  else if (UNDO_KEYS.includes(key)) focusUndo();
 }
 
 export function dropCard(payload) {
@@ -288,6 +335,7 @@ function setCode(code) {
   if (code === store.code) return;
   store.code = code;
   store.inflight = null;
+  store.focusMoves = [];
   store.queue = readStored(code) ?? [];
   changed();
 }

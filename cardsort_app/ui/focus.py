@@ -2,98 +2,38 @@
 (keys 1 / 2 / 3), an undo of the last move (U, Backspace or Ctrl+Z), a progress count, and a switch back
 to the full board. Made for one thumb on a phone: the buttons sit at the bottom, full width.
 
-`FocusMode` is a mixin of BoardState: every move goes through the board's own optimistic command path
-(`_act`: the identity is proven first, the rules decide, a refusal rolls back with a notice).
+Every focus move goes through the board's change queue in the browser (cardsort_offline.jsx: `focusSort`,
+`focusUndo`, `focusKey`), like the board's own moves: it shows at once, survives a dead socket, a reload or
+an outage, and is sent until the server acknowledges it (`BoardState.send_changes` proves the identity and
+lets the rules decide; a refusal rolls back with a notice). The card in focus is the first unsorted card
+of the queue's view, so the next card shows at once even offline.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import reflex as rx
 
-from cardsort_app.domain import rules
 from cardsort_app.domain.rules import PILE_LABELS
-from cardsort_app.ui.guard import BadArgument, text_arg
+from cardsort_app.ui.offline import call, handler, view
 from cardsort_app.ui.workshop_components import key_shortcuts
 
-#: The three piles of step 1, by their keyboard shortcut.
+#: The three piles of step 1, by their keyboard shortcut (the same map as FOCUS_KEYS in the queue).
 FOCUS_PILES = {"1": "very-important", "2": "important", "3": "not-important"}
 UNDO_KEYS = ("u", "U", "Backspace", "undo")
-#: How many focus moves this tab can undo, newest last.
-MAX_UNDO = 100
+
+# The focus part of the queue's view (computeView in cardsort_offline.jsx).
+FOCUS_CARD = view("focus.card", dict[str, str])
+FOCUS_HAS_CARD = view("focus.hasCard", bool)
+FOCUS_SORTED = view("focus.sorted", int)
+FOCUS_UNDOS = view("focus.undos", int)
 
 
 class FocusMode(rx.State, mixin=True):
     focus: bool = False
-    focus_undos: int = 0  # how many focus moves can be undone
-    _focus_moves: list[list[str]] = []  # [card id, pile] of this tab's focus moves, newest last
-
-    @rx.var
-    def focus_card(self) -> dict[str, str]:
-        """The card to sort now: the first unsorted one, as this tab shows it."""
-        unsorted = self.piles.get("unsorted") or []
-        return unsorted[0] if unsorted else {}
-
-    @rx.var
-    def focus_sorted(self) -> int:
-        return self.deck_size - len(self.piles.get("unsorted") or [])
 
     @rx.event
     def toggle_focus(self) -> None:
         self.focus = not self.focus
-
-    @rx.event
-    async def focus_sort(self, to_pile: str):
-        """Sort the card shown in focus into `to_pile` (very-important, important or not-important)."""
-        async for update in self._focus_sort(to_pile):
-            yield update
-
-    @rx.event
-    async def focus_undo(self):
-        async for update in self._focus_undo():
-            yield update
-
-    @rx.event
-    async def focus_key(self, key: str):
-        """A key pressed in focus mode: 1 / 2 / 3 sort the card, U / Backspace / Ctrl+Z undo."""
-        key = text_arg(key, "The key", 12)
-        if not self.focus or self.step != 1:
-            return
-        if key in FOCUS_PILES:
-            async for update in self._focus_sort(FOCUS_PILES[key]):
-                yield update
-        elif key in UNDO_KEYS:
-            async for update in self._focus_undo():
-                yield update
-
-    async def _focus_sort(self, to_pile: Any):
-        to_pile = text_arg(to_pile, "The pile", 20)
-        if to_pile not in FOCUS_PILES.values():
-            raise BadArgument("focus mode sorts into very-important, important or not-important")
-        unsorted = self.piles.get("unsorted") or []
-        card = unsorted[0].get("id") if unsorted else None
-        if not card:
-            return
-        async for update in self._act(
-            lambda s, pid: rules.move_card(s, pid, card, to_pile, from_pile="unsorted")
-        ):
-            yield update
-        if any(c.get("id") == card for c in self.piles.get(to_pile, [])):  # it landed: undoable
-            self._focus_moves = [*self._focus_moves, [card, to_pile]][-MAX_UNDO:]
-            self.focus_undos = len(self._focus_moves)
-
-    async def _focus_undo(self):
-        if not self._focus_moves:
-            return
-        card, pile = self._focus_moves[-1]
-        self._focus_moves = self._focus_moves[:-1]
-        self.focus_undos = len(self._focus_moves)
-        # Back to the front of `unsorted`, so it is the card in focus again.
-        async for update in self._act(
-            lambda s, pid: rules.move_card(s, pid, card, "unsorted", 0, from_pile=pile)
-        ):
-            yield update
 
 
 # --- the view --------------------------------------------------------------------------------------------
@@ -116,18 +56,18 @@ def focus_toggle(state: type[rx.State]) -> rx.Component:
 
 
 def focus_view(state: type[rx.State]) -> rx.Component:
-    card = state.focus_card
+    card = FOCUS_CARD
     return rx.card(
-        key_shortcuts(keys=[*FOCUS_PILES, *UNDO_KEYS], on_key=state.focus_key),
+        key_shortcuts(keys=[*FOCUS_PILES, *UNDO_KEYS], on_key=handler("focusKey")),
         rx.vstack(
             rx.hstack(
-                rx.text(state.focus_sorted, " of ", state.deck_size, " sorted", size="2", weight="medium"),
+                rx.text(FOCUS_SORTED, " of ", state.deck_size, " sorted", size="2", weight="medium"),
                 rx.spacer(),
                 rx.button(
                     rx.icon("undo-2", size=16),
                     "Undo",
-                    on_click=state.focus_undo,
-                    disabled=state.focus_undos == 0,
+                    on_click=call("focusUndo"),
+                    disabled=FOCUS_UNDOS == 0,
                     variant="ghost",
                     size="2",
                     aria_keyshortcuts="U",
@@ -137,10 +77,10 @@ def focus_view(state: type[rx.State]) -> rx.Component:
                 align="center",
             ),
             rx.progress(
-                value=state.focus_sorted, max=state.deck_size, width="100%", aria_label="Cards sorted"
+                value=FOCUS_SORTED, max=state.deck_size, width="100%", aria_label="Cards sorted"
             ),
             rx.cond(
-                card.contains("id"),
+                FOCUS_HAS_CARD,
                 rx.center(
                     rx.vstack(
                         rx.heading(card["name"], size="8", align="center"),
@@ -175,8 +115,8 @@ def focus_view(state: type[rx.State]) -> rx.Component:
                     rx.button(
                         rx.text.strong(key),
                         PILE_LABELS[pile],
-                        on_click=state.focus_sort(pile),
-                        disabled=~card.contains("id"),
+                        on_click=call("focusSort", pile),
+                        disabled=~FOCUS_HAS_CARD,
                         size="4",
                         color_scheme=_TONE[pile],
                         variant="soft",

@@ -31,7 +31,9 @@ def test_well_formed_changes_are_read() -> None:
         "card": "honesty",
         "src": "unsorted",
         "dst": "important",
+        "at": None,
     }
+    assert _read_change({**MOVE, "toIndex": 0})["at"] == 0
     assert _read_change(STEP) == {"id": CHANGE_ID, "kind": "step", "from": 1, "to": 2}
     assert _read_batch({"batch": "b", "changes": [MOVE]}) == ("b", [MOVE])
 
@@ -52,6 +54,11 @@ def test_well_formed_changes_are_read() -> None:
         {**MOVE, "cardId": ["honesty"]},
         {**MOVE, "fromPile": "trash"},
         {**MOVE, "toPile": None},
+        {**MOVE, "toIndex": -1},
+        {**MOVE, "toIndex": True},
+        {**MOVE, "toIndex": "0"},
+        {**MOVE, "toIndex": 1.5},
+        {**MOVE, "toIndex": 10**9},
         {**STEP, "fromStep": True},
         {**STEP, "toStep": 5},
         {**STEP, "fromStep": "1"},
@@ -94,3 +101,17 @@ def test_a_change_becomes_an_event_with_the_browsers_id_and_what_it_showed() -> 
     assert (step.payload.from_step, step.payload.to_step) == (1, 2)
     with pytest.raises(rules.DomainError, match="Sort all 2 cards"):
         rules.check(state, step)  # built as shown, refused by the rules at sequencing time
+
+
+def test_a_move_with_a_position_lands_there_clamped_to_the_piles_end() -> None:
+    """Focus mode's undo puts the card back first in `unsorted`, so it is the card in focus again."""
+    state = _session()
+    first = _event_for(state, "p_1", _read_change(MOVE))
+    state = replay([first.sequenced(3)], state)
+    back = {**MOVE, "id": str(uuid.uuid4()), "fromPile": "important", "toPile": "unsorted", "toIndex": 0}
+    undo = _event_for(state, "p_1", _read_change(back))
+    rules.check(state, undo)
+    state = replay([undo.sequenced(4)], state)
+    assert [c for c in state.participant("p_1").pile("unsorted")] == ["honesty", "family"]
+    far = {**MOVE, "id": str(uuid.uuid4()), "cardId": "family", "toIndex": 999}
+    assert _event_for(state, "p_1", _read_change(far)).payload.position == 0  # the end of an empty pile

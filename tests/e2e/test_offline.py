@@ -230,3 +230,43 @@ def test_a_phone_taps_offline_and_the_change_lands_when_back(new_context, api, t
     _wait_sent(page, s.code)
     expect(h.card_in(page, "important", card)).to_be_visible()
     _assert_landed_once(api, s, pid, [(card, "important")], 0)
+
+
+def test_focus_mode_sorts_and_undoes_offline_and_everything_lands_once(new_context, api) -> None:
+    """Focus mode goes through the same queue: offline the next card shows at once, undo brings the last
+    one back into focus, and when the connection returns the log holds exactly what the participant did."""
+    s = h.create_session(api)
+    ctx = new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    network = h.NetworkSwitch(ctx)
+    page = h.join(ctx, s.code, "Fox")
+    pid = h.participants(page)["Fox"]["id"]
+    deck = h.pile_cards(page, "unsorted")
+    page.get_by_test_id("focus-toggle").click()
+    focus = page.get_by_test_id("focus-card")
+    expect(focus).to_have_attribute("data-card-id", deck[0])
+
+    network.go_offline()
+    page.get_by_test_id("focus-move-very-important").tap()
+    expect(focus).to_have_attribute("data-card-id", deck[1])
+    page.get_by_test_id("focus-move-important").tap()
+    expect(focus).to_have_attribute("data-card-id", deck[2])
+    page.get_by_test_id("focus-undo").tap()  # deck[1] comes back into focus, still offline
+    expect(focus).to_have_attribute("data-card-id", deck[1])
+    page.keyboard.press("3")
+    expect(focus).to_have_attribute("data-card-id", deck[2])
+    expect(page.get_by_test_id("focus-mode")).to_contain_text(f"2 of {len(deck)} sorted")
+    expect(_banner(page)).to_have_attribute("data-pending", "4")
+
+    network.go_online()
+    expect(_banner(page)).to_have_count(0, timeout=BACK_TIMEOUT_MS)
+    _wait_sent(page, s.code)
+    moves = [
+        (deck[0], "very-important"),
+        (deck[1], "important"),
+        (deck[1], "unsorted"),
+        (deck[1], "not-important"),
+    ]
+    _assert_landed_once(api, s, pid, moves, 0)
+    piles = h.rest_state(api, s)["piles"][pid]
+    assert piles["unsorted"][0] == deck[2] and piles["not-important"] == [deck[1]]
+    expect(focus).to_have_attribute("data-card-id", deck[2])
