@@ -1,98 +1,216 @@
-"""Memory of abandoned sessions: does the app give back what sessions nobody uses any more held?
+"""Memory per connected tab, and of abandoned sessions: does the app give back what closed tabs held?
 
-    python -m benchmarks.memory [--sessions 2000] [--tabs 5] [--idle 300] [--quick]
+    python -m benchmarks.memory [--open-tabs 200] [--sessions 2000] [--tabs 5] [--idle 300] [--quick]
 
-Starts the app as `make run` does, then, `--batch` sessions at a time: creates a session
-(`POST /api/sessions`), joins `--tabs` headless participant tabs to it (the board's own join, then a reload,
-tests/support/reflex_ws.py) and closes them without leaving (abandoned). The app's resident memory (its
-process group, /proc) is read after the first 100 sessions (the reference level) and again after all of
-them plus `--idle` seconds of quiet (the app's housekeeping releases idle projections after ~2 min).
-Target: the last reading within 20 % of the reference.
+Starts the app as `make run` does (its own SQLite file, `--grace` as CARDSORT_TAB_GRACE_SECONDS: how long
+a closed tab's state is kept for a reconnect), then measures two things, both with headless tabs speaking
+the app's Reflex protocol (tests/support/reflex_ws.py):
+
+1. **Per tab** (issue 10: ≤ 50 KB per connected tab, released when the tab is gone): `--open-tabs` tabs
+   join one session (the board's own join, then a reload), `--connect-concurrency` at a time. The app's
+   resident memory (its process group, /proc) before and with them gives KiB per tab; then they close and,
+   after the grace period, the reading is taken again beside the app's own gauges (`/metrics`:
+   `cardsort_tab_states`, Reflex states held; `cardsort_tab_records`, the live registry's tabs), which
+   must be back where they were. A second wave of as many tabs then shows whether the memory the first
+   wave gave back is reused (the resident size rarely shrinks: CPython keeps freed arenas).
+2. **Abandoned sessions** (issue 10: back within 20 % of the level after the first 100 sessions):
+   `--batch` sessions at a time, each created (`POST /api/sessions`), joined by `--tabs` tabs that then
+   close without leaving. Readings after the first 100 sessions (the reference), after all of them, and
+   after `--idle` quiet seconds (the housekeeping releases idle projections after ~2 min, closed tabs
+   after the grace period).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.ws_load import LOAD_GENERATOR_LIMITS, server_rss
-from tests.support.reflex_ws import Tab, join_board
+from cardsort_app.ui.tab_expiry import TRIM_AFTER_S
+from tests.support.reflex_ws import BOARD, LOCAL_STORAGE_NAME, Tab, join_board
+
+GAUGES = ("cardsort_tab_states", "cardsort_tab_records", "cardsort_connected_tabs", "cardsort_sessions")
 
 
-async def abandon(url: str, tabs: int, deck: str, timeout: float) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=timeout) as api:
-        r = await api.post("/api/sessions", json={"title": "memory", "deck": deck})
+async def gauges(api: httpx.AsyncClient) -> dict[str, float]:
+    r = await api.get("/metrics")
+    r.raise_for_status()
+    found = {s.name: s.value for f in text_string_to_metric_families(r.text) for s in f.samples}
+    return {k: found.get(k, float("nan")) for k in GAUGES}
+
+
+def show(g: dict[str, float]) -> str:
+    return ", ".join(f"{k.removeprefix('cardsort_')} {v:.0f}" for k, v in g.items())
+
+
+async def join_only(tab: Tab, code: str, timeout: float) -> None:
+    """The board's join through its form, without the reload (half the connections of `join_board`)."""
+    await tab.open(f"/s/{code}", {"code": code}, timeout)
+    await tab.until(lambda: tab.get(BOARD, "status") == "join", timeout, "the join form")
+    await tab.send(tab_state(), "set_join_name", value=tab.name)
+    await tab.send(tab_state(), "join", _form={})
+    stored = lambda: code in json.loads(tab.local_storage.get(LOCAL_STORAGE_NAME, "{}"))  # noqa: E731
+    await tab.until(stored, timeout, "the identity in localStorage")
+
+
+def tab_state():
+    from cardsort_app.ui.board_state import BoardState
+
+    return BoardState
+
+
+# --- 1. per tab --------------------------------------------------------------------------------
+async def per_tab(url: str, args: argparse.Namespace, pgid: int, out: list[str]) -> None:
+    ws = url.replace("http://", "ws://", 1)
+    gate = asyncio.Semaphore(args.connect_concurrency)
+
+    async def joined(tab: Tab, code: str) -> None:
+        async with gate:
+            await join_board(tab, code, args.timeout)
+
+    async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+        before_g = await gauges(api)
+        before = server_rss(pgid) or 0.0
+        for wave in range(1, args.waves + 1):
+            r = await api.post("/api/sessions", json={"title": "memory", "deck": args.deck})
+            code = r.json()["code"]
+            tabs = [Tab(ws, f"W{wave}T{i:03d}") for i in range(args.open_tabs)]
+            started = time.monotonic()
+            await asyncio.gather(*(joined(t, code) for t in tabs))
+            joined_s = time.monotonic() - started
+            await asyncio.sleep(args.settle)
+            with_g, with_tabs = await gauges(api), server_rss(pgid) or 0.0
+            await asyncio.gather(*(t.close() for t in tabs))
+            await asyncio.sleep(args.grace + TRIM_AFTER_S + args.settle)
+            after_g, after = await gauges(api), server_rss(pgid) or 0.0
+            per = (with_tabs - before) * 1024 / args.open_tabs
+            out += [
+                f"  wave {wave}: {args.open_tabs} tabs joined one session in {joined_s:.1f} s",
+                f"    app resident MiB: {before:.1f} before the tabs, {with_tabs:.1f} with them "
+                f"-> {per:.0f} KiB per tab (target ≤ 50 KB)",
+                f"    {after:.1f} MiB {args.grace + TRIM_AFTER_S + args.settle:.0f} s after they closed "
+                f"(grace {args.grace:.0f} s): {after - with_tabs:+.1f} MiB since with them",
+                f"    gauges before: {show(before_g)}",
+                f"    gauges with:   {show(with_g)}",
+                f"    gauges after:  {show(after_g)}",
+            ]
+            released = all(after_g[k] <= before_g[k] for k in GAUGES[:3])
+            out.append(
+                f"    tab states and records back to their level before: {'yes' if released else 'NO'}"
+            )
+            print("\n".join(out[-8:]), file=sys.stderr, flush=True)
+            before = after  # the next wave starts from here: does it reuse what this one gave back?
+
+
+# --- 2. abandoned sessions ----------------------------------------------------------------------
+async def abandon(url: str, args: argparse.Namespace) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+        r = await api.post("/api/sessions", json={"title": "memory", "deck": args.deck})
         r.raise_for_status()
         code = r.json()["code"]
     ws_base = url.replace("http://", "ws://", 1)
-    opened = [Tab(ws_base, f"M{i}") for i in range(tabs)]
+    opened = [Tab(ws_base, f"M{i}") for i in range(args.tabs)]
+    join = join_board if args.reload else join_only
     try:
-        await asyncio.gather(*(join_board(t, code, timeout) for t in opened))
+        await asyncio.gather(*(join(t, code, args.timeout) for t in opened))
     finally:
         await asyncio.gather(*(t.close() for t in opened), return_exceptions=True)
 
 
-async def run(url: str, args: argparse.Namespace, pgid: int) -> dict[str, float]:
+async def sessions(url: str, args: argparse.Namespace, pgid: int, out: list[str]) -> None:
     started = time.monotonic()
     readings = {"before any session": server_rss(pgid) or 0.0}
-    done = 0
+    done = failed = 0
     reference_at = min(100, args.sessions)
-    while done < args.sessions:
-        batch = min(args.batch, args.sessions - done)
-        if done < reference_at:  # the reference reading falls exactly after the first 100
-            batch = min(batch, reference_at - done)
-        await asyncio.gather(*(abandon(url, args.tabs, args.deck, args.timeout) for _ in range(batch)))
-        done += batch
-        if done == reference_at:
-            await asyncio.sleep(args.settle)
-            readings[f"after the first {reference_at} sessions"] = server_rss(pgid) or 0.0
-        if done % 100 == 0:
-            print(f"[{time.monotonic() - started:6.0f} s] {done} sessions", file=sys.stderr, flush=True)
-    readings[f"after {args.sessions} sessions"] = server_rss(pgid) or 0.0
-    await asyncio.sleep(args.idle)
-    readings[f"after {args.sessions} sessions and {args.idle:.0f} s idle"] = server_rss(pgid) or 0.0
-    return readings
+    async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+        while done < args.sessions:
+            batch = min(args.batch, args.sessions - done)
+            if done < reference_at:  # the reference reading falls exactly after the first 100
+                batch = min(batch, reference_at - done)
+            got = await asyncio.gather(*(abandon(url, args) for _ in range(batch)), return_exceptions=True)
+            failed += sum(isinstance(g, BaseException) for g in got)
+            done += batch
+            if done == reference_at:
+                await asyncio.sleep(args.settle)
+                readings[f"after the first {reference_at} sessions"] = server_rss(pgid) or 0.0
+            if done % 100 == 0:
+                print(f"[{time.monotonic() - started:6.0f} s] {done} sessions", file=sys.stderr, flush=True)
+        readings[f"after {args.sessions} sessions"] = server_rss(pgid) or 0.0
+        at_end = await gauges(api)
+        await asyncio.sleep(args.idle)
+        readings[f"after {args.sessions} sessions and {args.idle:.0f} s idle"] = server_rss(pgid) or 0.0
+        idle = await gauges(api)
+    elapsed = time.monotonic() - started
+    out.append(
+        f"Memory of abandoned sessions ({args.sessions} sessions, {args.tabs} tabs each "
+        f"{'joined, reloaded' if args.reload else 'joined'} then closed, {args.batch} sessions at a time; "
+        f"{elapsed:.0f} s; {failed} sessions with a failed tab), app resident MiB"
+    )
+    for name, mib in readings.items():
+        out.append(f"  {name:<45} {mib:8.1f}")
+    out.append(f"  gauges after the last session: {show(at_end)}")
+    out.append(f"  gauges after the idle time:    {show(idle)}")
+    keys = list(readings)
+    reference, last = readings[keys[1]], readings[keys[-1]]
+    out.append(f"last / reference: {last / reference:.2f} (target ≤ 1.20)")
+
+
+async def run(url: str, args: argparse.Namespace, pgid: int) -> list[str]:
+    out: list[str] = []
+    if args.open_tabs:
+        out.append(f"Memory per connected tab ({args.waves} waves of {args.open_tabs} tabs, a session each)")
+        await per_tab(url, args, pgid, out)
+    if args.sessions:
+        await sessions(url, args, pgid, out)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--open-tabs", type=int, default=200, help="per-tab measure: tabs (0: skip it)")
+    parser.add_argument("--waves", type=int, default=2, help="per-tab measure: waves of --open-tabs tabs")
+    parser.add_argument("--connect-concurrency", type=int, default=25, help="per-tab measure: joins at once")
+    parser.add_argument("--sessions", type=int, default=2000, help="abandoned sessions (0: skip them)")
     parser.add_argument("--tabs", type=int, default=5, help="participant tabs joining each session")
+    parser.add_argument("--reload", action="store_true", help="each abandoned tab also reloads once")
     parser.add_argument("--batch", type=int, default=10, help="sessions worked on at once")
     parser.add_argument("--idle", type=float, default=300, help="quiet seconds before the last reading")
-    parser.add_argument("--settle", type=float, default=5, help="quiet seconds before the reference reading")
+    parser.add_argument("--settle", type=float, default=5, help="quiet seconds before a reading")
+    parser.add_argument("--grace", type=float, default=10, help="CARDSORT_TAB_GRACE_SECONDS of the app")
     parser.add_argument("--deck", default="values-mini")
-    parser.add_argument("--timeout", type=float, default=30)
+    parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs")
     args = parser.parse_args()
     if args.quick:
-        args.sessions, args.tabs, args.batch, args.idle, args.settle = 4, 2, 2, 1, 0
+        args.open_tabs, args.waves, args.sessions, args.tabs, args.batch = 4, 1, 4, 2, 2
+        args.idle, args.settle, args.grace = 1, 0, 1
 
     from tests.support.app_server import AppServer, app_env, free_port
 
     tmp = Path(tempfile.mkdtemp())
-    env = app_env(DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}", **LOAD_GENERATOR_LIMITS)
+    env = app_env(
+        DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
+        CARDSORT_TAB_GRACE_SECONDS=str(args.grace),
+        **LOAD_GENERATOR_LIMITS,
+    )
     server = AppServer(free_port(), env, tmp / "app.log")
     print(f"starting the app (log: {tmp / 'app.log'})", file=sys.stderr, flush=True)
     server.start()
     try:
-        readings = asyncio.run(run(server.url, args, server.proc.pid))
+        out = asyncio.run(run(server.url, args, server.proc.pid))
     finally:
         server.stop()
-    print(f"Memory of abandoned sessions ({args.tabs} tabs each, joined then closed), app resident MiB")
-    for name, mib in readings.items():
-        print(f"  {name:<45} {mib:8.1f}")
-    keys = list(readings)
-    reference, last = readings[keys[1]], readings[keys[-1]]
-    print(f"last / reference: {last / reference:.2f} (target ≤ 1.20)")
+    print("\n".join(out))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import reflex as rx
 from cardsort_app import bootstrap, metrics
 from cardsort_app.api.routes import api
 from cardsort_app.service import runtime
+from cardsort_app.settings import load_settings
+from cardsort_app.ui import tab_expiry
 from cardsort_app.ui.board import board_page
 from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.dashboard import dashboard_page
@@ -14,6 +16,7 @@ from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.firewall import install as install_firewall
 from cardsort_app.ui.landing import LandingState, landing_page
 from cardsort_app.ui.live import install as install_live
+from cardsort_app.ui.live import live
 from cardsort_app.ui.replay_state import ReplayState
 from cardsort_app.ui.results import results_page
 from cardsort_app.ui.team import team_page
@@ -29,6 +32,7 @@ async def _runtime_lifespan(app: rx.App):
     rt = runtime.get_runtime()
     await rt.start()
     install_live(app)
+    tab_expiry.install(app, load_settings().tab_grace_seconds, forget=live.forget, records=live.records)
     install_firewall(app)
     metrics.watch_runtime(rt)
     try:

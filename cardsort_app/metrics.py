@@ -55,6 +55,16 @@ SESSIONS = Gauge("cardsort_sessions", "Sessions loaded in this worker.", registr
 TABS = Gauge(
     "cardsort_connected_tabs", "Browser tabs with a live connection to this worker.", registry=REGISTRY
 )
+TAB_STATES = Gauge(
+    "cardsort_tab_states",
+    "Tabs whose Reflex state this worker holds in memory (connected, or closed within the grace period).",
+    registry=REGISTRY,
+)
+TAB_RECORDS = Gauge(
+    "cardsort_tab_records",
+    "Tabs this worker's live registry remembers (connected, or closed and remembered for a reconnect).",
+    registry=REGISTRY,
+)
 OUTBOX = Gauge(
     "cardsort_outbox_pending_rows",
     "Appended events not yet published on the bus (all workers).",

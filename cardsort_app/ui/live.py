@@ -329,6 +329,13 @@ class LiveRegistry:
         tab = self.tabs.get(token)
         return tab is not None and tab.sid in (None, sid)
 
+    def forget(self, token: str) -> None:
+        """A tab gone for good (ui/tab_expiry.py): drop the record kept for its reconnect."""
+        self.parked.pop(token, None)
+
+    def records(self) -> int:
+        return len(self.tabs) + len(self.parked)
+
     def on_socket_disconnect(self, token: str, sid: str) -> None:
         tab = self.tabs.get(token)
         if tab is None:
