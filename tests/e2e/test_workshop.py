@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -140,6 +141,35 @@ def test_the_timer_is_the_same_in_two_tabs_and_after_a_reload(new_context, api) 
     for page in (first, second, late, dash):
         expect(page.get_by_test_id("timer")).to_have_count(0)
     assert h.rest_state(api, s)["timer"] is None
+
+
+def test_time_is_up_shows_on_the_boards_when_the_countdown_reaches_zero(new_context, api) -> None:
+    """The countdown runs in each browser from the log's `endsAt`: at zero every board says "Time is up"
+    (the participant keeps working: a timer paces, it never locks). The board's clock is moved past the
+    end with Playwright's clock instead of waiting a minute."""
+    s = create(api)
+    dash = open_dashboard(new_context(), s)
+    ctx = new_context()
+    ctx.clock.install()  # the page's Date and timers, under the test's control (time still flows)
+    board = h.join(ctx, s.code, "Fay")
+    dash.get_by_test_id("timer-minutes").fill("1")
+    dash.get_by_test_id("timer-start").click()
+    timer = board.get_by_test_id("timer")
+    expect(timer).to_contain_text(re.compile(r"^\s*[01]:\d\d"))
+    ends_at = h.rest_state(api, s)["timer"]["endsAt"]
+    expect(timer).to_have_attribute("data-ends-at", str(ends_at))
+
+    ctx.clock.set_system_time(datetime.fromtimestamp((ends_at + 1_000) / 1_000, tz=UTC))
+    expect(timer).to_contain_text("Time is up")
+    expect(timer.locator('[role="timer"]')).to_have_attribute("data-done", "true")
+    card = h.pile_cards(board, "unsorted")[0]  # the board still works after the end
+    h.move(board, card, "important")
+    h.eventually(
+        lambda: h.rest_state(api, s)["piles"],
+        lambda p: card in next(iter(p.values()))["important"],
+        "the move",
+    )
+    assert h.rest_state(api, s)["timer"]["endsAt"] == ends_at  # the server's fact did not change
 
 
 def test_the_csv_link_matches_get_exactly_and_json_is_the_log(new_context, api, app_server) -> None:
