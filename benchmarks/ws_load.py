@@ -54,6 +54,7 @@ import httpx
 
 from tests.support.reflex_ws import (
     BOARD,
+    DASHBOARD,
     EVENT,
     LIVE,
     Delta,
@@ -102,8 +103,14 @@ class Fleet:
             if all(check(t) for t in tabs):
                 return
             if time.monotonic() > deadline:
-                late = [t.name for t in tabs if not check(t)]
-                raise TimeoutError(f"{len(late)} tabs never showed {what}: {late[:5]}")
+                late = [t for t in tabs if not check(t)]
+                seen = [
+                    f"{t.name} (worker {t.get(BOARD, 'worker') or t.get(DASHBOARD, 'worker')}: "
+                    f"{len(shown_rows(t))} rows, offline "
+                    f"{[r.get('name') for r in shown_rows(t) if r.get('online') != 'true'][:4]})"
+                    for t in late[:3]
+                ]
+                raise TimeoutError(f"{len(late)} tabs never showed {what}: {seen}")
             await asyncio.sleep(0.1)
 
     async def settle(self, quiet: float) -> None:
