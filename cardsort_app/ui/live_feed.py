@@ -106,13 +106,15 @@ class SessionFeed:
         self._task: asyncio.Task | None = None
 
     # --- changes ------------------------------------------------------------------------------------------
-    def mark(self, timed: bool = False) -> None:
+    def mark(self, timed: bool = False, coalesce: float = 0.0) -> None:
         """Something shown to everyone may have changed: recompute and send once, soon (bursts coalesce).
-        `timed`: an appended event, timed until its frame is sent (`on_sent`)."""
+        `timed`: an appended event, timed until its frame is sent (`on_sent`). `coalesce`: wait that many
+        seconds first, so a storm (200 tabs joining, coming and going) costs a few frames, not one per
+        change: each frame costs every socket of the room a write."""
         self._dirty = True
         if timed and self._marked_at is None:
             self._marked_at = time.perf_counter()
-        self._ensure_sender()
+        self._ensure_sender(coalesce)
 
     def push_now(self) -> None:
         """An event was just applied: compute its frame and hand it to the sockets right away, before
@@ -183,11 +185,13 @@ class SessionFeed:
             return None
         return {"code": self.key, "rows": rows, "reveals": reveals, **extra}
 
-    def _ensure_sender(self) -> None:
+    def _ensure_sender(self, delay: float = 0.0) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._send())
+            self._task = asyncio.get_running_loop().create_task(self._send(delay))
 
-    async def _send(self) -> None:
+    async def _send(self, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
         while self._dirty or self._frames:
             if self._dirty:
                 self.refresh()
