@@ -7,8 +7,10 @@ a closed tab's state is kept for a reconnect), then measures two things, both wi
 the app's Reflex protocol (tests/support/reflex_ws.py):
 
 1. **Per tab** (issue 10: ≤ 50 KB per connected tab, released when the tab is gone): `--open-tabs` tabs
-   join one session (the board's own join, then a reload), `--connect-concurrency` at a time. The app's
-   resident memory (its process group, /proc) before and with them gives KiB per tab; then they close and,
+   join one session (the board's own join, then a reload), `--connect-concurrency` at a time, after
+   `--warmup` tabs came and went. The app's resident memory (its process group, /proc) before and with
+   them gives KiB per tab (`--heap`: also the Python heap, traced by tracemalloc, which leaves out the
+   allocators' slack and the server's own socket buffers outside Python); then they close and,
    after the grace period, the reading is taken again beside the app's own gauges (`/metrics`:
    `cardsort_tab_states`, Reflex states held; `cardsort_tab_records`, the live registry's tabs), which
    must be back where they were. A second wave of as many tabs then shows whether the memory the first
@@ -38,17 +40,18 @@ from cardsort_app.ui.tab_expiry import TRIM_AFTER_S
 from tests.support.reflex_ws import BOARD, LOCAL_STORAGE_NAME, Tab, join_board
 
 GAUGES = ("cardsort_tab_states", "cardsort_tab_records", "cardsort_connected_tabs", "cardsort_sessions")
+HEAP = "cardsort_python_heap_bytes"  # non-zero only with --heap (the app traced by tracemalloc)
 
 
 async def gauges(api: httpx.AsyncClient) -> dict[str, float]:
     r = await api.get("/metrics")
     r.raise_for_status()
     found = {s.name: s.value for f in text_string_to_metric_families(r.text) for s in f.samples}
-    return {k: found.get(k, float("nan")) for k in GAUGES}
+    return {k: found.get(k, float("nan")) for k in (*GAUGES, HEAP)}
 
 
 def show(g: dict[str, float]) -> str:
-    return ", ".join(f"{k.removeprefix('cardsort_')} {v:.0f}" for k, v in g.items())
+    return ", ".join(f"{k.removeprefix('cardsort_')} {g[k]:.0f}" for k in GAUGES)
 
 
 async def join_only(tab: Tab, code: str, timeout: float) -> None:
@@ -76,15 +79,23 @@ async def per_tab(url: str, args: argparse.Namespace, pgid: int, out: list[str])
         async with gate:
             await join_board(tab, code, args.timeout)
 
+    async def join_wave(api: httpx.AsyncClient, name: str, n: int) -> list[Tab]:
+        r = await api.post("/api/sessions", json={"title": "memory", "deck": args.deck})
+        code = r.json()["code"]
+        tabs = [Tab(ws, f"{name}T{i:03d}") for i in range(n)]
+        await asyncio.gather(*(joined(t, code) for t in tabs))
+        return tabs
+
     async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+        # A first few tabs load what any first tab loads (imports, caches): not a per-tab cost.
+        warm = await join_wave(api, "warm", args.warmup)
+        await asyncio.gather(*(t.close() for t in warm))
+        await asyncio.sleep(args.grace + TRIM_AFTER_S + args.settle)
         before_g = await gauges(api)
         before = server_rss(pgid) or 0.0
         for wave in range(1, args.waves + 1):
-            r = await api.post("/api/sessions", json={"title": "memory", "deck": args.deck})
-            code = r.json()["code"]
-            tabs = [Tab(ws, f"W{wave}T{i:03d}") for i in range(args.open_tabs)]
             started = time.monotonic()
-            await asyncio.gather(*(joined(t, code) for t in tabs))
+            tabs = await join_wave(api, f"W{wave}", args.open_tabs)
             joined_s = time.monotonic() - started
             await asyncio.sleep(args.settle)
             with_g, with_tabs = await gauges(api), server_rss(pgid) or 0.0
@@ -102,12 +113,19 @@ async def per_tab(url: str, args: argparse.Namespace, pgid: int, out: list[str])
                 f"    gauges with:   {show(with_g)}",
                 f"    gauges after:  {show(after_g)}",
             ]
+            if with_g[HEAP] > 0:  # --heap: the Python objects themselves, without the allocators' slack
+                heap = (with_g[HEAP] - before_g[HEAP]) / 1024 / args.open_tabs
+                out.append(
+                    f"    Python heap (tracemalloc) MiB: {before_g[HEAP] / 2**20:.1f} before, "
+                    f"{with_g[HEAP] / 2**20:.1f} with them -> {heap:.0f} KiB per tab; "
+                    f"{after_g[HEAP] / 2**20:.1f} after they closed"
+                )
             released = all(after_g[k] <= before_g[k] for k in GAUGES[:3])
             out.append(
                 f"    tab states and records back to their level before: {'yes' if released else 'NO'}"
             )
-            print("\n".join(out[-8:]), file=sys.stderr, flush=True)
-            before = after  # the next wave starts from here: does it reuse what this one gave back?
+            print("\n".join(out[-9:]), file=sys.stderr, flush=True)
+            before, before_g = after, after_g  # the next wave: does it reuse what this one gave back?
 
 
 # --- 2. abandoned sessions ----------------------------------------------------------------------
@@ -180,6 +198,9 @@ def main() -> None:
     parser.add_argument("--open-tabs", type=int, default=200, help="per-tab measure: tabs (0: skip it)")
     parser.add_argument("--waves", type=int, default=2, help="per-tab measure: waves of --open-tabs tabs")
     parser.add_argument("--connect-concurrency", type=int, default=25, help="per-tab measure: joins at once")
+    parser.add_argument(
+        "--warmup", type=int, default=10, help="per-tab measure: tabs before the first reading"
+    )
     parser.add_argument("--sessions", type=int, default=2000, help="abandoned sessions (0: skip them)")
     parser.add_argument("--tabs", type=int, default=5, help="participant tabs joining each session")
     parser.add_argument("--reload", action="store_true", help="each abandoned tab also reloads once")
@@ -189,10 +210,16 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=10, help="CARDSORT_TAB_GRACE_SECONDS of the app")
     parser.add_argument("--deck", default="values-mini")
     parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="run the app under tracemalloc (PYTHONTRACEMALLOC=1) and report its Python heap per tab too; "
+        "tracing slows it, so its socket ping interval/timeout are raised to 30 s",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs")
     args = parser.parse_args()
     if args.quick:
-        args.open_tabs, args.waves, args.sessions, args.tabs, args.batch = 4, 1, 4, 2, 2
+        args.open_tabs, args.waves, args.warmup, args.sessions, args.tabs, args.batch = 4, 1, 2, 4, 2, 2
         args.idle, args.settle, args.grace = 1, 0, 1
 
     from tests.support.app_server import AppServer, app_env, free_port
@@ -202,6 +229,11 @@ def main() -> None:
         DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
         CARDSORT_TAB_GRACE_SECONDS=str(args.grace),
         **LOAD_GENERATOR_LIMITS,
+        **(
+            {"PYTHONTRACEMALLOC": "1", "REFLEX_SOCKET_INTERVAL": "30", "REFLEX_SOCKET_TIMEOUT": "30"}
+            if args.heap
+            else {}
+        ),
     )
     server = AppServer(free_port(), env, tmp / "app.log")
     print(f"starting the app (log: {tmp / 'app.log'})", file=sys.stderr, flush=True)

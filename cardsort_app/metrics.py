@@ -9,6 +9,7 @@ reaches whichever worker accepts it; scrape each worker's port, or run one worke
 from __future__ import annotations
 
 import logging
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -71,8 +72,17 @@ OUTBOX = Gauge(
     registry=REGISTRY,
 )
 
+PYTHON_HEAP = Gauge(
+    "cardsort_python_heap_bytes",
+    "Bytes of Python objects this worker holds, as tracemalloc traces them: 0 unless the worker runs with "
+    "PYTHONTRACEMALLOC set (a measuring aid: tracing slows the process; benchmarks/memory.py --heap).",
+    registry=REGISTRY,
+)
+
 #: Gauge readers, registered by the layers that know the values (a reader may be async).
-_sources: dict[Gauge, Callable[[], int | Awaitable[int]]] = {}
+_sources: dict[Gauge, Callable[[], int | Awaitable[int]]] = {
+    PYTHON_HEAP: lambda: tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
+}
 
 
 def source(gauge: Gauge, read: Callable[[], int | Awaitable[int]]) -> None:
