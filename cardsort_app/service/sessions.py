@@ -214,7 +214,7 @@ class SessionService:
                 raise Rejected(full)
             self._check(state, self._build(lambda: rules.join(state, pid, name)))
             await self.store.add_participant(code, pid, secrets.hash_secret(secret))
-            self._token_hashes[(code, pid)] = secrets.hash_secret(secret)
+            _remember(self._token_hashes, (code, pid), secrets.hash_secret(secret))
         await self._commit(code, decide)
         return Identity(pid, secret)
 
@@ -234,7 +234,7 @@ class SessionService:
         if stored is None:
             stored = await self.store.participant_token_hash(code, identity.participant_id)
             if stored is not None:
-                self._token_hashes[key] = stored
+                _remember(self._token_hashes, key, stored)
         return secrets.matches(identity.secret, stored)
 
     # --- commands -------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ class SessionService:
                 )
             except SessionExists:
                 continue
-            self._read_only[code] = True
+            _remember(self._read_only, code, True)
             return CreatedSession(code=code, facilitator_key=key)
         raise Rejected("Could not allocate a session code; try again")  # pragma: no cover
 
@@ -337,7 +337,7 @@ class SessionService:
             record = await self.store.get_session(code)
             cached = bool(record and record.read_only)
             if record is not None:
-                self._read_only[code] = cached
+                _remember(self._read_only, code, cached)
         return cached
 
     # --- the one write path ---------------------------------------------------------------------------
@@ -424,6 +424,18 @@ class SessionService:
             rules.check(state, event)
         except DomainError as exc:
             raise Rejected(str(exc)) from exc
+
+
+#: Entries kept by each of the service's read caches (token hashes, read-only flags): the log has them
+#: all, so a bounded cache keeps a long-running worker's memory flat however many sessions it has seen.
+MAX_CACHED = 20_000
+
+
+def _remember(cache: dict, key: object, value: object) -> None:
+    cache.pop(key, None)
+    cache[key] = value  # newest last: the oldest entry goes first
+    if len(cache) > MAX_CACHED:
+        del cache[next(iter(cache))]
 
 
 def _snapshots(events: list[Event], every: int) -> list[SessionState]:

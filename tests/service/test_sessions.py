@@ -14,6 +14,7 @@ from cardsort_app.domain.decks import deck_names, load_deck
 from cardsort_app.domain.events import MAX_EVENT_BYTES, Event, EventType, Pile
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.service import secrets
+from cardsort_app.service import sessions as sessions_module
 from cardsort_app.service.errors import Forbidden, Rejected, SessionNotFound
 from cardsort_app.service.runtime import Runtime
 from cardsort_app.service.sessions import Identity
@@ -412,3 +413,18 @@ async def test_a_failing_bus_loses_nothing(db_url: str, caplog: pytest.LogCaptur
             await other.close()
     finally:
         await rt.close()
+
+
+async def test_the_identity_cache_stays_bounded_and_an_evicted_identity_still_authenticates(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service caches token hashes (a read cache of the log): thousands of abandoned sessions must not
+    grow it without end, and an identity it let go of is checked against the log again."""
+    monkeypatch.setattr(sessions_module, "MAX_CACHED", 3)
+    created, people = await new_session(rt, "Ann", "Bo", "Cy", "Di", "Ed")
+    assert len(rt.service._token_hashes) <= 3
+    for person in people:  # the first ones were evicted: read back from the log
+        assert await rt.service.authenticate(created.code, person) == person.participant_id
+        with pytest.raises(Forbidden):
+            await rt.service.authenticate(created.code, Identity(person.participant_id, secrets.new_secret()))
+    assert len(rt.service._token_hashes) <= 3
