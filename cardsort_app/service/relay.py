@@ -113,6 +113,8 @@ class OutboxRelay:
         if self._queues.get(code) is queue and not queue:
             del self._queues[code], self._idle[code]
             self._workers.pop(code, None)
+            if not self._queued.get(code, True):
+                del self._queued[code]
 
     async def _contiguous(self, code: str, batch: list[Event]) -> list[Event]:
         """A backlog with holes (other workers' events between ours, after an outage) is filled from the
@@ -191,6 +193,8 @@ class OutboxRelay:
             marked = target
         if self._to_mark.get(code) == marked:
             del self._to_mark[code]
+            if self._markers.get(code) is asyncio.current_task():
+                del self._markers[code]  # done: a finished session keeps no task
 
     async def _debug(self, code: str, kind: str, batch: list[Event], exc: Exception) -> None:
         try:  # diagnostics are best effort

@@ -80,3 +80,25 @@ async def test_a_new_process_publishes_what_a_crashed_one_appended(tmp_path) -> 
         assert second.store.sync.unpublished() == []
     finally:
         await second.close()
+
+
+async def test_finished_sessions_leave_nothing_in_the_relay(rt: Runtime) -> None:
+    """Thousands of abandoned sessions must cost the relay no memory: once a session's events are
+    published and marked, none of its per-session entries (queue, seqs, worker, marker) stays."""
+    for _ in range(5):
+        created, (ann,) = await new_session(rt, "Ann")
+        state = await rt.hub.state(created.code)
+        await move(rt, created.code, ann, state.card_ids[0], Pile.IMPORTANT)
+    await rt.relay.flush()
+    relay = rt.relay
+    for _ in range(200):  # the marks are written in the background, after the publish
+        if not (relay._markers or relay._to_mark):
+            break
+        await asyncio.sleep(0.01)
+    assert {
+        "queues": dict(relay._queues),
+        "queued": dict(relay._queued),
+        "workers": relay._workers,
+        "to_mark": relay._to_mark,
+        "markers": relay._markers,
+    } == {"queues": {}, "queued": {}, "workers": {}, "to_mark": {}, "markers": {}}
