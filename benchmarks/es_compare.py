@@ -6,7 +6,8 @@ events serialised as our wire JSON. Ours is `EventStore.append` (the session's n
 `UNIQUE(session_code, seq)` and `UNIQUE(event_id)`; concurrent appends share a commit, see
 `cardsort_app/store/group_commit.py`; each returns only once its event is committed). Measured:
 
-* append throughput, 1 writer and 8 writers (threads, one aggregate/session each), events/s;
+* append throughput, 1 writer and 8 writers (threads, one aggregate/session each), events/s, ours and
+  the reference alternating in `ROUNDS` rounds (the load on a shared machine drifts within seconds);
 * loading one 10k-event aggregate: ours `events_after(code, 0)` (typed, validated pydantic events) beside
   `select_events` + `json.loads` of each event's state (plain dicts: less work than ours).
 
@@ -34,10 +35,16 @@ import sqlalchemy as sa
 from cardsort_app.domain.events import Event
 
 WRITERS = (1, 8)
+#: Each append measure alternates ours and the reference in this many rounds (the machine's load drifts
+#: within seconds here: interleaving gives both sides the same conditions).
+ROUNDS = 4
+
+Appender = Callable[[int, int], None]  # append_one(writer, i)
 
 
-def _rate(n: int, writers: int, append_one: Callable[[int, int], None]) -> float:
-    """Events/s with `writers` threads each appending n // writers events: append_one(writer, i)."""
+def _rate(n: int, writers: int, append_one: Appender, offset: int = 0) -> tuple[int, float]:
+    """(events, seconds) with `writers` threads each appending n // writers events: append_one(w, i)
+    for i in offset .. offset + n // writers."""
     per = max(1, n // writers)
     start = threading.Barrier(writers + 1)
     errors: list[BaseException] = []
@@ -45,7 +52,7 @@ def _rate(n: int, writers: int, append_one: Callable[[int, int], None]) -> float
     def work(w: int) -> None:
         start.wait()
         try:
-            for i in range(per):
+            for i in range(offset, offset + per):
                 append_one(w, i)
         except BaseException as exc:  # reported after the run
             errors.append(exc)
@@ -60,7 +67,7 @@ def _rate(n: int, writers: int, append_one: Callable[[int, int], None]) -> float
     elapsed = time.perf_counter() - t0
     if errors:
         raise errors[0]
-    return per * writers / elapsed
+    return per * writers, elapsed
 
 
 def _median_ms(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -79,59 +86,93 @@ def _events(log: list[Event], code: str, n: int) -> list[Event]:
     ]
 
 
-def ours(url: str, log: list[Event], appends: int, load_size: int, tag: str) -> dict[str, float]:
-    from cardsort_app.store import migrate
-    from cardsort_app.store.eventstore import EventStore
+class Ours:
+    """Our EventStore on `url`: appenders for N writers (a session each), and a loaded aggregate."""
 
-    migrate.upgrade(url)
-    # No snapshots: the same work as the reference; FULL: the reference's durability (module doc).
-    store = EventStore(url, snapshot_every=10**9, sqlite_synchronous="FULL")
-    out: dict[str, float] = {}
-    for writers in WRITERS:
-        codes = [f"O{tag}{writers}W{w}" for w in range(writers)]
-        batches = {}
+    def __init__(self, url: str, log: list[Event], tag: str) -> None:
+        from cardsort_app.store import migrate
+        from cardsort_app.store.eventstore import EventStore
+
+        migrate.upgrade(url)
+        # No snapshots: the same work as the reference; FULL: the reference's durability (module doc).
+        self.store = EventStore(url, snapshot_every=10**9, sqlite_synchronous="FULL")
+        self.log, self.tag = log, tag
+
+    def appender(self, writers: int, per: int) -> Appender:
+        codes = [f"O{self.tag}{writers}W{w}" for w in range(writers)]
+        batches = []
         for code in codes:
-            store.create_session(code, "bench", "values", "x")
-            batches[code] = _events(log, code, appends // writers + 1)
-        out[f"append, {writers} writer(s): events/s"] = _rate(
-            appends, writers, lambda w, i, codes=codes, batches=batches: store.append(batches[codes[w]][i])
+            self.store.create_session(code, "bench", "values", "x")
+            batches.append(_events(self.log, code, per))
+        return lambda w, i: self.store.append(batches[w][i])  # type: ignore[func-returns-value]
+
+    def loader(self, size: int) -> Callable[[], object]:
+        code = f"O{self.tag}LOAD"
+        self.store.create_session(code, "bench", "values", "x")
+        events = _events(self.log, code, size)
+        for i in range(0, len(events), 1000):
+            self.store.append_many(events[i : i + 1000])
+        assert len(self.store.events_after(code, 0)) == size
+        return lambda: self.store.events_after(code, 0)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+class Reference:
+    """`eventsourcing`'s aggregate recorder, fed the same events (our wire JSON as the state)."""
+
+    def __init__(self, recorder, log: list[Event]) -> None:  # noqa: ANN001 - eventsourcing's recorder
+        self.recorder, self.log = recorder, log
+
+    def _stored(self, aggregate: uuid.UUID, version: int, e: Event):  # noqa: ANN202
+        from eventsourcing.persistence import StoredEvent
+
+        return StoredEvent(
+            aggregate, version, f"cardsort:{e.type}", e.model_dump_json(by_alias=True).encode()
         )
-    code = f"O{tag}LOAD"
-    store.create_session(code, "bench", "values", "x")
-    events = _events(log, code, load_size)
-    for i in range(0, len(events), 1000):
-        store.append_many(events[i : i + 1000])
-    assert len(store.events_after(code, 0)) == load_size
-    out[f"load a {load_size // 1000}k-event aggregate: ms"] = _median_ms(lambda: store.events_after(code, 0))
-    store.dispose()
-    return out
 
-
-def reference(recorder, log: list[Event], appends: int, load_size: int) -> dict[str, float]:
-    from eventsourcing.persistence import StoredEvent
-
-    def stored(ids: uuid.UUID, version: int, e: Event) -> StoredEvent:
-        return StoredEvent(ids, version, f"cardsort:{e.type}", e.model_dump_json(by_alias=True).encode())
-
-    out: dict[str, float] = {}
-    for writers in WRITERS:
+    def appender(self, writers: int, per: int) -> Appender:
         ids = [uuid.uuid4() for _ in range(writers)]
-        per = appends // writers + 1
-        batches = [[stored(ids[w], i + 1, e) for i, e in enumerate(log[:per])] for w in range(writers)]
-        out[f"append, {writers} writer(s): events/s"] = _rate(
-            appends, writers, lambda w, i, b=batches: recorder.insert_events([b[w][i]])
-        )
-    aggregate = uuid.uuid4()
-    events = [stored(aggregate, i + 1, e) for i, e in enumerate(log[:load_size])]
-    for i in range(0, len(events), 1000):
-        recorder.insert_events(events[i : i + 1000])
+        batches = [
+            [self._stored(ids[w], i + 1, e) for i, e in enumerate(self.log[:per])] for w in range(writers)
+        ]
+        return lambda w, i: self.recorder.insert_events([batches[w][i]])
 
-    def load() -> list[dict]:
-        return [json.loads(s.state) for s in recorder.select_events(aggregate)]
+    def loader(self, size: int) -> Callable[[], object]:
+        aggregate = uuid.uuid4()
+        events = [self._stored(aggregate, i + 1, e) for i, e in enumerate(self.log[:size])]
+        for i in range(0, len(events), 1000):
+            self.recorder.insert_events(events[i : i + 1000])
 
-    assert len(load()) == load_size
-    out[f"load a {load_size // 1000}k-event aggregate: ms"] = _median_ms(load)
-    return out
+        def load() -> list[dict]:
+            return [json.loads(s.state) for s in self.recorder.select_events(aggregate)]
+
+        assert len(load()) == size
+        return load
+
+
+def _measure(mine: Ours, ref: Reference, appends: int, load_size: int) -> tuple[dict, dict]:
+    """Both sides' figures; appends interleaved round by round, loads one after the other."""
+    out_mine: dict[str, float] = {}
+    out_ref: dict[str, float] = {}
+    for writers in WRITERS:
+        per_round = max(1, appends // writers // ROUNDS)
+        total = per_round * ROUNDS + 1
+        sides = [(mine.appender(writers, total), [0, 0.0]), (ref.appender(writers, total), [0, 0.0])]
+        for r in range(ROUNDS):
+            for append_one, acc in sides if r % 2 == 0 else reversed(sides):
+                n, seconds = _rate(per_round * writers, writers, append_one, offset=r * per_round)
+                acc[0] += n
+                acc[1] += seconds
+        name = f"append, {writers} writer(s): events/s"
+        out_mine[name] = sides[0][1][0] / sides[0][1][1]
+        out_ref[name] = sides[1][1][0] / sides[1][1][1]
+    name = f"load a {load_size // 1000}k-event aggregate: ms"
+    load_mine, load_ref = mine.loader(load_size), ref.loader(load_size)
+    out_mine[name] = _median_ms(load_mine)
+    out_ref[name] = _median_ms(load_ref)
+    return out_mine, out_ref
 
 
 def compare(tmp: Path, log: list[Event], appends: int, load_size: int, postgres: bool) -> dict[str, float]:
@@ -151,11 +192,9 @@ def compare(tmp: Path, log: list[Event], appends: int, load_size: int, postgres:
     datastore = SQLiteDatastore(str(tmp / "es.db"), lock_timeout=30)
     recorder = SQLiteAggregateRecorder(datastore)
     recorder.create_table()
-    put(
-        "sqlite",
-        ours(f"sqlite:///{tmp / 'ours.db'}", log, appends, load_size, "S"),
-        reference(recorder, log, appends, load_size),
-    )
+    mine = Ours(f"sqlite:///{tmp / 'ours.db'}", log, "S")
+    put("sqlite", *_measure(mine, Reference(recorder, log), appends, load_size))
+    mine.close()
     datastore.close()
     if postgres:
         from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
@@ -178,11 +217,9 @@ def compare(tmp: Path, log: list[Event], appends: int, load_size: int, postgres:
             )
             recorder = PostgresAggregateRecorder(datastore, events_table_name="stored_events")
             recorder.create_table()
-            put(
-                "postgres",
-                ours(mine.url, log, appends, load_size, "P"),
-                reference(recorder, log, appends, load_size),
-            )
+            ours = Ours(mine.url, log, "P")
+            put("postgres", *_measure(ours, Reference(recorder, log), appends, load_size))
+            ours.close()
             datastore.close()
         finally:
             mine.drop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -12,12 +13,20 @@ from cardsort_app.domain.state import SessionState
 from cardsort_app.service.store_port import Decide, SessionRecord
 from cardsort_app.store.eventstore import EventStore
 
+#: How many appends may wait for their group's commit at once (threads are cheap while they wait).
+APPEND_THREADS = 64
+
 
 class AsyncStore:
     """Implements `cardsort_app.service.store_port.Store`."""
 
     def __init__(self, store: EventStore) -> None:
         self.sync = store
+        # Appends wait in threads of their own: while one group commits, the next gathers every session's
+        # waiting command (store/group_commit.py). On the loop's default executor (cores + 4 threads,
+        # shared with every read) at most a handful could wait at once, so 20 sessions changing
+        # together would still commit one small group after another.
+        self._appends = ThreadPoolExecutor(APPEND_THREADS, thread_name_prefix="cardsort-append")
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
@@ -57,7 +66,8 @@ class AsyncStore:
     async def append_decided(
         self, code: str, base: SessionState, decide: Decide
     ) -> tuple[list[Event], Event | None]:
-        return await self._run(self.sync.append_decided, code, base, decide)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._appends, self.sync.append_decided, code, base, decide)
 
     async def unpublished(self, code: str | None = None, limit: int = 500) -> list[Event]:
         return await self._run(self.sync.unpublished, code, limit)
@@ -89,3 +99,4 @@ class AsyncStore:
 
     async def close(self) -> None:
         await self._run(self.sync.dispose)
+        self._appends.shutdown(wait=False)

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import threading
+import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -52,6 +54,9 @@ _N = snapshots_table.c
 
 #: Execution option marking a connection whose transaction must start with ``BEGIN IMMEDIATE`` (SQLite).
 _WRITE_OPTION = "cardsort_write"
+
+#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
+IDLE_PING_AFTER_S = 1.0
 
 #: One lock per SQLite file shared by every EventStore of this process: threads queue on it instead of
 #: polling SQLite's busy handler (which sleeps up to 100 ms per retry); other processes still serialize
@@ -125,6 +130,7 @@ class EventStore:
         busy_timeout_ms: int = 30_000,
         sqlite_synchronous: str = "NORMAL",
         engine_kwargs: dict[str, Any] | None = None,
+        write_lanes: int = 4,
     ) -> None:
         """``sqlite_synchronous=NORMAL`` in WAL mode survives a killed process (SIGKILL) but not a power
         cut; pass ``"FULL"`` to fsync every commit. ``engine_kwargs`` go to ``sqlalchemy.create_engine``."""
@@ -151,9 +157,28 @@ class EventStore:
         else:
             kwargs.setdefault("pool_size", 10)
             kwargs.setdefault("max_overflow", 20)
-            kwargs.setdefault("pool_pre_ping", True)
-            self._engine = sa.create_engine(u, **kwargs)
-        self._group = GroupCommitter(self._store_many, self._write)
+            # A ping on every checkout is one more round trip per append; pinging only connections
+            # that sat idle (a restarted server drops them while they wait) keeps the protection
+            # where it matters (_install_idle_ping). A busy connection that fails is invalidated by
+            # SQLAlchemy, and the caller gets StoreUnavailable as before.
+            ping_every_checkout = kwargs.pop("pool_pre_ping", False)
+            self._engine = sa.create_engine(u, pool_pre_ping=ping_every_checkout, **kwargs)
+            if not ping_every_checkout:
+                self._install_idle_ping()
+        # PostgreSQL commits several groups at once (each on its own connection; the server flushes
+        # their WAL together), so sessions are spread over `write_lanes` committers, each session
+        # always on the same one: its appends stay in order and two lanes never lock the same row.
+        # SQLite has one writer: one lane.
+        lanes = 1 if self.dialect == "sqlite" else max(1, write_lanes)
+        self._lanes = [GroupCommitter(self._store_many, self._write) for _ in range(lanes)]
+
+    @property
+    def _group(self) -> GroupCommitter:
+        """The first lane (tests hold it to build a group)."""
+        return self._lanes[0]
+
+    def _lane(self, code: str) -> GroupCommitter:
+        return self._lanes[zlib.crc32(code.encode()) % len(self._lanes)]
 
     # --- engine plumbing -----------------------------------------------------------------------------
     def _install_sqlite_hooks(self, busy_timeout_ms: int, synchronous: str) -> None:
@@ -178,6 +203,25 @@ class EventStore:
             # fail with SQLITE_BUSY without waiting (lock upgrade), IMMEDIATE waits for its turn instead.
             immediate = conn.get_execution_options().get(_WRITE_OPTION)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _install_idle_ping(self) -> None:
+        dialect = self._engine.dialect
+
+        @sa_event.listens_for(self._engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            record.info["idle_since"] = time.monotonic()
+
+        @sa_event.listens_for(self._engine, "checkout")
+        def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            since = record.info.get("idle_since")
+            if since is None or time.monotonic() - since < IDLE_PING_AFTER_S:
+                return
+            try:
+                alive = dialect.do_ping(dbapi_conn)
+            except Exception as exc:  # the pool replaces the connection and tries again
+                raise sa.exc.DisconnectionError(str(exc)) from exc
+            if not alive:
+                raise sa.exc.DisconnectionError("the connection did not answer a ping")
 
     @contextmanager
     def _tx(self, write: bool) -> Iterator[sa.Connection]:
@@ -364,7 +408,7 @@ class EventStore:
         def recover(exc: Exception) -> Event:  # UNIQUE(event_id): a retry of a stored event, or a clash
             return self._already_stored(code, p.event.id, exc)
 
-        done: Event = self._group.submit(Job(code, lambda: Planned(code, p), p.sequenced, work, recover))
+        done: Event = self._lane(code).submit(Job(code, lambda: Planned(code, p), p.sequenced, work, recover))
         self._maybe_snapshot(code, done.seq, done.seq)  # a no-op unless done.seq is a multiple
         return done
 
@@ -441,7 +485,7 @@ class EventStore:
             stored = self._already_stored(code, decided_ids[-1], exc)
             return self.events_after(code, base.version), stored
 
-        tail, stored = self._group.submit(Job(code, plan, done, work, recover))
+        tail, stored = self._lane(code).submit(Job(code, plan, done, work, recover))
         if stored is not None:
             self._maybe_snapshot(code, stored.seq, stored.seq)
         return tail, stored

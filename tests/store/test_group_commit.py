@@ -3,12 +3,14 @@ after its own event is committed, and one caller's bad event never costs another
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from cardsort_app.domain import rules
@@ -16,14 +18,23 @@ from cardsort_app.domain.events import Event, InvalidEvent, Pile
 from cardsort_app.domain.reducer import reduce, replay
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
+from cardsort_app.store.async_store import AsyncStore
 from cardsort_app.store.errors import DuplicateEventId, UnknownSession
-from cardsort_app.store.eventstore import EventStore
+from cardsort_app.store.eventstore import IDLE_PING_AFTER_S, EventStore
 from cardsort_app.store.group_commit import Job
 
 from .helpers import DECK, created, joined, moves, new_code
 
 SESSIONS = 6
 PER_SESSION = 40
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[EventStore]:
+    """One write lane (PostgreSQL's default is several), so that the tests can build a group."""
+    s = EventStore(db_url, snapshot_every=10, write_lanes=1)
+    yield s
+    s.dispose()
 
 
 def _writes(store: EventStore) -> list[str]:
@@ -80,7 +91,13 @@ def _queue_then_release(store: EventStore, go: threading.Event, calls: list[Call
     return out
 
 
-def test_concurrent_writers_on_many_sessions_share_commits(store: EventStore) -> None:
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_concurrent_writers_on_many_sessions_share_commits(db_url: str, lanes: int) -> None:
+    with EventStore(db_url, snapshot_every=10, write_lanes=lanes) as store:
+        _many_writers(store)
+
+
+def _many_writers(store: EventStore) -> None:
     sessions = [_session(store, f"p{i}") for i in range(SESSIONS)]
     batches = [moves(state, f"p{i}", PER_SESSION)[0] for i, (_, state) in enumerate(sessions)]
     writes = _writes(store)
@@ -182,3 +199,61 @@ def test_a_stale_decision_in_a_group_is_decided_again_on_the_head(store: EventSt
     assert stored.seq == other.seq + 1 and stored.payload.from_pile == Pile.IMPORTANT
     assert out[1] == good.sequenced(3)
     assert store.load_full(a).participant("ann").pile_of(card) == Pile.NOT_IMPORTANT
+
+
+async def test_twenty_sessions_appending_at_once_wait_for_one_group(db_url: str) -> None:
+    """The app's path (AsyncStore): every session's command waits in the same group, not only as many
+    as the event loop's default executor has threads."""
+    sync = EventStore(db_url, snapshot_every=10, write_lanes=1)
+    store = AsyncStore(sync)
+    try:
+        sessions = [_session(sync) for _ in range(20)]
+        moves_ = [rules.move_card(st, "ann", st.card_ids[0], Pile.IMPORTANT) for _, st in sessions]
+        go, held = _hold_the_lead(sync)
+        tasks = [
+            asyncio.ensure_future(store.append_decided(code, st, lambda s, m=m: m))
+            for (code, st), m in zip(sessions, moves_, strict=True)
+        ]
+        deadline = time.monotonic() + 20
+        while len(sync._group._queue) < len(tasks):
+            assert time.monotonic() < deadline, f"only {len(sync._group._queue)} appends could wait"
+            await asyncio.sleep(0.005)
+        go.set()
+        results = await asyncio.gather(*tasks)
+        held.result(10)
+        assert [stored for _, stored in results] == [m.sequenced(3) for m in moves_]
+        for (code, _), m in zip(sessions, moves_, strict=True):
+            assert store.sync.events_after(code, 2) == [m.sequenced(3)]
+    finally:
+        await store.close()
+
+
+def test_an_idle_connection_dropped_by_the_server_is_replaced(db_url: str) -> None:
+    """PostgreSQL: connections are pinged only after sitting idle; one the server dropped meanwhile is
+    replaced before the append uses it (SQLite has no server to lose)."""
+    if not db_url.startswith("postgresql"):
+        store = EventStore(db_url)
+        code, _ = _session(store)
+        assert store.last_seq(code) == 2
+        store.dispose()
+        return
+    name = f"cardsort-ping-{new_code()}"
+    store = EventStore(db_url, engine_kwargs={"connect_args": {"application_name": name}})
+    try:
+        code, state = _session(store)
+        admin = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:
+            dropped = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :n"
+                ),
+                {"n": name},
+            ).scalar_one()
+        admin.dispose()
+        assert dropped >= 1
+        time.sleep(IDLE_PING_AFTER_S + 0.2)
+        move = rules.move_card(state, "ann", state.card_ids[0], Pile.IMPORTANT)
+        assert store.append(move) == move.sequenced(3)
+    finally:
+        store.dispose()
