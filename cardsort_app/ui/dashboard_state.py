@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +12,8 @@ import reflex as rx
 from cardsort_app.api.views import team_view
 from cardsort_app.domain import team as team_rules
 from cardsort_app.domain.events import Event, EventType, RevealType
-from cardsort_app.domain.state import PILES, SessionState
+from cardsort_app.domain.results import Selection
+from cardsort_app.domain.state import PILES, ParticipantState, SessionState
 from cardsort_app.service.errors import Forbidden, ServiceError, SessionNotFound
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
@@ -21,7 +22,7 @@ from cardsort_app.ui.dashboard_workshop import WorkshopControls
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import Audience, live
 from cardsort_app.ui.live_feed import FACILITATOR
-from cardsort_app.ui.workshop_view import selection_rows
+from cardsort_app.ui.workshop_view import selection_row
 
 #: How many of the newest events the live log shows.
 LOG_SIZE = 100
@@ -85,6 +86,61 @@ def progress_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]
     return rows
 
 
+#: The facilitator feed's rows of the newest sessions, per participant, with what each was built from:
+#: the reducer keeps an unchanged participant's object, so a change rebuilds only its own participant's
+#: rows, not 200 (the feed still compares them all, cheaply). Bounded: the oldest session goes first.
+_MEMO_SESSIONS = 64
+_MEMO: OrderedDict[tuple[str, str], dict[str, tuple[tuple[Any, ...], dict[str, Any]]]] = OrderedDict()
+
+
+def _memo(code: str, kind: str) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
+    memo = _MEMO.get((code, kind))
+    if memo is None:
+        memo = _MEMO[(code, kind)] = {}
+        while len(_MEMO) > _MEMO_SESSIONS:
+            _MEMO.popitem(last=False)
+    else:
+        _MEMO.move_to_end((code, kind))
+    return memo
+
+
+def _same(key: tuple[Any, ...], built: tuple[Any, ...]) -> bool:
+    return key[0] is built[0] and key[1:] == built[1:]
+
+
+def _progress_row(
+    person: ParticipantState, online: bool, top8: bool, top3: bool, cards: int
+) -> dict[str, Any]:
+    """One row of `progress_rows`, built on its own (the facilitator feed's memo)."""
+    return {
+        "id": person.id,
+        "name": person.name,
+        "step": person.step,
+        "online": "true" if online else "false",
+        "counts": {p: len(person.pile(p)) for p in PILES},
+        "sorted": cards - len(person.pile("unsorted")),
+        "revealed_top8": top8,
+        "revealed_top3": top3,
+    }
+
+
+def _progress_feed_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
+    """`progress_rows`, rebuilding only the participants whose data changed since the last call."""
+    memo = _memo(state.code, "progress")
+    revealed = {(r.participant_id, str(r.reveal_type)) for r in state.reveals}
+    rows, kept = [], {}
+    for p in state.active_participants:
+        key = (p, p.id in online, (p.id, "top8") in revealed, (p.id, "top3") in revealed, len(state.card_ids))
+        hit = memo.get(p.id)
+        if hit is None or not _same(key, hit[0]):
+            hit = (key, _progress_row(*key))
+        kept[p.id] = hit
+        rows.append(hit[1])
+    memo.clear()
+    memo.update(kept)
+    return rows
+
+
 def aggregate(state: SessionState) -> list[dict[str, Any]]:
     """How often each card is in the group's revealed selections (top 3 weighs in on its own bar)."""
     deck = _deck(state)
@@ -101,13 +157,26 @@ def _real_reveals(state: SessionState) -> list[dict[str, Any]]:
 
 
 def _selections(state: SessionState, _online: set[str]) -> list[dict[str, Any]]:
-    return selection_rows(state)
+    """`selection_rows`, rebuilding only the participants whose data changed since the last call."""
+    memo = _memo(state.code, "selections")
+    deck = None
+    rows, kept = [], {}
+    for p in state.active_participants:
+        hit = memo.get(p.id)
+        if hit is None or hit[0][0] is not p:
+            deck = deck or _deck(state)
+            hit = ((p,), selection_row(deck, Selection(p.id, p.name, p.step, p.top3, p.top8)))
+        kept[p.id] = hit
+        rows.append(hit[1])
+    memo.clear()
+    memo.update(kept)
+    return rows
 
 
 # Everyone's progress, the reveals and the selections (real names) reach the dashboards as row frames to
 # the facilitator room of the session (ui/live_feed.py): built once per change, only the changed rows sent,
 # whatever the number of participants. Only dashboards that proved the key are in that room.
-live.audiences[FACILITATOR] = Audience(progress_rows, _real_reveals, {"selections": _selections})
+live.audiences[FACILITATOR] = Audience(_progress_feed_rows, _real_reveals, {"selections": _selections})
 
 
 class DashboardState(WorkshopControls, IdentityState):

@@ -9,6 +9,7 @@ before anything is appended.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,19 @@ from cardsort_app.ui.guard import int_arg, text_arg
 from cardsort_app.ui.workshop_view import result_rows, session_fields
 
 _NOT_READY = "Open the dashboard with the facilitator key first"
+#: The results of the newest sessions at their current version, shared by every dashboard of a session
+#: (they read it, never change it): computed once per change, not once per dashboard.
+_RESULTS: OrderedDict[str, tuple[int, list[dict[str, Any]]]] = OrderedDict()
+_RESULTS_SESSIONS = 64
+
+
+def _results(state: SessionState) -> list[dict[str, Any]]:
+    hit = _RESULTS.get(state.code)
+    if hit is None or hit[0] != state.version:
+        hit = _RESULTS[state.code] = (state.version, result_rows(state))
+        while len(_RESULTS) > _RESULTS_SESSIONS:
+            _RESULTS.popitem(last=False)
+    return hit[1]
 
 
 def qr_svg(url: str) -> str:
@@ -75,7 +89,7 @@ class WorkshopControls(rx.State, mixin=True):
         for name, value in session_fields(state).items():
             if getattr(self, name) != value:
                 setattr(self, name, value)
-        if (results := result_rows(state)) != self.results:  # assigned only when changed: a smaller push
+        if (results := _results(state)) != self.results:  # assigned only when changed: a smaller push
             self.results = results
         if not self._key_hash:
             record = await get_runtime().queries.session_record(state.code)

@@ -93,12 +93,10 @@ class SessionFeed:
         self._state, self._online, self._rows, self._reveals = state, online, rows, reveals
         self._emit, self._emit_now, self._on_sent = emit, emit_now, on_sent
         # key -> (the row as built, the stamped row sent); a removed row stays as a stamped tombstone
-        self._people: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
-        self._shown: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]] = {}
+        self._people: dict[str, _Sent] = {}
+        self._shown: dict[str, _Sent] = {}
         self._lists = lists or {}
-        self._extra: dict[str, dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]] = {
-            name: {} for name in self._lists
-        }
+        self._extra: dict[str, dict[str, _Sent]] = {name: {} for name in self._lists}
         self._seq = self._ps = 0
         self._dirty = False
         self._marked_at: float | None = None
@@ -151,9 +149,9 @@ class SessionFeed:
             "seq": self._seq,
             "ps": self._ps,
             "w": WORKER,
-            "rows": [sent for _, sent in self._people.values()],
-            "reveals": [sent for _, sent in self._shown.values()],
-            **{name: [sent for _, sent in last.values()] for name, last in self._extra.items()},
+            "rows": [sent for *_, sent in self._people.values()],
+            "reveals": [sent for *_, sent in self._shown.values()],
+            **{name: [sent for *_, sent in last.values()] for name, last in self._extra.items()},
         }
 
     def close(self) -> None:
@@ -169,16 +167,16 @@ class SessionFeed:
         self._seq, self._ps = state.version, stamp["ps"]
         order = {pid: i for i, pid in enumerate(state.participants)}
         online = self._online()
-        people = {row["id"]: {**row, "n": order.get(row["id"], 0)} for row in self._rows(state, online)}
+        people = {row["id"]: (row, order.get(row["id"], 0)) for row in self._rows(state, online)}
         shown = {}
         for i, r in enumerate(self._reveals(state)):
             key = f"{r['participant_id']}:{r['reveal_type']}"
-            shown[key] = {**r, "key": key, "n": i}
+            shown[key] = ({**r, "key": key}, i)
         rows = _changes(self._people, people, "id", stamp)
         reveals = _changes(self._shown, shown, "key", stamp)
         extra = {}
         for name, build in self._lists.items():
-            now = {row["id"]: {**row, "n": order.get(row["id"], 0)} for row in build(state, online)}
+            now = {row["id"]: (row, order.get(row["id"], 0)) for row in build(state, online)}
             if changed := _changes(self._extra[name], now, "id", stamp):
                 extra[name] = changed
         if not rows and not reveals and not extra:
@@ -206,23 +204,28 @@ class SessionFeed:
                     self._on_sent(time.perf_counter() - marked_at)
 
 
+#: A row as built, its place (`n`), and the stamped row sent; a removed row: (None, None, tombstone).
+_Sent = tuple[dict[str, Any] | None, int | None, dict[str, Any]]
+
+
 def _changes(
-    last: dict[str, tuple[dict[str, Any] | None, dict[str, Any]]],
-    now: dict[str, dict[str, Any]],
+    last: dict[str, _Sent],
+    now: dict[str, tuple[dict[str, Any], int]],
     key: str,
     stamp: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Rows that differ from `last` (updated in place), stamped; rows gone become tombstones."""
+    """Rows that differ from `last` (updated in place), stamped; rows gone become tombstones. A builder
+    that hands back the very same row object for an unchanged participant costs no comparison."""
     out: list[dict[str, Any]] = []
-    for k, row in now.items():
+    for k, (row, n) in now.items():
         previous = last.get(k)
-        if previous is None or previous[0] != row:
-            sent = {**row, **stamp}
-            last[k] = (row, sent)
+        if previous is None or previous[1] != n or (previous[0] is not row and previous[0] != row):
+            sent = {**row, "n": n, **stamp}
+            last[k] = (row, n, sent)
             out.append(sent)
-    for k, (row, _) in list(last.items()):
+    for k, (row, _, _) in list(last.items()):
         if row is not None and k not in now:
             sent = {key: k, "gone": True, **stamp}
-            last[k] = (None, sent)
+            last[k] = (None, None, sent)
             out.append(sent)
     return out

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cardsort_app.domain.custom_decks import session_deck
+from cardsort_app.domain.decks import Deck
 from cardsort_app.domain.facilitation import pacing_blocker, steps_open
-from cardsort_app.domain.results import card_results, selections
+from cardsort_app.domain.results import Selection, card_results, selections
 from cardsort_app.domain.rules import step_blocker
 from cardsort_app.domain.state import ParticipantState, SessionState
 
@@ -53,6 +54,11 @@ def result_rows(state: SessionState) -> list[dict[str, Any]]:
 def selection_rows(state: SessionState) -> list[dict[str, Any]]:
     """Each participant's current top 3 and top 8 (real names: facilitator views only)."""
     deck = session_deck(state)
+    return [selection_row(deck, s) for s in selections(state)]
+
+
+def selection_row(deck: Deck | None, s: Selection) -> dict[str, Any]:
+    """One participant's row of `selection_rows`."""
 
     def label(card_id: str) -> str:
         try:
@@ -60,13 +66,10 @@ def selection_rows(state: SessionState) -> list[dict[str, Any]]:
         except KeyError:
             return card_id
 
-    return [
-        {
-            "id": s.participant_id,
-            "name": s.name,
-            "step": s.step,
-            "top3": [label(c) for c in s.top3],
-            "top8": [label(c) for c in s.top8 if c not in s.top3],
-        }
-        for s in selections(state)
-    ]
+    return {
+        "id": s.participant_id,
+        "name": s.name,
+        "step": s.step,
+        "top3": [label(c) for c in s.top3],
+        "top8": [label(c) for c in s.top8 if c not in s.top3],
+    }
