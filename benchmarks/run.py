@@ -136,6 +136,40 @@ def bench_fanout(tmp: Path, rounds: int = 300) -> dict[str, float]:
     }
 
 
+def bench_sessions_at_once(tmp: Path, sessions: int = 20, rounds: int = 40) -> dict[str, float]:
+    """The app's command path when many sessions change in the same instant (SQLite, one process): one
+    command in each of `sessions` sessions, started together; each command's time until appended."""
+    from cardsort_app.bootstrap import build
+    from cardsort_app.domain import rules
+
+    async def run() -> list[float]:
+        rt = build(f"sqlite:///{tmp / 'at_once.db'}")
+        people = []
+        for _ in range(sessions):
+            created = await rt.service.create_session("bench", "values")
+            people.append((created.code, await rt.service.join(created.code, "P")))
+        latencies: list[float] = []
+
+        async def one(code: str, me, i: int) -> None:  # noqa: ANN001 - the service's identity
+            state = await rt.hub.state(code)
+            card = state.participant(me.participant_id).pile("unsorted" if i % 2 == 0 else "important")[0]
+            target = "important" if i % 2 == 0 else "unsorted"
+            t = time.perf_counter()
+            await rt.service.command(code, me, lambda s, pid, c=card: rules.move_card(s, pid, c, target))
+            latencies.append(time.perf_counter() - t)
+
+        for i in range(rounds):
+            await asyncio.gather(*(one(code, me, i) for code, me in people))
+        await rt.close()
+        return latencies
+
+    lat = sorted(asyncio.run(run()))
+    return {
+        f"{sessions} sessions command at once -> appended p50: ms": lat[len(lat) // 2] * 1000,
+        f"{sessions} sessions command at once -> appended p99: ms": lat[int(len(lat) * 0.99)] * 1000,
+    }
+
+
 def measure(
     n_events: int, postgres: bool, quick: bool = False, compare_eventsourcing: bool = True
 ) -> dict[str, float]:
@@ -148,6 +182,7 @@ def measure(
     with tempfile.TemporaryDirectory() as tmp:
         results.update(bench_store(f"sqlite:///{tmp}/bench.db", log, "sqlite"))
         results.update(bench_fanout(Path(tmp), rounds=30 if quick else 300))
+        results.update(bench_sessions_at_once(Path(tmp), rounds=5 if quick else 40))
     if postgres:  # a throwaway schema, so runs never collide
         with tempfile.TemporaryDirectory() as tmp:
             db = Database("postgresql", Path(tmp), prefix="bench_store")
