@@ -11,6 +11,10 @@ export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH
 export REFLEX_USE_SYSTEM_BUN := 1
 export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org
 export PYTHONUNBUFFERED := 1
+# The server (Granian) keeps each connection's buffers in its own jemalloc, which otherwise holds freed pages
+# until it allocates again: purge them within a second so closed tabs' memory goes back to the system
+# (read at the process's start, so it must be in the environment; BENCHMARKS.md "Memory").
+export _RJEM_MALLOC_CONF ?= background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0
 
 .PHONY: run test setup install lint bench browser services migrate clean
 

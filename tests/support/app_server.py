@@ -25,6 +25,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 STARTUP_TIMEOUT_S = 420
+#: The Makefile's _RJEM_MALLOC_CONF: Granian's jemalloc gives freed pages back within a second.
+JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
 
 
 def free_port() -> int:
@@ -99,5 +101,6 @@ def app_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{ROOT / '.tools/node_modules/.bin'}:{Path(sys.executable).parent}:{env['PATH']}"
     env["REFLEX_USE_SYSTEM_BUN"] = "1"
+    env.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)  # as the Makefile exports it
     env.update(overrides)
     return env
