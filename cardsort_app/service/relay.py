@@ -55,7 +55,7 @@ class OutboxRelay:
         self._queued: defaultdict[str, set[int]] = defaultdict(set)  # seqs in the queue (no doubles)
         self._workers: dict[str, asyncio.Task] = {}
         self._idle: dict[str, asyncio.Event] = {}
-        self._to_mark: dict[str, int] = {}
+        self._to_mark: dict[str, set[int]] = {}  # per session: seqs published, not marked yet
         self._markers: dict[str, asyncio.Task] = {}
         self.retries = 0
         self.refused = 0  # events given up after a permanent error (still in the log)
@@ -98,11 +98,12 @@ class OutboxRelay:
         while True:
             while queue:
                 batch = [queue[i] for i in range(min(len(queue), BATCH))]
-                await self._publish(code, await self._contiguous(code, batch))
+                published = await self._contiguous(code, batch)
+                await self._publish(code, published)
                 for event in batch:
                     queue.popleft()
                     self._queued[code].discard(event.seq or 0)
-                self._mark(code, max(e.seq or 0 for e in batch))
+                self._mark(code, [e.seq or 0 for e in published])
             if (marker := self._markers.get(code)) is not None:
                 await asyncio.shield(marker)
             if not queue:  # nothing submitted while the marks were written
@@ -175,26 +176,23 @@ class OutboxRelay:
                     await self._debug(code, "relay-retry", batch, exc)
                 await asyncio.sleep(delay)
 
-    def _mark(self, code: str, seq: int) -> None:
-        """Mark published in the background (coalesced): the next publish need not wait for the write."""
-        self._to_mark[code] = max(self._to_mark.get(code, 0), seq)
+    def _mark(self, code: str, seqs: list[int]) -> None:
+        """Mark exactly what was published, in the background (coalesced): the next publish need not wait
+        for the write. Only these seqs: another worker's event between them may still wait for its relay."""
+        self._to_mark.setdefault(code, set()).update(seqs)
         marker = self._markers.get(code)
         if marker is None or marker.done():
             self._markers[code] = asyncio.get_running_loop().create_task(self._run_marker(code))
 
     async def _run_marker(self, code: str) -> None:
-        marked = 0
-        while (target := self._to_mark.get(code, 0)) > marked:
+        while seqs := self._to_mark.pop(code, None):
             try:
-                await self._store.mark_published(code, target)
+                await self._store.mark_published(code, seqs)
             except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
-                log.exception("relay: marking %s up to %s published failed", code, target)
+                log.exception("relay: marking %d event(s) of %s published failed", len(seqs), code)
                 return
-            marked = target
-        if self._to_mark.get(code) == marked:
-            del self._to_mark[code]
-            if self._markers.get(code) is asyncio.current_task():
-                del self._markers[code]  # done: a finished session keeps no task
+        if self._markers.get(code) is asyncio.current_task():
+            del self._markers[code]  # done: a finished session keeps no task
 
     async def _debug(self, code: str, kind: str, batch: list[Event], exc: Exception) -> None:
         try:  # diagnostics are best effort

@@ -6,7 +6,7 @@ never imports the adapter. Every method is async: an adapter keeps blocking I/O 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -107,7 +107,9 @@ class Store(Protocol):
         """How many stored events wait for the relay (the outbox), for the metrics."""
         ...
 
-    async def mark_published(self, code: str, up_to_seq: int) -> int: ...
+    async def mark_published(self, code: str, seqs: Iterable[int]) -> int:
+        """Mark exactly these seqs of the session published (the relay's own published batch)."""
+        ...
 
     async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]: ...
 

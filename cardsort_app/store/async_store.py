@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -75,8 +76,8 @@ class AsyncStore:
     async def count_unpublished(self) -> int:
         return await self._run(self.sync.count_unpublished)
 
-    async def mark_published(self, code: str, up_to_seq: int) -> int:
-        return await self._run(self.sync.mark_published, code, up_to_seq)
+    async def mark_published(self, code: str, seqs: Iterable[int]) -> int:
+        return await self._run(self.sync.mark_published, code, list(seqs))
 
     async def events_after(self, code: str, seq: int, limit: int | None = None) -> list[Event]:
         return await self._run(self.sync.events_after, code, seq, limit)

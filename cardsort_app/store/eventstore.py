@@ -784,15 +784,25 @@ class EventStore:
         with self._read() as conn:
             return conn.execute(sa.select(sa.func.count()).where(_E.published == sa.false())).scalar_one()
 
-    def mark_published(self, code: str, up_to_seq: int) -> int:
-        """Mark the session's events with ``seq <= up_to_seq`` published; returns how many changed."""
+    def mark_published(self, code: str, seqs: Iterable[int]) -> int:
+        """Mark exactly these events of the session published; returns how many changed. Never a range up
+        to a seq: another worker's event inside it may not be published yet, and its own relay (or its
+        `recover()` after a crash) must still find it unpublished."""
+        wanted = sorted(set(seqs))
+        changed = 0
         with self._write() as conn:
-            result = conn.execute(
-                sa.update(events_table)
-                .where(_E.session_code == code, _E.seq <= up_to_seq, _E.published == sa.false())
-                .values(published=True)
-            )
-            return result.rowcount
+            for i in range(0, len(wanted), 500):
+                result = conn.execute(
+                    sa.update(events_table)
+                    .where(
+                        _E.session_code == code,
+                        _E.seq.in_(wanted[i : i + 500]),
+                        _E.published == sa.false(),
+                    )
+                    .values(published=True)
+                )
+                changed += result.rowcount
+        return changed
 
     # --- lifecycle: idle sessions and retention ------------------------------------------------------
     def _last_activity(self) -> Any:

@@ -102,3 +102,35 @@ async def test_finished_sessions_leave_nothing_in_the_relay(rt: Runtime) -> None
         "to_mark": relay._to_mark,
         "markers": relay._markers,
     } == {"queues": {}, "queued": {}, "workers": {}, "to_mark": {}, "markers": {}}
+
+
+async def test_another_workers_publish_never_marks_an_event_this_worker_has_not_published(tmp_path) -> None:
+    """Two workers on one log: worker A appends while its bus is down, worker B appends after it and
+    publishes. B marks only its own seqs, so A's event stays in the outbox; when A dies, the next
+    process's `recover()` still publishes it (before, B marked every seq up to its own)."""
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    a_bus, b_bus = FlakyBus(), FlakyBus()
+    a, b = build(url, bus=a_bus), build(url, bus=b_bus)
+    try:
+        created, (ann, bea) = await new_session(a, "Ann", "Bea")
+        await a.relay.flush()
+        a_bus.down = True
+        cards = (await a.hub.state(created.code)).card_ids
+        stuck = await move(a, created.code, ann, cards[0], Pile.IMPORTANT)
+        after = await move(b, created.code, bea, cards[1], Pile.IMPORTANT)
+        await asyncio.wait_for(b.relay.flush(), 10)
+        assert after.seq > stuck.seq
+        assert [e.seq for e in b.store.sync.unpublished(created.code)] == [stuck.seq]
+    finally:
+        await a.relay.close()
+        a.store.sync.dispose()
+        await b.close()
+
+    third_bus = FlakyBus()
+    third = build(url, bus=third_bus)
+    try:
+        await third.start()
+        assert stuck.seq in [e.seq for e in third_bus.published]
+        assert third.store.sync.unpublished() == []
+    finally:
+        await third.close()
