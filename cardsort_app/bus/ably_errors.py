@@ -1,6 +1,7 @@
 """Ably errors sorted into what to do about them, and pacing under a channel's publish rate.
 
-Transient (retry later with backoff and jitter): lost or slow connections, timeouts, 5xx, rate limits
+Transient (retry later with backoff and jitter): lost or slow connections (a WebSocket closed under a
+publish carries its close code, e.g. 1006, where Ably's codes have five digits), timeouts, 5xx, rate limits
 (429 / 4291x, e.g. 42913 "per-channel publish rate exceeded"). Token expiry (40140-40149) is renewed
 (the SDK asks for a new token with its key) and then retried. Everything else in 4xxxx is permanent:
 the same publish would be refused again (40031 bad ids, 40009 too large, 40160 capability ...).
@@ -37,6 +38,8 @@ def classify(exc: BaseException) -> Kind:
     status = getattr(exc, "status_code", None)
     if code is None:
         return "transient" if isinstance(exc, OSError) else "permanent"
+    if code < 10000:  # a WebSocket close code (1006: the connection dropped mid-publish), not Ably's
+        return "transient"
     if 40140 <= code <= 40149:
         return "renew"
     if status == 429 or 42900 <= code <= 42999:
