@@ -237,7 +237,8 @@ class DashboardState(WorkshopControls, IdentityState):
         if from_url:
             # Trade the key in the address for this browser's stored one, and take it out of the address
             # bar and the history entry at once (history, screenshots, proxies); the page loads again.
-            return rx.redirect(f"/s/{code}/facilitate", replace=True)
+            page = "results" if self.router.page.path.endswith("/results") else "facilitate"  # as asked
+            return rx.redirect(f"/s/{code}/{page}", replace=True)
         self.status = "ready"
         self.worker = str(os.getpid())
         session = self.router.session

@@ -62,3 +62,15 @@ def test_the_results_page_lists_the_locked_team_values_in_order(new_context, api
         assert v.inner_text().startswith(f"{i}. "), v.inner_text()
         assert label.strip() and label.strip() in v.inner_text(), (label, v.inner_text())
     results.screenshot(path=str(shots(tmp_path) / "results-page.png"), full_page=True)
+
+
+def test_the_results_page_opened_with_the_key_in_its_address_stays_the_results_page(new_context, api) -> None:
+    """`/s/{code}/results?key=…` (a link the facilitator kept) takes the key out of the address like the
+    dashboard does, and lands on the results page, not on the dashboard."""
+    s = h.create_session(api, title="Results link")
+    page = new_context().new_page()
+    page.goto(f"/s/{s.code}/results?key={s.key}")
+    expect(page.get_by_test_id("results")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
+    expect(page).to_have_url(f"{page.url.split('/s/')[0]}/s/{s.code}/results")
+    assert s.key not in page.url
+    expect(page.get_by_test_id("dashboard")).to_have_count(0)
