@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     snapshot_every: PositiveInt = Field(100, validation_alias="CARDSORT_SNAPSHOT_EVERY")
     idle_end_minutes: NonNegativeFloat = Field(240, validation_alias="CARDSORT_IDLE_END_MINUTES")
     # A closed tab's Reflex state and records are released this long after its socket went (ui/tab_expiry.py)
-    tab_grace_seconds: NonNegativeFloat = Field(60, validation_alias="CARDSORT_TAB_GRACE_SECONDS")
+    tab_grace_seconds: NonNegativeFloat = Field(20, validation_alias="CARDSORT_TAB_GRACE_SECONDS")
     retention_days: NonNegativeFloat = Field(30, validation_alias="CARDSORT_RETENTION_DAYS")
     redis_url: str | None = _unset("REDIS_URL")
     granian_workers: PositiveInt | None = _unset("GRANIAN_WORKERS")
