@@ -76,4 +76,4 @@ bench: setup services
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .web .states
+	rm -rf $(VENV) $(TOOLS) .web .web-* .states

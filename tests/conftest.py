@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from tests.support import services
-from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, AppServer, app_env, free_port
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, AppServer, app_env, free_port
 
 #: Packages whose tests drive real browsers. They run last: Playwright's sync API keeps an event loop
 #: marked running in the main thread while it is alive, which the asyncio tests cannot share.
@@ -64,7 +64,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         CARDSORT_CREATES_PER_MINUTE="100000",
     )
     log_path = Path(os.environ.get("CARDSORT_E2E_LOG", data / "app.log"))
-    server = AppServer(free_port(), env, log_path)
+    # Its own frontend build: the benchmarks and crash/cluster tests start apps of their own, whose builds
+    # in `.web` would point this app's pages at their (dead) ports.
+    server = AppServer(free_port(), env, log_path, web_dir=ROOT / ".web-shared-test-app")
     server.start()
     yield server
     server.stop()

@@ -18,18 +18,28 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from reflex.utils import prerequisites
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardsort_app.service.limits import LimitSettings
 from cardsort_app.service.runtime import get_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / ".web" / "build" / "client"
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
 
 
+def build_dir() -> Path:
+    """The built pages this process serves: Reflex's web directory (`.web`, or REFLEX_WEB_WORKDIR)."""
+    web = prerequisites.get_web_dir()
+    return (web if web.is_absolute() else ROOT / web) / "build" / "client"
+
+
+def inline_script_hashes() -> tuple[str, ...]:
+    return _hashes(build_dir())
+
+
 @cache
-def inline_script_hashes(build: Path = BUILD) -> tuple[str, ...]:
+def _hashes(build: Path) -> tuple[str, ...]:
     """CSP source expressions for every inline script of the built pages."""
     found: set[str] = set()
     for page in sorted(build.rglob("*.html")) if build.is_dir() else ():

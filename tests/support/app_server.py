@@ -38,9 +38,12 @@ def free_port() -> int:
 class AppServer:
     """`reflex run --env prod --single-port` in its own process group, restartable on the same port/DB."""
 
-    def __init__(self, port: int, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, port: int, env: dict[str, str], log_path: Path, web_dir: Path | None = None) -> None:
+        """`web_dir`: a frontend build of its own (REFLEX_WEB_WORKDIR) instead of the project's `.web`. The
+        build bakes the app's port into its bundle, so an app that must outlive other apps' builds (the
+        shared test app) needs one: another `reflex run` in `.web` would point its pages at a dead port."""
         self.port = port
-        self.env = env
+        self.env = env if web_dir is None else {**env, "REFLEX_WEB_WORKDIR": str(web_dir)}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{port}"
