@@ -55,7 +55,19 @@ def _describe(state: SessionState, event: Event) -> str:
             return f"{p.seconds // 60}:{p.seconds % 60:02d}, ends {_clock(p.ends_at)}"
         case EventType.SESSION_ENDED:
             return f"ended ({p.reason})"
-        case _:
+        case EventType.TEAM_CARD_MOVED:
+            return f"{p.card_id}: {p.from_pile} → {p.to_pile} #{p.position + 1}"
+        case EventType.TEAM_BOARD_OPENED:
+            return "team board opened"
+        case EventType.TEAM_BOARD_LOCKED:
+            return "team board locked"
+        case EventType.TIMER_STOPPED:
+            return "timer stopped"
+        case EventType.PARTICIPANT_LEFT:
+            return "left the session"
+        case EventType.PARTICIPANT_ERASED:
+            return "name erased"
+        case _:  # every type is described above (tests/app/test_dashboard_log.py)
             return ""
 
 
