@@ -14,6 +14,8 @@ import React, { useEffect, useLayoutEffect, useSyncExternalStore } from "react";
 const RESEND_AFTER_MS = 4000; // no acknowledgement by then: the frame (or the socket) was lost, send again
 const MAX_BATCH = 50; // the server refuses bigger batches
 const STORAGE_PREFIX = "cardsort_pending:";
+// A refused change's notice for another tab of this browser (the queue is shared: any tab may send it).
+const NOTICE_PREFIX = "cardsort_notice:";
 const PILES = ["unsorted", "very-important", "important", "not-important", "top8", "top3"];
 
 const store = {
@@ -49,6 +51,9 @@ function newId() {
   const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
+
+// This tab, so a refused change's notice reaches the tab where it was made, whichever tab sent it.
+const TAB_ID = newId();
 
 function wellFormed(e) {
   if (!e || typeof e !== "object" || typeof e.id !== "string" || !e.id) return false;
@@ -97,6 +102,8 @@ function sizes() {
   return [top8, Math.min(3, top8)];
 }
 
+const ALREADY_MOVED = "That card has already moved";
+
 function moveError(piles, step, m) {
   const allowed = allowedAt(step);
   if (step >= 4) return "You have finished; go back a step to change your cards";
@@ -105,7 +112,7 @@ function moveError(piles, step, m) {
     const names = allowed.map((p) => store.rules.labels[p] || p);
     return `In step ${step} cards can only move between ${names.slice(0, -1).join(", ")} and ${names.slice(-1)}`;
   }
-  if (!(piles[m.fromPile] || []).some((c) => c.id === m.cardId)) return "That card has already moved";
+  if (!(piles[m.fromPile] || []).some((c) => c.id === m.cardId)) return ALREADY_MOVED;
   const [top8, top3] = sizes();
   if (m.toPile === "top8" && (piles.top8 || []).length >= top8) return "Your top 8 is full: move a card out first";
   if (m.toPile === "top3" && (piles.top3 || []).length >= top3) return "Your top 3 is full: move a card out first";
@@ -236,9 +243,13 @@ function onAcks(acks) {
   const results = new Map(acks.results.map((r) => [r.id, r]));
   const rejected = store.queue.filter((e) => results.has(e.id) && !results.get(e.id).ok);
   updateQueue((q) => q.filter((e) => !results.has(e.id)));
-  if (rejected.length) {
-    const last = results.get(rejected[rejected.length - 1].id);
+  const mine = rejected.filter((e) => !e.origin || e.origin === TAB_ID);
+  if (mine.length) {
+    const last = results.get(mine[mine.length - 1].id);
     store.notice = { kind: "conflict", message: last.reason, key: newId() };
+  }
+  for (const e of rejected.filter((e) => e.origin && e.origin !== TAB_ID)) {
+    tellTab(e.origin, results.get(e.id).reason);
   }
   if (store.inflight && store.inflight.batch === acks.batch) store.inflight = null;
   if (acks.retryAfter > 0) store.holdUntil = Date.now() + acks.retryAfter * 1000;
@@ -246,15 +257,25 @@ function onAcks(acks) {
   pump();
 }
 
+function tellTab(origin, message) {
+  try {
+    const notice = { origin, message, key: newId() };
+    window.localStorage.setItem(NOTICE_PREFIX + store.code, JSON.stringify(notice));
+  } catch (_) {
+    // storage unavailable: that tab still sees its change rolled back
+  }
+}
+
 function enqueue(entry) {
+  entry = { ...entry, origin: TAB_ID };
   updateQueue((q) => [...q, entry]);
   store.notice = null;
   changed();
   pump();
 }
 
-function refuse(message) {
-  store.notice = { kind: "refused", message, key: newId() };
+function refuse(message, kind = "refused") {
+  store.notice = { kind, message, key: newId() };
   changed();
 }
 
@@ -266,7 +287,9 @@ export function moveCard(cardId, fromPile, toPile, toIndex) {
   if (Number.isInteger(toIndex) && toIndex >= 0) move.toIndex = toIndex;
   const error = moveError(v.piles, v.step, move);
   if (error) {
-    refuse(error);
+    // Not where this tab showed it: another tab of this browser (or the server) moved it first. A conflict,
+    // like a change the server rolls back, not a move the rules forbid.
+    refuse(error, error === ALREADY_MOVED ? "conflict" : "refused");
     return false;
   }
   enqueue({ id: newId(), kind: "move", ...move });
@@ -401,6 +424,16 @@ export function OfflineQueue({ code, ready, piles, step, deckSize, rules, acks, 
         store.queue = readStored(store.code) ?? store.queue;
         changed();
         pump();
+      } else if (e.key === NOTICE_PREFIX + store.code && e.newValue) {
+        try {
+          const notice = JSON.parse(e.newValue);
+          if (notice.origin === TAB_ID && typeof notice.message === "string") {
+            store.notice = { kind: "conflict", message: notice.message, key: notice.key };
+            changed();
+          }
+        } catch (_) {
+          // not ours to read
+        }
       }
     };
     window.addEventListener("online", onNetwork);
