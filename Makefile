@@ -9,7 +9,6 @@ BUN := $(TOOLS)/node_modules/.bin/bun
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # Reflex would download bun from the internet; we install it from the npm registry instead (DESIGN §6).
 export REFLEX_USE_SYSTEM_BUN := 1
-export NPM_CONFIG_REGISTRY ?= https://registry.npmjs.org
 export PYTHONUNBUFFERED := 1
 # The server (Granian) keeps each connection's buffers in its own jemalloc, which otherwise holds freed pages
 # until it allocates again: purge them within a second so closed tabs' memory goes back to the system
