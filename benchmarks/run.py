@@ -171,12 +171,18 @@ def bench_sessions_at_once(tmp: Path, sessions: int = 20, rounds: int = 40) -> d
 
 
 def measure(
-    n_events: int, postgres: bool, quick: bool = False, compare_eventsourcing: bool = True
+    n_events: int,
+    postgres: bool,
+    quick: bool = False,
+    compare_eventsourcing: bool = True,
+    only_eventsourcing: bool = False,
 ) -> dict[str, float]:
     from benchmarks.workload import session_log
 
     log = session_log(n_events)
     results: dict[str, float] = {}
+    if only_eventsourcing:
+        return _compare_eventsourcing(log, postgres, quick)
     results.update(bench_reduce(log))
     results.update(bench_memory(log))
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,12 +197,16 @@ def measure(
             finally:
                 db.drop()
     if compare_eventsourcing:
-        from benchmarks.es_compare import compare
-
-        with tempfile.TemporaryDirectory() as tmp:
-            size = min(10_000, len(log))
-            results.update(compare(Path(tmp), log, 200 if quick else 2_000, size, postgres))
+        results.update(_compare_eventsourcing(log, postgres, quick))
     return results
+
+
+def _compare_eventsourcing(log, postgres: bool, quick: bool) -> dict[str, float]:
+    from benchmarks.es_compare import compare
+
+    with tempfile.TemporaryDirectory() as tmp:
+        size = min(10_000, len(log))
+        return compare(Path(tmp), log, 200 if quick else 2_000, size, postgres)
 
 
 def _reference(rev: str, n_events: int, postgres: bool) -> dict[str, float]:
@@ -241,12 +251,17 @@ def main() -> None:
     parser.add_argument("--reference", help="a git revision to run side by side")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs")
+    parser.add_argument(
+        "--only-eventsourcing", action="store_true", help="only the comparison with the eventsourcing package"
+    )
     args = parser.parse_args()
     if args.quick:
         args.events = 2_000
     console = Console()
     with console.status("measuring this tree"):
-        mine = measure(args.events, not args.no_postgres, args.quick)
+        mine = measure(
+            args.events, not args.no_postgres, args.quick, only_eventsourcing=args.only_eventsourcing
+        )
     ref = {}
     if args.reference:
         with console.status(f"measuring {args.reference}"):

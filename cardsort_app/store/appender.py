@@ -8,9 +8,11 @@ stored body is that text with the real ``seq`` spliced in, so nothing is seriali
 PostgreSQL: ONE statement bumps ``sessions.last_seq`` (which takes the session row's lock, as ``SELECT
 ... FOR UPDATE`` did) and inserts the event with the new value, body included; concurrent writers of a
 session queue on that row lock and each sees the committed counter (READ COMMITTED re-reads the row).
-``store_many`` does that for a whole group of sessions (one event each) in one autocommit statement:
+``store_group_pg`` does that for a whole group of sessions (one event each) in one autocommit statement:
 one round trip, one commit. SQLite: ``UPDATE ... RETURNING`` then ``INSERT`` per event, inside one
-``BEGIN IMMEDIATE`` write transaction. The optional ``expected`` makes the bump conditional
+``BEGIN IMMEDIATE`` write transaction. The group's write (``store_group_*``) speaks the driver directly on
+a write lane's own connection (lane.py); ``append_one``, the path of a job that runs alone, goes through
+SQLAlchemy. The optional ``expected`` makes the bump conditional
 (``last_seq = expected``): the fast path of ``append_decided``, which decided on a state it believes is
 the log's head.
 """
@@ -157,10 +159,31 @@ def append_one(
     return seq
 
 
-def store_many_pg(conn: sa.Connection, items: list[Any], now: datetime) -> dict[str, int]:
-    """PostgreSQL: store one planned event per session in ONE statement (the caller's connection is in
-    autocommit: the statement is its own transaction). ``{event id: seq}`` of those stored."""
-    rows = conn.exec_driver_sql(
+def store_group_pg(driver: Any, items: list[Any], now: datetime) -> dict[str, int]:
+    """PostgreSQL, on a lane's own driver connection in autocommit (lane.py): store one planned event per
+    session in ONE statement, its own transaction. ``{event id: seq}`` of those stored. Server-side
+    prepared (``prepare=True``: parsed and planned once per connection). A group of one takes the
+    single-event statement: no arrays to build, a cheaper plan than ``unnest``."""
+    if len(items) == 1:
+        i = items[0]
+        e = i.event.event
+        row = driver.execute(
+            _PG[i.expected is not None],
+            {
+                "code": i.code,
+                "expected": i.expected,
+                "eid": e.id,
+                "type": str(e.type),
+                "pid": e.participant_id,
+                "prefix": i.event.prefix,
+                "suffix": i.event.suffix,
+                "v": CURRENT_SCHEMA_VERSION,
+                "now": now,
+            },
+            prepare=True,
+        ).fetchone()
+        return {} if row is None else {e.id: row[0]}
+    rows = driver.execute(
         _PG_MANY,
         {
             "code": [i.code for i in items],
@@ -173,5 +196,48 @@ def store_many_pg(conn: sa.Connection, items: list[Any], now: datetime) -> dict[
             "v": CURRENT_SCHEMA_VERSION,
             "now": now,
         },
-    ).all()
+        prepare=True,
+    ).fetchall()
     return {eid: seq for eid, seq in rows}
+
+
+def store_group_sqlite(driver: Any, items: list[Any], now: datetime) -> dict[str, int]:
+    """SQLite, on a lane's own driver connection (lane.py; the caller holds the process's write lock):
+    the group in ONE ``BEGIN IMMEDIATE`` transaction, bump + insert per event. ``{event id: seq}`` of
+    those stored; any error rolls the whole group back (nothing of it stored) and propagates."""
+    cur = driver.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        seqs: dict[str, int] = {}
+        created = now.strftime(_SQLITE_TIME)
+        for i in items:
+            e = i.event.event
+            if i.expected is None:
+                row = cur.execute(_SQLITE_BUMP[False], {"code": i.code}).fetchone()
+            else:
+                row = cur.execute(_SQLITE_BUMP[True], {"code": i.code, "expected": i.expected}).fetchone()
+            if row is None:
+                continue
+            seq = row[0]
+            cur.execute(
+                _SQLITE_INSERT,
+                {
+                    "code": i.code,
+                    "seq": seq,
+                    "eid": e.id,
+                    "type": str(e.type),
+                    "pid": e.participant_id,
+                    "body": i.event.body(seq),
+                    "v": CURRENT_SCHEMA_VERSION,
+                    "now": created,
+                },
+            )
+            seqs[e.id] = seq
+        cur.execute("COMMIT")  # acknowledged only past this line (synchronous=FULL: fsynced)
+    except BaseException:
+        if driver.in_transaction:
+            driver.rollback()
+        raise
+    finally:
+        cur.close()
+    return seqs

@@ -31,7 +31,7 @@ from cardsort_app.domain.state import SessionState
 from cardsort_app.domain.upcasting import CURRENT_SCHEMA_VERSION, parse_versioned
 from cardsort_app.service.store_port import SessionRecord
 
-from .appender import Prepared, append_one, store_many_pg
+from .appender import Prepared, append_one, store_group_pg, store_group_sqlite
 from .errors import (
     DuplicateEventId,
     ParticipantExists,
@@ -41,6 +41,7 @@ from .errors import (
     UnknownSession,
 )
 from .group_commit import GroupCommitter, Job, Planned
+from .lane import IDLE_PING_AFTER_S, LaneConnection
 from .tables import events_table, participants_table, sessions_table, snapshots_table, utcnow
 
 __all__ = ["EventStore", "SessionRecord"]
@@ -54,9 +55,6 @@ _N = snapshots_table.c
 
 #: Execution option marking a connection whose transaction must start with ``BEGIN IMMEDIATE`` (SQLite).
 _WRITE_OPTION = "cardsort_write"
-
-#: A pooled PostgreSQL connection idle for longer than this is pinged before use.
-IDLE_PING_AFTER_S = 1.0
 
 #: One lock per SQLite file shared by every EventStore of this process: threads queue on it instead of
 #: polling SQLite's busy handler (which sleeps up to 100 ms per retry); other processes still serialize
@@ -170,7 +168,12 @@ class EventStore:
         # always on the same one: its appends stay in order and two lanes never lock the same row.
         # SQLite has one writer: one lane.
         lanes = 1 if self.dialect == "sqlite" else max(1, write_lanes)
-        self._lanes = [GroupCommitter(self._store_many, self._write) for _ in range(lanes)]
+        # Each lane writes its groups on a connection of its own (lane.py), held across groups.
+        self._lane_conns = [LaneConnection(self._engine) for _ in range(lanes)]
+        self._lanes = [
+            GroupCommitter(lambda items, held=held: self._store_many(held, items), self._write)
+            for held in self._lane_conns
+        ]
 
     @property
     def _group(self) -> GroupCommitter:
@@ -243,6 +246,8 @@ class EventStore:
 
     def dispose(self) -> None:
         """Close every pooled connection (call on shutdown, and in a child process after fork)."""
+        for held in self._lane_conns:
+            held.close()
         self._engine.dispose()
 
     def __enter__(self) -> EventStore:
@@ -490,26 +495,20 @@ class EventStore:
             self._maybe_snapshot(code, stored.seq, stored.seq)
         return tail, stored
 
-    def _store_many(self, items: list[Planned]) -> dict[str, int]:
-        """Store a group's planned events atomically (group_commit.py): ``{event id: seq}``."""
+    def _store_many(self, held: LaneConnection, items: list[Planned]) -> dict[str, int]:
+        """Store a group's planned events atomically (group_commit.py) on its lane's own connection:
+        ``{event id: seq}``."""
         # An event within a few bytes of the size limit goes its own way, where the size is checked
         # with its real seq before anything commits.
         items = [i for i in items if i.event.size + 20 <= MAX_EVENT_BYTES]
+        if not items:
+            return {}
         now = utcnow()
         if self.dialect == "postgresql":
-            try:
-                with self._engine.connect() as conn:
-                    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return store_many_pg(auto, items, now)
-            except (OperationalError, InterfaceError) as exc:
-                raise StoreUnavailable(f"database unavailable: {exc.orig or exc}") from exc
-        seqs: dict[str, int] = {}
-        with self._write() as conn:
-            for i in items:
-                seq = append_one(conn, self.dialect, i.code, i.event, now, expected=i.expected)
-                if seq is not None:
-                    seqs[i.event.event.id] = seq
-        return seqs
+            with held.use() as driver:
+                return store_group_pg(driver, items, now)
+        with self._write_lock or nullcontext(), held.use() as driver:
+            return store_group_sqlite(driver, items, now)
 
     def _already_stored(self, code: str, event_id: str, exc: Exception) -> Event:
         """After UNIQUE(event_id) refused ``event_id``: the stored event if it is this session's."""

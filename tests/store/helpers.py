@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -86,3 +88,27 @@ def writer_events(code: str, writer: int, n: int) -> tuple[list[Event], SessionS
     state = reduce(state, join)
     more, state = moves(state, pid, n - len(out), id_of=lambda i: event_id(code, writer, i))
     return out + more, state
+
+
+def trace_group_writes(store: Any) -> list[str]:
+    """Every statement the store's write lanes send on their own connections (lane.py) from now on, as
+    the driver sends it, upper-cased with whitespace collapsed: SQLite's trace callback, a recording
+    cursor on psycopg. The group write bypasses SQLAlchemy, so its engine events never see it."""
+    seen: list[str] = []
+
+    def record(statement: object) -> None:
+        seen.append(" ".join(str(statement).split()).upper())
+
+    for held in store._lane_conns:
+        driver = held._checkout()
+        if store.dialect == "sqlite":
+            driver.set_trace_callback(record)
+        else:
+
+            class Recording(psycopg.Cursor):  # type: ignore[type-arg]
+                def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
+                    record(query)
+                    return super().execute(query, *args, **kwargs)
+
+            driver.cursor_factory = Recording
+    return seen

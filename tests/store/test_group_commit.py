@@ -19,11 +19,11 @@ from cardsort_app.domain.reducer import reduce, replay
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.store.async_store import AsyncStore
-from cardsort_app.store.errors import DuplicateEventId, UnknownSession
+from cardsort_app.store.errors import DuplicateEventId, StoreUnavailable, UnknownSession
 from cardsort_app.store.eventstore import IDLE_PING_AFTER_S, EventStore
 from cardsort_app.store.group_commit import Job
 
-from .helpers import DECK, created, joined, moves, new_code
+from .helpers import DECK, created, joined, moves, new_code, trace_group_writes
 
 SESSIONS = 6
 PER_SESSION = 40
@@ -35,18 +35,6 @@ def store(db_url: str) -> Iterator[EventStore]:
     s = EventStore(db_url, snapshot_every=10, write_lanes=1)
     yield s
     s.dispose()
-
-
-def _writes(store: EventStore) -> list[str]:
-    """Every statement that inserts events, as the database receives it (listener on the engine)."""
-    seen: list[str] = []
-
-    @sa.event.listens_for(store._engine, "before_cursor_execute")
-    def _record(_conn, _cursor, statement, *_args):
-        if "INSERT INTO events" in statement:
-            seen.append(statement)
-
-    return seen
 
 
 def _session(store: EventStore, pid: str = "ann") -> tuple[str, SessionState]:
@@ -100,9 +88,7 @@ def test_concurrent_writers_on_many_sessions_share_commits(db_url: str, lanes: i
 def _many_writers(store: EventStore) -> None:
     sessions = [_session(store, f"p{i}") for i in range(SESSIONS)]
     batches = [moves(state, f"p{i}", PER_SESSION)[0] for i, (_, state) in enumerate(sessions)]
-    writes = _writes(store)
-    commits: list[int] = []
-    sa.event.listen(store._engine, "commit", lambda _conn: commits.append(1))
+    writes = trace_group_writes(store)
     barrier = threading.Barrier(SESSIONS)
 
     def writer(i: int) -> list[Event]:
@@ -118,8 +104,11 @@ def _many_writers(store: EventStore) -> None:
         assert [e.id for e in got] == [e.id for e in events]
         assert store.last_seq(code) == PER_SESSION + 2
     # Grouped: PostgreSQL stores a group with one (autocommit) statement, SQLite in one transaction.
-    shared = len(writes) if store.dialect == "postgresql" else len(commits)
+    inserts = sum("INSERT INTO EVENTS" in w for w in writes)
+    shared = inserts if store.dialect == "postgresql" else writes.count("COMMIT")
     assert 0 < shared < SESSIONS * PER_SESSION
+    if store.dialect == "sqlite":
+        assert inserts == SESSIONS * PER_SESSION  # one insert per event, several per transaction
 
 
 def test_one_bad_event_does_not_cost_the_others_their_append(store: EventStore) -> None:
@@ -254,6 +243,37 @@ def test_an_idle_connection_dropped_by_the_server_is_replaced(db_url: str) -> No
         assert dropped >= 1
         time.sleep(IDLE_PING_AFTER_S + 0.2)
         move = rules.move_card(state, "ann", state.card_ids[0], Pile.IMPORTANT)
+        assert store.append(move) == move.sequenced(3)
+    finally:
+        store.dispose()
+
+
+def test_a_lane_connection_dropped_while_in_use_fails_that_append_and_is_replaced(db_url: str) -> None:
+    """A write lane keeps its connection (store/lane.py). If the server drops it between two appends
+    (no idle ping: it was used a moment ago), the append on it fails as unavailable, nothing of it is
+    stored, and the next append runs on a new connection."""
+    if not db_url.startswith("postgresql"):  # SQLite has no server to lose: the appends simply work
+        with EventStore(db_url) as store:
+            code, _ = _session(store)
+            assert store.last_seq(code) == 2
+        return
+    name = f"cardsort-lane-{new_code()}"
+    store = EventStore(db_url, write_lanes=1, engine_kwargs={"connect_args": {"application_name": name}})
+    try:
+        code, state = _session(store)
+        admin = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+        with admin.connect() as conn:  # waits (5 s at most) until each backend is gone
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = :n"
+                ),
+                {"n": name},
+            )
+        admin.dispose()
+        move = rules.move_card(state, "ann", state.card_ids[0], Pile.IMPORTANT)
+        with pytest.raises(StoreUnavailable):
+            store.append(move)
+        assert store.last_seq(code) == 2 and store.events_after(code, 2) == []
         assert store.append(move) == move.sequenced(3)
     finally:
         store.dispose()
