@@ -1,20 +1,22 @@
 """Memory per connected tab, and of abandoned sessions: does the app give back what closed tabs held?
 
-    python -m benchmarks.memory [--open-tabs 200] [--sessions 2000] [--tabs 5] [--idle 300] [--quick]
+    python -m benchmarks.memory [--open-tabs 50,100,200] [--sessions 2000] [--tabs 5] [--idle 300] [--quick]
 
 Starts the app as `make run` does (its own SQLite file, `--grace` as CARDSORT_TAB_GRACE_SECONDS: how long
 a closed tab's state is kept for a reconnect), then measures two things, both with headless tabs speaking
-the app's Reflex protocol (tests/support/reflex_ws.py):
+the app's Reflex protocol (tests/support/reflex_ws.py), each on an app process of its own:
 
-1. **Per tab** (issue 10: ≤ 50 KB per connected tab, released when the tab is gone): `--open-tabs` tabs
-   join one session (the board's own join, then a reload), `--connect-concurrency` at a time, after
-   `--warmup` tabs came and went. The app's resident memory (its process group, /proc) before and with
-   them gives KiB per tab (`--heap`: also the Python heap, traced by tracemalloc, which leaves out the
-   allocators' slack and the server's own socket buffers outside Python); then they close and,
-   after the grace period, the reading is taken again beside the app's own gauges (`/metrics`:
-   `cardsort_tab_states`, Reflex states held; `cardsort_tab_records`, the live registry's tabs), which
-   must be back where they were. A second wave of as many tabs then shows whether the memory the first
-   wave gave back is reused (the resident size rarely shrinks: CPython keeps freed arenas).
+1. **Per tab** (issue 10: ≤ 50 KB per connected tab, released when the tab is gone): for each size in
+   `--open-tabs`, a fresh app; `--warmup` tabs come and go (what any first tab loads: imports, caches),
+   then a wave of that many tabs joins (the board's own join, then a reload; sessions of ≤ 200 tabs),
+   `--connect-concurrency` at a time. The app's resident memory (its process group, /proc) before and with
+   them is the wave's growth; they close and, after the grace period, the reading is taken again beside
+   the app's own gauges (`/metrics`: `cardsort_tab_states`, Reflex states held; `cardsort_tab_records`,
+   the live registry's tabs), which must be back where they were. `--waves` waves follow each other on the
+   same process: the second shows how much of what the first grew is reused. A least-squares fit of the
+   growth over the sizes splits each wave into a one-time part and a per-tab slope: the slope is what the
+   target is about (`--heap`: the same for the Python heap, traced by tracemalloc, which leaves out the
+   allocators' slack and the server's own buffers outside Python).
 2. **Abandoned sessions** (issue 10: back within 20 % of the level after the first 100 sessions):
    `--batch` sessions at a time, each created (`POST /api/sessions`), joined by `--tabs` tabs that then
    close without leaving. Readings after the first 100 sessions (the reference), after all of them, and
@@ -30,7 +32,9 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -71,61 +75,146 @@ def tab_state():
 
 
 # --- 1. per tab --------------------------------------------------------------------------------
-async def per_tab(url: str, args: argparse.Namespace, pgid: int, out: list[str]) -> None:
+#: Tabs per session in a wave: the app refuses more than CARDSORT_PARTICIPANTS_PER_SESSION (300) in one.
+TABS_PER_SESSION = 200
+
+
+@dataclass
+class Wave:
+    """One wave of `tabs` tabs: resident MiB (and gauges) before they joined, with them, after they closed."""
+
+    tabs: int
+    joined_s: float
+    before: float
+    with_tabs: float
+    after: float
+    gauges: tuple[dict[str, float], dict[str, float], dict[str, float]]  # before, with, after
+
+    @property
+    def growth(self) -> float:
+        return self.with_tabs - self.before
+
+    @property
+    def released(self) -> bool:
+        before, _, after = self.gauges
+        return all(after[k] <= before[k] for k in GAUGES[:3])
+
+
+@dataclass
+class Fresh:
+    """A fresh app process: resident MiB at start and after the warm-up tabs came and went, then its waves."""
+
+    started: float
+    warmed: float
+    waves: list[Wave]
+
+
+async def per_tab(url: str, n: int, args: argparse.Namespace, pgid: int) -> Fresh:
     ws = url.replace("http://", "ws://", 1)
     gate = asyncio.Semaphore(args.connect_concurrency)
+    wait_closed = args.grace + TRIM_AFTER_S + args.settle
 
     async def joined(tab: Tab, code: str) -> None:
         async with gate:
             await join_board(tab, code, args.timeout)
 
     async def join_wave(api: httpx.AsyncClient, name: str, n: int) -> list[Tab]:
-        r = await api.post("/api/sessions", json={"title": "memory", "deck": args.deck})
-        code = r.json()["code"]
+        codes = []
+        for _ in range(-(-n // TABS_PER_SESSION)):
+            r = await api.post("/api/sessions", json={"title": "memory", "deck": args.deck})
+            codes.append(r.json()["code"])
         tabs = [Tab(ws, f"{name}T{i:03d}") for i in range(n)]
-        await asyncio.gather(*(joined(t, code) for t in tabs))
+        await asyncio.gather(*(joined(t, codes[i // TABS_PER_SESSION]) for i, t in enumerate(tabs)))
         return tabs
 
     async with httpx.AsyncClient(base_url=url, timeout=args.timeout) as api:
+        await asyncio.sleep(args.settle)
+        started = server_rss(pgid) or 0.0
         # A first few tabs load what any first tab loads (imports, caches): not a per-tab cost.
         warm = await join_wave(api, "warm", args.warmup)
         await asyncio.gather(*(t.close() for t in warm))
-        await asyncio.sleep(args.grace + TRIM_AFTER_S + args.settle)
+        await asyncio.sleep(wait_closed)
         before_g = await gauges(api)
-        before = server_rss(pgid) or 0.0
+        before = warmed = server_rss(pgid) or 0.0
+        waves = []
         for wave in range(1, args.waves + 1):
-            started = time.monotonic()
-            tabs = await join_wave(api, f"W{wave}", args.open_tabs)
-            joined_s = time.monotonic() - started
+            t0 = time.monotonic()
+            tabs = await join_wave(api, f"W{wave}", n)
+            joined_s = time.monotonic() - t0
             await asyncio.sleep(args.settle)
             with_g, with_tabs = await gauges(api), server_rss(pgid) or 0.0
             await asyncio.gather(*(t.close() for t in tabs))
-            await asyncio.sleep(args.grace + TRIM_AFTER_S + args.settle)
+            await asyncio.sleep(wait_closed)
             after_g, after = await gauges(api), server_rss(pgid) or 0.0
-            per = (with_tabs - before) * 1024 / args.open_tabs
-            out += [
-                f"  wave {wave}: {args.open_tabs} tabs joined one session in {joined_s:.1f} s",
-                f"    app resident MiB: {before:.1f} before the tabs, {with_tabs:.1f} with them "
-                f"-> {per:.0f} KiB per tab (target ≤ 50 KB)",
-                f"    {after:.1f} MiB {args.grace + TRIM_AFTER_S + args.settle:.0f} s after they closed "
-                f"(grace {args.grace:.0f} s): {after - with_tabs:+.1f} MiB since with them",
-                f"    gauges before: {show(before_g)}",
-                f"    gauges with:   {show(with_g)}",
-                f"    gauges after:  {show(after_g)}",
-            ]
-            if with_g[HEAP] > 0:  # --heap: the Python objects themselves, without the allocators' slack
-                heap = (with_g[HEAP] - before_g[HEAP]) / 1024 / args.open_tabs
-                out.append(
-                    f"    Python heap (tracemalloc) MiB: {before_g[HEAP] / 2**20:.1f} before, "
-                    f"{with_g[HEAP] / 2**20:.1f} with them -> {heap:.0f} KiB per tab; "
-                    f"{after_g[HEAP] / 2**20:.1f} after they closed"
-                )
-            released = all(after_g[k] <= before_g[k] for k in GAUGES[:3])
-            out.append(
-                f"    tab states and records back to their level before: {'yes' if released else 'NO'}"
+            waves.append(Wave(n, joined_s, before, with_tabs, after, (before_g, with_g, after_g)))
+            w = waves[-1]
+            print(
+                f"  {n} tabs, wave {wave}: joined in {joined_s:.1f} s; resident {before:.1f} -> "
+                f"{with_tabs:.1f} MiB ({w.growth * 1024 / n:.0f} KiB per tab) -> {after:.1f} MiB "
+                f"after they closed; gauges with {show(with_g)}, after {show(after_g)}",
+                file=sys.stderr,
+                flush=True,
             )
-            print("\n".join(out[-9:]), file=sys.stderr, flush=True)
             before, before_g = after, after_g  # the next wave: does it reuse what this one gave back?
+    return Fresh(started, warmed, waves)
+
+
+def fit(points: list[tuple[int, float]]) -> tuple[float, float, float]:
+    """Least squares growth = one_time + slope × tabs over (tabs, MiB): (one-time MiB, KiB per tab, the
+    largest residual in MiB). With one size there is nothing to separate: all of it is per tab."""
+    if len({n for n, _ in points}) < 2:
+        n, mib = points[0]
+        return 0.0, mib * 1024 / n, 0.0
+    mean_n = sum(n for n, _ in points) / len(points)
+    mean_m = sum(m for _, m in points) / len(points)
+    slope = sum((n - mean_n) * (m - mean_m) for n, m in points) / sum((n - mean_n) ** 2 for n, _ in points)
+    one_time = mean_m - slope * mean_n
+    worst = max(abs(m - one_time - slope * n) for n, m in points)
+    return one_time, slope * 1024, worst
+
+
+def report_per_tab(runs: dict[int, Fresh], args: argparse.Namespace) -> list[str]:
+    out = [
+        f"Memory per connected tab: each size on a fresh app process, after {args.warmup} warm-up tabs came "
+        f"and went; {args.waves} waves of that many tabs (sessions of ≤ {TABS_PER_SESSION}), each closed "
+        f"and released (grace {args.grace:.0f} s) before the next. App resident MiB:",
+        "   tabs | at start | after warm-up | "
+        + " | ".join(f"wave {w}: before -> with (KiB/tab) -> closed" for w in range(1, args.waves + 1)),
+    ]
+    for n, run in sorted(runs.items()):
+        cells = [
+            f"{w.before:6.1f} -> {w.with_tabs:6.1f} ({w.growth * 1024 / n:4.0f}) -> {w.after:6.1f}"
+            for w in run.waves
+        ]
+        out.append(f"  {n:5d} | {run.started:8.1f} | {run.warmed:13.1f} | " + " | ".join(cells))
+    sizes = ", ".join(str(n) for n in sorted(runs))
+    for w in range(args.waves):
+        one_time, slope, worst = fit([(n, run.waves[w].growth) for n, run in runs.items()])
+        what = "a fresh process" if w == 0 else f"the same process after wave {w}"
+        out.append(
+            f"wave {w + 1} ({what}): {one_time:+.1f} MiB one-time + {slope:.0f} KiB per tab "
+            f"(least squares over {sizes} tabs; largest residual {worst:.1f} MiB) (target ≤ 50 KB per tab)"
+        )
+    warm = [run.warmed - run.started for run in runs.values()]
+    out.append(
+        f"warm-up ({args.warmup} tabs, closed, before wave 1): {min(warm):+.1f} .. {max(warm):+.1f} MiB"
+    )
+    if args.heap:  # the Python objects themselves, without the allocators' slack (gauge in bytes)
+        for w in range(args.waves):
+            heap = [
+                (n, (r.waves[w].gauges[1][HEAP] - r.waves[w].gauges[0][HEAP]) / 2**20)
+                for n, r in runs.items()
+            ]
+            one_time, slope, worst = fit(heap)
+            out.append(
+                f"wave {w + 1}, Python heap (tracemalloc): {one_time:+.1f} MiB one-time + {slope:.0f} KiB "
+                f"per tab (largest residual {worst:.1f} MiB)"
+            )
+    released = all(w.released for run in runs.values() for w in run.waves)
+    out.append(
+        f"tab states and records back to their level before, every wave: {'yes' if released else 'NO'}"
+    )
+    return out
 
 
 # --- 2. abandoned sessions ----------------------------------------------------------------------
@@ -181,22 +270,50 @@ async def sessions(url: str, args: argparse.Namespace, pgid: int, out: list[str]
     out.append(f"last / reference: {last / reference:.2f} (target ≤ 1.20)")
 
 
-async def run(url: str, args: argparse.Namespace, pgid: int) -> list[str]:
-    out: list[str] = []
-    if args.open_tabs:
-        out.append(f"Memory per connected tab ({args.waves} waves of {args.open_tabs} tabs, a session each)")
-        await per_tab(url, args, pgid, out)
-    if args.sessions:
-        await sessions(url, args, pgid, out)
-    return out
+def sizes(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if int(n) > 0]
+
+
+def start_app(args: argparse.Namespace) -> Any:
+    from tests.support.app_server import AppServer, app_env, free_port
+
+    tmp = Path(tempfile.mkdtemp())
+    env = app_env(
+        DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
+        CARDSORT_TAB_GRACE_SECONDS=str(args.grace),
+        **LOAD_GENERATOR_LIMITS,
+        **(
+            {"PYTHONTRACEMALLOC": "1", "REFLEX_SOCKET_INTERVAL": "30", "REFLEX_SOCKET_TIMEOUT": "30"}
+            if args.heap
+            else {}
+        ),
+    )
+    server = AppServer(free_port(), env, tmp / "app.log")
+    print(f"starting the app (log: {tmp / 'app.log'})", file=sys.stderr, flush=True)
+    server.start()
+    return server
+
+
+def on_fresh_app(args: argparse.Namespace, measure: Any) -> Any:
+    """`measure(url, pgid)` against an app process of its own, stopped afterwards."""
+    server = start_app(args)
+    try:
+        return asyncio.run(measure(server.url, server.proc.pid))
+    finally:
+        server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--open-tabs", type=int, default=200, help="per-tab measure: tabs (0: skip it)")
-    parser.add_argument("--waves", type=int, default=2, help="per-tab measure: waves of --open-tabs tabs")
+    parser.add_argument(
+        "--open-tabs",
+        type=sizes,
+        default=[50, 100, 200],
+        help="per-tab measure: tabs per wave, comma-separated sizes, each on a fresh app (0: skip it)",
+    )
+    parser.add_argument("--waves", type=int, default=2, help="per-tab measure: waves of each size")
     parser.add_argument("--connect-concurrency", type=int, default=25, help="per-tab measure: joins at once")
     parser.add_argument(
         "--warmup", type=int, default=10, help="per-tab measure: tabs before the first reading"
@@ -219,29 +336,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs")
     args = parser.parse_args()
     if args.quick:
-        args.open_tabs, args.waves, args.warmup, args.sessions, args.tabs, args.batch = 4, 1, 2, 4, 2, 2
+        args.open_tabs, args.waves, args.warmup, args.sessions, args.tabs, args.batch = [2, 4], 2, 2, 4, 2, 2
         args.idle, args.settle, args.grace = 1, 0, 1
 
-    from tests.support.app_server import AppServer, app_env, free_port
-
-    tmp = Path(tempfile.mkdtemp())
-    env = app_env(
-        DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
-        CARDSORT_TAB_GRACE_SECONDS=str(args.grace),
-        **LOAD_GENERATOR_LIMITS,
-        **(
-            {"PYTHONTRACEMALLOC": "1", "REFLEX_SOCKET_INTERVAL": "30", "REFLEX_SOCKET_TIMEOUT": "30"}
-            if args.heap
-            else {}
-        ),
-    )
-    server = AppServer(free_port(), env, tmp / "app.log")
-    print(f"starting the app (log: {tmp / 'app.log'})", file=sys.stderr, flush=True)
-    server.start()
-    try:
-        out = asyncio.run(run(server.url, args, server.proc.pid))
-    finally:
-        server.stop()
+    out: list[str] = []
+    runs = {n: on_fresh_app(args, lambda url, pgid, n=n: per_tab(url, n, args, pgid)) for n in args.open_tabs}
+    if runs:
+        out += report_per_tab(runs, args)
+    if args.sessions:
+        on_fresh_app(args, lambda url, pgid: sessions(url, args, pgid, out))
     print("\n".join(out))
 
 
