@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from reflex.utils import prerequisites
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cardsort_app.service.limits import LimitSettings
@@ -97,8 +100,22 @@ def _max_body_bytes() -> int:
 LARGE_BODY_PATHS: dict[str, int] = {"/api/sessions/import": 64 * 1024 * 1024}
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from the counted `receive` once a streamed body passes the limit. An HTTPException, because
+    FastAPI turns any other exception met while it reads a body into `400 "error parsing the body"`
+    (it re-raises HTTPExceptions); `too_large_response` answers it with the 413 of DESIGN §5b."""
+
+    def __init__(self, max_body: int) -> None:
+        super().__init__(413, _too_large_message(max_body))
+
+
+def _too_large_message(max_body: int) -> str:
+    return f"The request body is larger than {max_body} bytes"
+
+
+async def too_large_response(_request: Request, exc: Exception) -> JSONResponse:
+    """The API's exception handler for BodyTooLarge: the same answer as a declared body over the limit."""
+    return JSONResponse({"error": str(getattr(exc, "detail", ""))}, status_code=413)
 
 
 class Protection:
@@ -112,7 +129,7 @@ class Protection:
             await self.app(scope, receive, send)
             return
         max_body = LARGE_BODY_PATHS.get(scope.get("path", ""), 0) or _max_body_bytes()
-        too_large = {"error": f"The request body is larger than {max_body} bytes"}
+        too_large = {"error": _too_large_message(max_body)}
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > max_body):
             for message in _json(413, too_large):
@@ -127,7 +144,7 @@ class Protection:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_body:
-                    raise _TooLarge
+                    raise BodyTooLarge(max_body)
             return message
 
         async def with_headers(message: Message) -> None:
@@ -141,7 +158,7 @@ class Protection:
 
         try:
             await self.app(scope, counted, with_headers)
-        except _TooLarge:
+        except BodyTooLarge:  # not answered by the API's handler (read outside FastAPI's routes)
             if not started:
                 for message in _json(413, too_large):
                     await send(message)

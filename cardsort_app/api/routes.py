@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cardsort_app import metrics
 from cardsort_app.api.exports import router as exports_router
-from cardsort_app.api.protection import LARGE_BODY_PATHS, Protection
+from cardsort_app.api.protection import LARGE_BODY_PATHS, BodyTooLarge, Protection, too_large_response
 from cardsort_app.api.views import session_view
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
 from cardsort_app.service.errors import InvalidImport, ServiceError
@@ -26,6 +26,7 @@ api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/open
 _bearer = HTTPBearer(auto_error=False)
 api.include_router(exports_router)  # export.csv / export.json (api/exports.py)
 api.add_middleware(Protection)  # body limit + security headers, for the API and the pages mounted inside
+api.add_exception_handler(BodyTooLarge, too_large_response)  # a streamed body over the limit: 413
 
 MAX_EVENTS_PAGE = 1000
 #: A 200-card deck with long descriptions stays well under this.

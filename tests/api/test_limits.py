@@ -65,7 +65,9 @@ async def test_a_large_body_is_refused_unread_and_not_echoed(client: httpx.Async
             yield b'{"title": "' + b"x" * 4096
 
     r = await client.post("/api/sessions", content=chunks(), headers={"content-type": "application/json"})
-    assert r.status_code in (400, 413) and "xxxx" not in r.text
+    assert r.status_code == 413 and "xxxx" not in r.text  # DESIGN §5b: bodies over the limit 413
+    assert set(r.json()) == {"error"} and "larger than" in r.json()["error"]
+    assert rt.hub.open_sessions() == before
     r = await client.post("/api/sessions", content=b"{}", headers={"content-length": "nonsense"})
     assert r.status_code in (400, 413)
 
