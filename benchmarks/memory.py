@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -39,8 +40,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.ws_load import LOAD_GENERATOR_LIMITS, server_rss
+from benchmarks.ws_load import LOAD_GENERATOR_LIMITS, Floor, server_rss
 from cardsort_app.ui.tab_expiry import TRIM_AFTER_S
+from tests.support.app_server import JEMALLOC_CONF
 from tests.support.reflex_ws import BOARD, LOCAL_STORAGE_NAME, Tab, join_board
 
 GAUGES = ("cardsort_tab_states", "cardsort_tab_records", "cardsort_connected_tabs", "cardsort_sessions")
@@ -88,7 +90,7 @@ class Wave:
     before: float
     with_tabs: float
     after: float
-    gauges: tuple[dict[str, float], dict[str, float], dict[str, float]]  # before, with, after
+    gauges: tuple[dict[str, float], dict[str, float], dict[str, float]] = ({}, {}, {})  # before, with, after
 
     @property
     def growth(self) -> float:
@@ -159,6 +161,50 @@ async def per_tab(url: str, n: int, args: argparse.Namespace, pgid: int) -> Fres
     return Fresh(started, warmed, waves)
 
 
+async def floor_per_socket(n: int, args: argparse.Namespace) -> Fresh:
+    """The server's own cost of a socket: `benchmarks.sio_floor` (python-socketio on granian, the server
+    Reflex runs on, with the same Engine.IO settings) in a fresh process, the same waves of tabs, each
+    connecting twice as a joining tab does (the join, then the reload). What the app holds per tab beyond
+    this is its own (Reflex's state and event handling, our registries)."""
+    floor = Floor(Path(tempfile.mkdtemp()) / "floor.log")
+    pgid = floor.proc.pid
+    gate = asyncio.Semaphore(args.connect_concurrency)
+    wait_closed = args.grace + TRIM_AFTER_S + args.settle
+
+    async def connected(tab: Tab) -> None:
+        async with gate:
+            await tab.open("/floor", {}, args.timeout)
+            await tab.close()
+            await tab.open("/floor", {}, args.timeout)
+
+    async def wave(name: str, n: int) -> list[Tab]:
+        tabs = [Tab(floor.url, f"{name}F{i:03d}", room=name) for i in range(n)]
+        await asyncio.gather(*(connected(t) for t in tabs))
+        return tabs
+
+    try:
+        await asyncio.sleep(args.settle)
+        started = server_rss(pgid) or 0.0
+        await asyncio.gather(*(t.close() for t in await wave("warm", args.warmup)))
+        await asyncio.sleep(wait_closed)
+        before = warmed = server_rss(pgid) or 0.0
+        waves = []
+        for w in range(1, args.waves + 1):
+            t0 = time.monotonic()
+            tabs = await wave(f"W{w}", n)
+            joined_s = time.monotonic() - t0
+            await asyncio.sleep(args.settle)
+            with_tabs = server_rss(pgid) or 0.0
+            await asyncio.gather(*(t.close() for t in tabs))
+            await asyncio.sleep(wait_closed)
+            after = server_rss(pgid) or 0.0
+            waves.append(Wave(n, joined_s, before, with_tabs, after))
+            before = after
+        return Fresh(started, warmed, waves)
+    finally:
+        floor.stop()
+
+
 def fit(points: list[tuple[int, float]]) -> tuple[float, float, float]:
     """Least squares growth = one_time + slope × tabs over (tabs, MiB): (one-time MiB, KiB per tab, the
     largest residual in MiB). With one size there is nothing to separate: all of it is per tab."""
@@ -173,13 +219,10 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float, float]:
     return one_time, slope * 1024, worst
 
 
-def report_per_tab(runs: dict[int, Fresh], args: argparse.Namespace) -> list[str]:
+def table(runs: dict[int, Fresh], args: argparse.Namespace) -> list[str]:
     out = [
-        f"Memory per connected tab: each size on a fresh app process, after {args.warmup} warm-up tabs came "
-        f"and went; {args.waves} waves of that many tabs (sessions of ≤ {TABS_PER_SESSION}), each closed "
-        f"and released (grace {args.grace:.0f} s) before the next. App resident MiB:",
         "   tabs | at start | after warm-up | "
-        + " | ".join(f"wave {w}: before -> with (KiB/tab) -> closed" for w in range(1, args.waves + 1)),
+        + " | ".join(f"wave {w}: before -> with (KiB/tab) -> closed" for w in range(1, args.waves + 1))
     ]
     for n, run in sorted(runs.items()):
         cells = [
@@ -187,14 +230,42 @@ def report_per_tab(runs: dict[int, Fresh], args: argparse.Namespace) -> list[str
             for w in run.waves
         ]
         out.append(f"  {n:5d} | {run.started:8.1f} | {run.warmed:13.1f} | " + " | ".join(cells))
+    return out
+
+
+def slopes(runs: dict[int, Fresh], args: argparse.Namespace) -> list[tuple[float, float, float]]:
+    """Per wave: (one-time MiB, KiB per tab, largest residual MiB) of the growth over the sizes."""
+    return [fit([(n, run.waves[w].growth) for n, run in runs.items()]) for w in range(args.waves)]
+
+
+def report_per_tab(runs: dict[int, Fresh], floors: dict[int, Fresh], args: argparse.Namespace) -> list[str]:
+    out = [
+        f"Memory per connected tab: each size on a fresh app process, after {args.warmup} warm-up tabs came "
+        f"and went; {args.waves} waves of that many tabs (sessions of ≤ {TABS_PER_SESSION}), each closed "
+        f"and released (grace {args.grace:.0f} s) before the next. App resident MiB:",
+    ]
+    out += table(runs, args)
     sizes = ", ".join(str(n) for n in sorted(runs))
-    for w in range(args.waves):
-        one_time, slope, worst = fit([(n, run.waves[w].growth) for n, run in runs.items()])
+    floor_fits = slopes(floors, args) if floors else []
+    for w, (one_time, slope, worst) in enumerate(slopes(runs, args)):
         what = "a fresh process" if w == 0 else f"the same process after wave {w}"
         out.append(
             f"wave {w + 1} ({what}): {one_time:+.1f} MiB one-time + {slope:.0f} KiB per tab "
             f"(least squares over {sizes} tabs; largest residual {worst:.1f} MiB) (target ≤ 50 KB per tab)"
         )
+        if floor_fits:
+            f_one, f_slope, f_worst = floor_fits[w]
+            out.append(
+                f"  the floor's sockets: {f_one:+.1f} MiB one-time + {f_slope:.0f} KiB per tab "
+                f"(largest residual {f_worst:.1f} MiB); the app's own beyond the floor: "
+                f"{slope - f_slope:.0f} KiB per tab"
+            )
+    if floors:
+        out.append(
+            "The floor: benchmarks.sio_floor (python-socketio on granian, what Reflex's socket runs on), "
+            "a fresh process per size, the same waves of tabs connecting twice (join, reload), resident MiB:"
+        )
+        out += table(floors, args)
     warm = [run.warmed - run.started for run in runs.values()]
     out.append(
         f"warm-up ({args.warmup} tabs, closed, before wave 1): {min(warm):+.1f} .. {max(warm):+.1f} MiB"
@@ -333,6 +404,9 @@ def main() -> None:
         help="run the app under tracemalloc (PYTHONTRACEMALLOC=1) and report its Python heap per tab too; "
         "tracing slows it, so its socket ping interval/timeout are raised to 30 s",
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="per-tab measure: without the python-socketio floor"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the benchmark runs")
     args = parser.parse_args()
     if args.quick:
@@ -341,8 +415,10 @@ def main() -> None:
 
     out: list[str] = []
     runs = {n: on_fresh_app(args, lambda url, pgid, n=n: per_tab(url, n, args, pgid)) for n in args.open_tabs}
+    os.environ.setdefault("_RJEM_MALLOC_CONF", JEMALLOC_CONF)  # the floor's granian as the app's
+    floors = {} if args.no_floor else {n: asyncio.run(floor_per_socket(n, args)) for n in runs}
     if runs:
-        out += report_per_tab(runs, args)
+        out += report_per_tab(runs, floors, args)
     if args.sessions:
         on_fresh_app(args, lambda url, pgid: sessions(url, args, pgid, out))
     print("\n".join(out))
