@@ -136,12 +136,14 @@ def _exports() -> rx.Component:
                 href=S.export_csv_url,
                 data_testid="export-csv",
                 download=True,
+                reload_document=True,  # a file from /api, not a page: never the client-side router
             ),
             rx.link(
                 rx.hstack(rx.icon("file-json", size=14), "JSON (whole log)", spacing="1", align="center"),
                 href=S.export_json_url,
                 data_testid="export-json",
                 download=True,
+                reload_document=True,
             ),
             rx.link(
                 rx.hstack(rx.icon("printer", size=14), "Printable results", spacing="1", align="center"),

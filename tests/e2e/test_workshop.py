@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -204,6 +206,27 @@ def test_the_csv_link_matches_get_exactly_and_json_is_the_log(new_context, api, 
     exported = httpx.get(app_server.url + json_href).json()
     assert exported["session"]["participants"] == state["participants"]
     assert [e["seq"] for e in exported["events"]] == list(range(1, state["version"] + 1))
+
+
+def test_clicking_the_export_links_downloads_the_files(new_context, api) -> None:
+    """`export-csv` / `export-json` are links a facilitator clicks (DESIGN §5b): the browser downloads the
+    file and the dashboard stays put (the client-side router once took them for pages: "404")."""
+    s = create(api)
+    dash = open_dashboard(new_context(accept_downloads=True), s)
+    h.join(new_context(), s.code, "Hedy")
+    expect(dash.locator('[data-testid=participant][data-participant-name="Hedy"]')).to_be_visible()
+    with dash.expect_download() as csv_download:
+        dash.get_by_test_id("export-csv").click()
+    lines = Path(csv_download.value.path()).read_text().splitlines()
+    assert lines[0] == "participant,card_id,card_label,pile,rank"
+    assert len(lines) == 1 + 12 and all(line.startswith("Hedy,") for line in lines[1:])
+    with dash.expect_download() as json_download:
+        dash.get_by_test_id("export-json").click()
+    exported = json.loads(Path(json_download.value.path()).read_text())
+    assert [e["type"] for e in exported["events"]] == ["SESSION_CREATED", "PARTICIPANT_JOINED"]
+    assert exported["session"]["participants"][0]["name"] == "Hedy"
+    assert dash.url.endswith(f"/s/{s.code}/facilitate")
+    expect(dash.get_by_test_id("dashboard")).to_be_visible()
 
 
 def test_join_by_qr_link_prefills_the_code(new_context, api, app_server) -> None:
