@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -40,7 +39,7 @@ from .errors import (
     StoreUnavailable,
     UnknownSession,
 )
-from .group_commit import GroupCommitter, Job, Planned
+from .group_commit import MAX_GROUP, GroupCommitter, Job, Planned
 from .lane import IDLE_PING_AFTER_S, LaneConnection
 from .tables import events_table, participants_table, sessions_table, snapshots_table, utcnow
 
@@ -128,7 +127,7 @@ class EventStore:
         busy_timeout_ms: int = 30_000,
         sqlite_synchronous: str = "NORMAL",
         engine_kwargs: dict[str, Any] | None = None,
-        write_lanes: int = 4,
+        write_lanes: int = 8,
     ) -> None:
         """``sqlite_synchronous=NORMAL`` in WAL mode survives a killed process (SIGKILL) but not a power
         cut; pass ``"FULL"`` to fsync every commit. ``engine_kwargs`` go to ``sqlalchemy.create_engine``."""
@@ -153,7 +152,8 @@ class EventStore:
             self._install_sqlite_hooks(busy_timeout_ms, sqlite_synchronous)
             self._write_lock = _sqlite_lock(u.database)
         else:
-            kwargs.setdefault("pool_size", 10)
+            # The write lanes keep a connection each (lane.py); reads and lone writes share the rest.
+            kwargs.setdefault("pool_size", 10 + max(1, write_lanes))
             kwargs.setdefault("max_overflow", 20)
             # A ping on every checkout is one more round trip per append; pinging only connections
             # that sat idle (a restarted server drops them while they wait) keeps the protection
@@ -164,9 +164,8 @@ class EventStore:
             if not ping_every_checkout:
                 self._install_idle_ping()
         # PostgreSQL commits several groups at once (each on its own connection; the server flushes
-        # their WAL together), so sessions are spread over `write_lanes` committers, each session
-        # always on the same one: its appends stay in order and two lanes never lock the same row.
-        # SQLite has one writer: one lane.
+        # their WAL together), so appends are spread over `write_lanes` committers (_submit). SQLite
+        # has one writer: one lane.
         lanes = 1 if self.dialect == "sqlite" else max(1, write_lanes)
         # Each lane writes its groups on a connection of its own (lane.py), held across groups.
         self._lane_conns = [LaneConnection(self._engine) for _ in range(lanes)]
@@ -174,14 +173,40 @@ class EventStore:
             GroupCommitter(lambda items, held=held: self._store_many(held, items), self._write)
             for held in self._lane_conns
         ]
+        # session code -> [its lane, its appends in flight]: a session stays on one lane while it has
+        # appends in flight, so they stay in order and two lanes never lock the same session row.
+        self._pinned: dict[str, list[Any]] = {}
+        self._pinned_lock = threading.Lock()
 
     @property
     def _group(self) -> GroupCommitter:
         """The first lane (tests hold it to build a group)."""
         return self._lanes[0]
 
-    def _lane(self, code: str) -> GroupCommitter:
-        return self._lanes[zlib.crc32(code.encode()) % len(self._lanes)]
+    def _pick_lane(self) -> GroupCommitter:
+        idle = next((lane for lane in self._lanes if lane.load == 0), None)
+        if idle is not None:
+            return idle
+        return max(self._lanes, key=lambda lane: lane.load if lane.load <= MAX_GROUP else -1)
+
+    def _submit(self, code: str, job: Job) -> Any:
+        """Run ``job`` on the lane its session is pinned to, else on an idle lane (concurrent writers of
+        different sessions write in parallel, none sharing a lane by chance as hashing would), else on
+        the lane with the most appends queued: they all go in its next group, one write for all."""
+        if len(self._lanes) == 1:
+            return self._lanes[0].submit(job)
+        with self._pinned_lock:
+            pin = self._pinned.get(code)
+            if pin is None:
+                pin = self._pinned[code] = [self._pick_lane(), 0]
+            pin[1] += 1
+        try:
+            return pin[0].submit(job)
+        finally:
+            with self._pinned_lock:
+                pin[1] -= 1
+                if pin[1] == 0:
+                    del self._pinned[code]
 
     # --- engine plumbing -----------------------------------------------------------------------------
     def _install_sqlite_hooks(self, busy_timeout_ms: int, synchronous: str) -> None:
@@ -413,7 +438,7 @@ class EventStore:
         def recover(exc: Exception) -> Event:  # UNIQUE(event_id): a retry of a stored event, or a clash
             return self._already_stored(code, p.event.id, exc)
 
-        done: Event = self._lane(code).submit(Job(code, lambda: Planned(code, p), p.sequenced, work, recover))
+        done: Event = self._submit(code, Job(code, lambda: Planned(code, p), p.sequenced, work, recover))
         self._maybe_snapshot(code, done.seq, done.seq)  # a no-op unless done.seq is a multiple
         return done
 
@@ -490,7 +515,7 @@ class EventStore:
             stored = self._already_stored(code, decided_ids[-1], exc)
             return self.events_after(code, base.version), stored
 
-        tail, stored = self._lane(code).submit(Job(code, plan, done, work, recover))
+        tail, stored = self._submit(code, Job(code, plan, done, work, recover))
         if stored is not None:
             self._maybe_snapshot(code, stored.seq, stored.seq)
         return tail, stored

@@ -80,15 +80,21 @@ class GroupCommitter:
         self._queue: list[Job] = []
         self._busy = False
 
+    @property
+    def load(self) -> int:
+        """Jobs queued, plus one while a group is being written (read without the lock: a hint)."""
+        return len(self._queue) + self._busy
+
     def submit(self, job: Job) -> Any:
         """Run ``job`` with whatever else is queued; its result once committed (or its error)."""
-        job.wake = threading.Event()
         with self._lock:
             self._queue.append(job)
             lead = not self._busy
             self._busy = True
+            if not lead:  # only a job that waits needs something to wait on
+                job.wake = threading.Event()
         if not lead:
-            job.wake.wait()
+            job.wake.wait()  # type: ignore[union-attr]
             if not job.lead:
                 return _outcome(job)
         self._lead()
@@ -112,7 +118,8 @@ class GroupCommitter:
                 else:
                     self._busy = False
             for job in group:
-                job.wake.set()  # type: ignore[union-attr]
+                if job.wake is not None:  # None: the leader's own job
+                    job.wake.set()
 
     def _run(self, group: list[Job]) -> None:
         # Sorted by session (stable: one session's jobs keep their order), so every group takes its

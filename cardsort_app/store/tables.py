@@ -72,7 +72,7 @@ class EventRow(SQLModel, table=True):
         sa.ForeignKeyConstraint(["session_code"], ["sessions.code"], name="fk_events_session_code"),
         sa.UniqueConstraint("session_code", "seq", name="uq_events_session_code_seq"),
         sa.UniqueConstraint("event_id", name="uq_events_event_id"),
-        sa.Index("ix_events_session_code", "session_code"),
+        # No index of its own on session_code: the unique index above leads with it (migration 0003).
         # The outbox relay scans unpublished rows only; a partial index keeps that scan tiny.
         sa.Index(
             "ix_events_unpublished",

@@ -65,7 +65,7 @@ EXPECTED = {
         "pk": ("pk_events", ("id",)),
         "uq": {"uq_events_session_code_seq": ("session_code", "seq"), "uq_events_event_id": ("event_id",)},
         "fk": {"fk_events_session_code": (("session_code",), "sessions")},
-        "ix": {"ix_events_session_code": ("session_code",), "ix_events_unpublished": ("id",)},
+        "ix": {"ix_events_unpublished": ("id",)},
     },
     "snapshots": {
         "pk": ("pk_snapshots", ("session_code", "seq")),
