@@ -89,8 +89,12 @@ def _quick_moves(card_id: rx.Var, pile: str) -> rx.Component:
     targets = QUICK_MOVES.get(pile, ())
     if not targets:
         return rx.fragment()
+    # Only moves the viewed step allows: a step-1 card sorted into a pile has no "Add to top 8" yet.
+    shown = VIEW_ALLOWED.contains(pile)
+    for target in targets:
+        shown = shown & VIEW_ALLOWED.contains(target)
     return rx.cond(
-        VIEW_ALLOWED.contains(pile),
+        shown,
         rx.flex(
             *[
                 rx.button(

@@ -211,6 +211,8 @@ def test_a_phone_sorts_by_tapping(new_context, api) -> None:
             f'[data-pile="unsorted"] [data-card-id="{card}"] [data-testid="quick-{targets[i % 3]}"]'
         ).tap()
         expect(h.card_in(page, targets[i % 3], card)).to_be_visible()
+    # A sorted card offers no tap into a later step's pile (the server would refuse it).
+    expect(page.locator('[data-testid=board] [data-testid="quick-top8"]')).to_have_count(0)
     h.complete_step(page, 2)
     expect(page.locator('[data-testid=pile][data-pile="top8"]')).to_be_visible()
     tapped = h.pile_cards(page, "very-important")[:2]
