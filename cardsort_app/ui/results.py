@@ -74,6 +74,7 @@ def results_chart(height: int = 300) -> rx.Component:
                 data=DashboardState.results_chart,
                 height=height,
                 width="100%",
+                margin={"top": 8, "right": 8, "left": 24, "bottom": 0},  # room for the first slanted label
             ),
             role="img",
             aria_label="Bar chart of how many participants chose each leading card",
