@@ -67,7 +67,8 @@ class LandingState(IdentityState):
         """A custom deck as CSV (id,label,description): checked whole, every bad row reported."""
         self.deck_problems, self.deck_file, self._custom_cards = [], "", []
         if not isinstance(files, list) or len(files) != 1 or not callable(getattr(files[0], "read", None)):
-            self.deck_problems = ["Choose one CSV file"]
+            # The dropzone hands over nothing for a file it refused: too large, or not a CSV.
+            self.deck_problems = [f"Choose one CSV file of at most {MAX_DECK_FILE_BYTES // 1024} KiB"]
             return
         data = await files[0].read(MAX_DECK_FILE_BYTES + 1)
         if len(data) > MAX_DECK_FILE_BYTES:

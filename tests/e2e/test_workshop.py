@@ -317,6 +317,10 @@ def test_a_custom_deck_from_a_csv_upload(new_context, api, tmp_path) -> None:
     errors = page.get_by_test_id("deck-errors")
     expect(errors).to_contain_text("Row 3: the id 'ok' is already used in row 2")
     expect(errors).to_contain_text("this file has 2")
+    big = tmp_path / "big.csv"  # over the dropzone's size: refused in the browser, the message says why
+    big.write_text("id,label,description\n" + "".join(f"v{i},Value {i},{'why ' * 60}\n" for i in range(300)))
+    page.locator("[data-testid=deck-upload] input[type=file]").set_input_files(str(big))
+    expect(errors).to_contain_text("at most 64 KiB")
     good = tmp_path / "deck.csv"
     good.write_text("id,label,description\n" + "".join(f"v{i},Value {i},Why {i}\n" for i in range(10)))
     page.locator("[data-testid=deck-upload] input[type=file]").set_input_files(str(good))
