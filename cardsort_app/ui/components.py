@@ -41,8 +41,7 @@ def participant_row(p: rx.Var, me: rx.Var | str = "") -> rx.Component:
             rx.cond(p["id"] == me, rx.text.span(" (you)", color_scheme="gray"), rx.fragment()),
             size="2",
             weight="medium",
-            trim="both",
-            flex="1",
+            flex="1",  # no leading trim: with overflow hidden it cut the names' ascenders and descenders
             overflow="hidden",
             text_overflow="ellipsis",
             white_space="nowrap",

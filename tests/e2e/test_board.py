@@ -52,6 +52,17 @@ def test_a_taken_name_is_refused_with_a_message(new_context, api) -> None:
     assert [p["name"] for p in h.rest_state(api, s)["participants"]] == ["Eve"]
 
 
+def test_participant_names_are_shown_whole_on_a_phone(new_context, api) -> None:
+    """The participants panel's names are not cut off at the top or bottom (ascenders, descenders)."""
+    s = h.create_session(api)
+    page = h.join(new_context(viewport={"width": 390, "height": 844}, is_mobile=True), s.code, "Jiggly Kit")
+    rows = page.locator("[data-testid=participants] [data-testid=participant]")
+    name = rows.filter(has_text="Jiggly Kit").get_by_text("Jiggly Kit")
+    expect(name).to_be_visible()
+    clipped = name.evaluate("el => el.scrollHeight - el.clientHeight")
+    assert clipped <= 0, f"the name is {clipped} px taller than the box that shows it"
+
+
 def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
     s = h.create_session(api)
     page = h.join(new_context(), s.code, "Finn")
