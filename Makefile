@@ -10,10 +10,11 @@ export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH
 # Reflex would download bun from the internet; we install it from the npm registry instead (DESIGN §6).
 export REFLEX_USE_SYSTEM_BUN := 1
 export PYTHONUNBUFFERED := 1
-# The server (Granian) keeps each connection's buffers in its own jemalloc, which otherwise holds freed pages
-# until it allocates again: purge them within a second so closed tabs' memory goes back to the system
-# (read at the process's start, so it must be in the environment; BENCHMARKS.md "Memory").
-export _RJEM_MALLOC_CONF ?= background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0
+# The server (Granian) keeps each websocket's buffers (~160 KiB) in its own jemalloc, which holds freed pages
+# until a purge. Its purging thread does not run in the forked worker, so a decay period is never honoured:
+# purge at once, and a closed tab's buffers go back to the system (read at the process's start, so it must
+# be in the environment; BENCHMARKS.md "Memory").
+export _RJEM_MALLOC_CONF ?= dirty_decay_ms:0,muzzy_decay_ms:0
 
 .PHONY: run test setup install lint bench browser services migrate clean
 

@@ -250,13 +250,13 @@ def report_per_tab(runs: dict[int, Fresh], floors: dict[int, Fresh], args: argpa
     for w, (one_time, slope, worst) in enumerate(slopes(runs, args)):
         what = "a fresh process" if w == 0 else f"the same process after wave {w}"
         out.append(
-            f"wave {w + 1} ({what}): {one_time:+.1f} MiB one-time + {slope:.0f} KiB per tab "
-            f"(least squares over {sizes} tabs; largest residual {worst:.1f} MiB) (target ≤ 50 KB per tab)"
+            f"wave {w + 1} ({what}): {slope:.0f} KiB per tab (target ≤ 50 KB) + {one_time:+.1f} MiB one-time "
+            f"(least squares over {sizes} tabs; largest residual {worst:.1f} MiB)"
         )
         if floor_fits:
             f_one, f_slope, f_worst = floor_fits[w]
             out.append(
-                f"  the floor's sockets: {f_one:+.1f} MiB one-time + {f_slope:.0f} KiB per tab "
+                f"  the floor's sockets: {f_slope:.0f} KiB per tab + {f_one:+.1f} MiB one-time "
                 f"(largest residual {f_worst:.1f} MiB); the app's own beyond the floor: "
                 f"{slope - f_slope:.0f} KiB per tab"
             )
@@ -278,8 +278,8 @@ def report_per_tab(runs: dict[int, Fresh], floors: dict[int, Fresh], args: argpa
             ]
             one_time, slope, worst = fit(heap)
             out.append(
-                f"wave {w + 1}, Python heap (tracemalloc): {one_time:+.1f} MiB one-time + {slope:.0f} KiB "
-                f"per tab (largest residual {worst:.1f} MiB)"
+                f"wave {w + 1}, Python heap (tracemalloc): {slope:.0f} KiB per tab + {one_time:+.1f} MiB "
+                f"one-time (largest residual {worst:.1f} MiB)"
             )
     released = all(w.released for run in runs.values() for w in run.waves)
     out.append(

@@ -25,8 +25,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 STARTUP_TIMEOUT_S = 420
-#: The Makefile's _RJEM_MALLOC_CONF: Granian's jemalloc gives freed pages back within a second.
-JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+#: The Makefile's _RJEM_MALLOC_CONF: Granian's jemalloc gives freed pages back at once.
+JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
 
 
 def free_port() -> int:
