@@ -48,7 +48,11 @@ def waiting_banner() -> rx.Component:
 def _selection(title: str, cards: rx.Var, testid: str) -> rx.Component:
     return rx.box(
         rx.text(title, weight="bold", size="2"),
-        rx.flex(rx.foreach(cards, mini_card), wrap="wrap", gap="6px", padding_top="6px"),
+        rx.cond(
+            cards.length() > 0,
+            rx.flex(rx.foreach(cards, mini_card), wrap="wrap", gap="6px", padding_top="6px"),
+            rx.text("None chosen", color_scheme="gray", size="2"),  # not a heading over nothing
+        ),
         data_testid=testid,
         width="100%",
     )

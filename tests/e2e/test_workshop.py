@@ -208,6 +208,19 @@ def test_the_csv_link_matches_get_exactly_and_json_is_the_log(new_context, api, 
     assert [e["seq"] for e in exported["events"]] == list(range(1, state["version"] + 1))
 
 
+def test_an_ended_board_says_what_was_not_chosen(new_context, api) -> None:
+    """A participant who never got to a top 3 sees "None chosen", not headings over nothing."""
+    s = create(api)
+    dash = open_dashboard(new_context(), s)
+    page = h.join(new_context(viewport={"width": 390, "height": 844}, is_mobile=True), s.code, "Ida")
+    dash.get_by_test_id("end-session").click()
+    dash.get_by_test_id("confirm-yes").click()
+    expect(page.get_by_test_id("session-ended")).to_be_visible()
+    for section in ("summary-top3", "summary-top8", "summary-very-important"):
+        expect(page.get_by_test_id(section)).to_contain_text("None chosen")
+        expect(page.locator(f"[data-testid={section}] [data-testid=card]")).to_have_count(0)
+
+
 def test_clicking_the_export_links_downloads_the_files(new_context, api) -> None:
     """`export-csv` / `export-json` are links a facilitator clicks (DESIGN §5b): the browser downloads the
     file and the dashboard stays put (the client-side router once took them for pages: "404")."""
