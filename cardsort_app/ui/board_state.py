@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from typing import Any
 
 import reflex as rx
@@ -31,7 +32,7 @@ from cardsort_app.domain.events import (
 from cardsort_app.domain.facilitation import display_names
 from cardsort_app.domain.optimistic import OptimisticState
 from cardsort_app.domain.rules import DomainError
-from cardsort_app.domain.state import PILES, SessionState
+from cardsort_app.domain.state import PILES, ParticipantState, SessionState
 from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import Runtime, get_runtime
@@ -71,12 +72,18 @@ _REVEALS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 _REAL_REVEALS: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
 
-def participant_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
-    """The participants panel, shared by every tab of the session (treat it as read-only).
+def participant_rows(
+    state: SessionState, online: set[str], only: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """The participants panel, shared by every tab of the session (treat it as read-only); with `only`,
+    just those participants' rows (the live feed's rebuild after a change of theirs).
 
     Participants see each other under ``display_names`` ("Participant N" in an anonymous session); only
     the facilitator's dashboard shows real names.
     """
+    if only is not None:
+        shown = [state.participants[pid] for pid in only if pid in state.participants]
+        return [_participant_row(state, p, online) for p in shown if p.active]
     key = (state.version, frozenset(online))
     cached = _ROWS.get(state.code)
     if cached is not None and cached[0] == key:
@@ -88,6 +95,19 @@ def participant_rows(state: SessionState, online: set[str]) -> list[dict[str, An
     ]
     _ROWS[state.code] = (key, rows)
     return rows
+
+
+def _participant_row(state: SessionState, person: ParticipantState, online: set[str]) -> dict[str, Any]:
+    """One row of `participant_rows` (its name as `display_names` gives it)."""
+    name = person.name
+    if state.anonymous:
+        name = f"Participant {list(state.participants).index(person.id) + 1}"
+    return {
+        "id": person.id,
+        "name": name,
+        "step": person.step,
+        "online": "true" if person.id in online else "false",
+    }
 
 
 def forget_rows(code: str) -> None:
@@ -309,6 +329,8 @@ class BoardState(FocusMode, IdentityState):
         changed so the delta stays small."""
         rt = get_runtime()
         confirmed = await rt.queries.state(self.session_code)
+        if view is None:  # every var below is set from this version: a push of it would change nothing
+            live.rendered(self.router.session.client_token, confirmed.version)
         view = view or confirmed
         self._set("title", confirmed.title)
         self._set("deck_size", len(confirmed.card_ids))

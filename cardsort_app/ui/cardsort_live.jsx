@@ -7,9 +7,10 @@ import { Socket } from "socket.io-client";
 
 const LIVE_EVENT = "cardsort_live";
 // The keyed lists a feed may carry, and the field that keys their rows. A feed is a session's audience:
-// the participants' one (code) or the facilitator's (code/facilitator, which adds `selections`).
-const LISTS = { rows: "id", reveals: "key", selections: "id" };
-const EMPTY = { rows: [], reveals: [], selections: [] };
+// the participants' one (code) or the facilitator's (code/facilitator, which adds `selections` and the
+// event `log`, keyed by seq and placed newest first).
+const LISTS = { rows: "id", reveals: "key", selections: "id", log: "id" };
+const EMPTY = { rows: [], reveals: [], selections: [], log: [] };
 const sessions = new Map();
 
 function session(code) {

@@ -10,7 +10,7 @@ from cardsort_app.ui.components import online_dot, reveal_block, step_badge
 from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.dashboard_team import team_panel
-from cardsort_app.ui.live_view import count_where, live_reveals, live_rows
+from cardsort_app.ui.live_view import count_where, live_head, live_list, live_reveals, live_rows
 from cardsort_app.ui.replay import replay_panel
 from cardsort_app.ui.results import results_card
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
@@ -104,16 +104,17 @@ def _progress() -> rx.Component:
 
 
 def _log_row(e: rx.Var) -> rx.Component:
+    """One row of the live log (the facilitator feed's `log`: keyed by the event's seq, `id`)."""
     return rx.table.row(
-        rx.table.cell(e["seq"], font_family="ui-monospace, monospace"),
+        rx.table.cell(e["id"], font_family="ui-monospace, monospace"),
         rx.table.cell(e["when"], font_family="ui-monospace, monospace"),
         rx.table.cell(rx.code(e["type"], size="1")),
         rx.table.cell(e["who"]),
         rx.table.cell(rx.text(e["detail"], size="1", color_scheme="gray")),
         data_testid="event-row",
-        data_seq=e["seq"],
+        data_seq=e["id"],
         data_type=e["type"],
-        key=e["seq"],
+        key=e["id"],
     )
 
 
@@ -122,7 +123,7 @@ def _event_log() -> rx.Component:
         rx.hstack(
             rx.icon("scroll-text", size=16),
             rx.text("Event log", weight="bold"),
-            rx.badge("v", DashboardState.version, variant="soft"),
+            rx.badge("v", live_head(DashboardState.live, DashboardState.version), variant="soft"),
             spacing="2",
             align="center",
         ),
@@ -133,7 +134,7 @@ def _event_log() -> rx.Component:
                         *[rx.table.column_header_cell(h) for h in ("seq", "time", "type", "who", "detail")]
                     )
                 ),
-                rx.table.body(rx.foreach(DashboardState.log, _log_row)),
+                rx.table.body(rx.foreach(live_list(DashboardState.live, "log"), _log_row)),
                 size="1",
                 width="100%",
             ),
@@ -213,7 +214,7 @@ def _ready() -> rx.Component:
             _stat("Participants", live_rows(DashboardState.live).length(), "users"),
             _stat("Online", count_where(live_rows(DashboardState.live), "online", "true"), "wifi"),
             _stat("Done", count_where(live_rows(DashboardState.live), "step", 4), "flag"),
-            _stat("Events", DashboardState.version, "activity"),
+            _stat("Events", live_head(DashboardState.live, DashboardState.version), "activity"),
             gap="3",
             wrap="wrap",
             width="100%",

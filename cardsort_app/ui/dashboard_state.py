@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter, OrderedDict
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,12 +21,12 @@ from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck, participant_rows, reveal_rows
 from cardsort_app.ui.dashboard_workshop import WorkshopControls
 from cardsort_app.ui.identity import IdentityState
-from cardsort_app.ui.live import Audience, live
-from cardsort_app.ui.live_feed import FACILITATOR
+from cardsort_app.ui.live import RECENT_EVENTS, Audience, live
+from cardsort_app.ui.live_feed import FACILITATOR, Window
 from cardsort_app.ui.workshop_view import selection_row
 
-#: How many of the newest events the live log shows.
-LOG_SIZE = 100
+#: How many of the newest events the live log shows: those this process keeps per session (ui/live.py).
+LOG_SIZE = RECENT_EVENTS
 MAX_CODE_CHARS = 32
 MAX_KEY_CHARS = 200
 NOT_VERIFIED = "Open the dashboard with the facilitator link first."
@@ -102,10 +103,10 @@ def progress_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]
 #: the reducer keeps an unchanged participant's object, so a change rebuilds only its own participant's
 #: rows, not 200 (the feed still compares them all, cheaply). Bounded: the oldest session goes first.
 _MEMO_SESSIONS = 64
-_MEMO: OrderedDict[tuple[str, str], dict[str, tuple[tuple[Any, ...], dict[str, Any]]]] = OrderedDict()
+_MEMO: OrderedDict[tuple[str, str], dict[Any, tuple[tuple[Any, ...], dict[str, Any]]]] = OrderedDict()
 
 
-def _memo(code: str, kind: str) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
+def _memo(code: str, kind: str) -> dict[Any, tuple[tuple[Any, ...], dict[str, Any]]]:
     memo = _MEMO.get((code, kind))
     if memo is None:
         memo = _MEMO[(code, kind)] = {}
@@ -136,20 +137,39 @@ def _progress_row(
     }
 
 
-def _progress_feed_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
+def _some(state: SessionState, only: Collection[str] | None) -> Iterable[ParticipantState]:
+    """The active participants, or just those of `only` (their rows alone: see live_feed.Rows)."""
+    if only is None:
+        return state.active_participants
+    shown = (state.participants.get(pid) for pid in only)
+    return [p for p in shown if p is not None and p.active]
+
+
+def _keep(memo: dict[Any, Any], kept: dict[Any, Any], only: Collection[str] | None) -> None:
+    """The memo holds exactly the rows just built: every row, or the others' plus those of `only`."""
+    if only is None:
+        memo.clear()
+    else:
+        for pid in only:
+            memo.pop(pid, None)
+    memo.update(kept)
+
+
+def _progress_feed_rows(
+    state: SessionState, online: set[str], only: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """`progress_rows`, rebuilding only the participants whose data changed since the last call."""
     memo = _memo(state.code, "progress")
     revealed = {(r.participant_id, str(r.reveal_type)) for r in state.reveals}
     rows, kept = [], {}
-    for p in state.active_participants:
+    for p in _some(state, only):
         key = (p, p.id in online, (p.id, "top8") in revealed, (p.id, "top3") in revealed, len(state.card_ids))
         hit = memo.get(p.id)
         if hit is None or not _same(key, hit[0]):
             hit = (key, _progress_row(*key))
         kept[p.id] = hit
         rows.append(hit[1])
-    memo.clear()
-    memo.update(kept)
+    _keep(memo, kept, only)
     return rows
 
 
@@ -168,27 +188,60 @@ def _real_reveals(state: SessionState) -> list[dict[str, Any]]:
     return reveal_rows(state, real_names=True)
 
 
-def _selections(state: SessionState, _online: set[str]) -> list[dict[str, Any]]:
+def _selections(
+    state: SessionState, _online: set[str], only: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """`selection_rows`, rebuilding only the participants whose data changed since the last call."""
     memo = _memo(state.code, "selections")
     deck = None
     rows, kept = [], {}
-    for p in state.active_participants:
+    for p in _some(state, only):
         hit = memo.get(p.id)
         if hit is None or hit[0][0] is not p:
             deck = deck or _deck(state)
             hit = ((p,), selection_row(deck, Selection(p.id, p.name, p.step, p.top3, p.top8)))
         kept[p.id] = hit
         rows.append(hit[1])
-    memo.clear()
-    memo.update(kept)
+    _keep(memo, kept, only)
     return rows
 
 
-# Everyone's progress, the reveals and the selections (real names) reach the dashboards as row frames to
-# the facilitator room of the session (ui/live_feed.py): built once per change, only the changed rows sent,
-# whatever the number of participants. Only dashboards that proved the key are in that room.
-live.audiences[FACILITATOR] = Audience(_progress_feed_rows, _real_reveals, {"selections": _selections})
+def _log_feed_rows(state: SessionState, after: int) -> list[dict[str, Any]]:
+    """The event log's rows after seq `after` (of its newest `LOG_SIZE`), oldest first, `n` = -seq (shown
+    newest first), from the events this process applied (the dashboard's load read the older ones:
+    `live.seed`). A row is built once per event, and again only when its participant's name changed (an
+    erased name leaves the log too)."""
+    memo = _memo(state.code, "log")
+    oldest = max(0, state.version - LOG_SIZE)
+    events = live.events_after(state.code, max(after, oldest)) or []
+    rows = []
+    for event in events:
+        seq = event.seq or 0
+        if seq > state.version:
+            break
+        person = state.participant(event.participant_id)
+        name = person.name if person else None
+        hit = memo.get(seq)
+        if hit is None or hit[0] != (event.id, name):
+            row = log_row(state, event)
+            del row["seq"]  # the row's key is its seq: `seq` in a frame row is the stamp's (live_feed.py)
+            hit = memo[seq] = ((event.id, name), {"id": seq, "n": -seq, **row})
+        rows.append(hit[1])
+    for seq in [s for s in memo if s <= oldest]:
+        del memo[seq]
+    return rows
+
+
+# Everyone's progress, the reveals, the selections (real names) and the event log reach the dashboards as
+# row frames to the facilitator room of the session (ui/live_feed.py): built once per change, only the
+# changed rows sent, whatever the number of participants. Only dashboards that proved the key are in that
+# room. A step change or a join therefore costs a dashboard no Reflex push at all (ui/live.py).
+live.audiences[FACILITATOR] = Audience(
+    _progress_feed_rows,
+    _real_reveals,
+    {"selections": _selections},
+    windows={"log": Window(_log_feed_rows, LOG_SIZE)},
+)
 
 
 class DashboardState(WorkshopControls, IdentityState):
@@ -198,12 +251,11 @@ class DashboardState(WorkshopControls, IdentityState):
     session_code: str = ""
     title: str = ""
     status: str = "loading"  # loading | ready | forbidden (a wrong key and an unknown code alike)
-    # Everyone's rows (progress, reveals, selections) as the facilitator feed's snapshot when this tab
-    # (re)loaded; later changes arrive as row frames, merged in the browser (live_view.py).
+    # Everyone's rows (progress, reveals, selections, the event log) as the facilitator feed's snapshot when
+    # this tab (re)loaded; later changes arrive as row frames, merged in the browser (live_view.py).
     live: dict[str, Any] = {}
-    log: list[dict[str, Any]] = []
     chart: list[dict[str, Any]] = []
-    version: int = 0
+    version: int = 0  # as of the last push; the page shows the newer of it and the live log's head
     deck_size: int = 0
     message: str = ""
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
@@ -211,7 +263,6 @@ class DashboardState(WorkshopControls, IdentityState):
     team_names: list[str] = []
     _verified_code: str = ""
     _key: str = ""
-    _log_seq: int = 0
 
     @rx.var
     def join_path(self) -> str:
@@ -222,9 +273,9 @@ class DashboardState(WorkshopControls, IdentityState):
 
     def _forget(self) -> None:
         """No verified session in this tab: nothing of any session stays visible."""
-        self._verified_code, self._key, self._log_seq = "", "", 0
+        self._verified_code, self._key = "", ""
         self.session_code, self.title, self.version, self.deck_size, self.message = "", "", 0, 0, ""
-        self.live, self.log, self.chart = {}, [], []
+        self.live, self.chart = {}, []
         self._forget_workshop()
         self.team, self.team_names = {"open": False, "locked": False, "candidates": [], "values": []}, []
 
@@ -257,6 +308,7 @@ class DashboardState(WorkshopControls, IdentityState):
         await live.attach(
             session.client_token, code, type(self), None, sid=session.session_id, everything=True
         )
+        await live.seed(code)  # the log's older rows; after attaching, so every later event is added
         self._show_live(live.snapshot(code, FACILITATOR))
         await self._sync()
         return None
@@ -283,15 +335,6 @@ class DashboardState(WorkshopControls, IdentityState):
         await self._sync_workshop(state)
         self._put("team", team_view(state))
         self._put("team_names", [team_rules.card_label(state, c) for c in state.team.values])
-        if not self.log:
-            self._log_seq = max(0, state.version - LOG_SIZE)  # start with the newest page
-        if state.version > self._log_seq:
-            fresh = live.events_after(self._verified_code, self._log_seq)  # no log read per change
-            if fresh is None or len(fresh) > LOG_SIZE:
-                fresh = await rt.queries.events_after(self._verified_code, self._log_seq, LOG_SIZE)
-            if fresh:
-                self._log_seq = fresh[-1].seq or self._log_seq
-                self.log = ([log_row(state, e) for e in reversed(fresh)] + self.log)[:LOG_SIZE]
 
     @rx.event
     async def reveal_all(self):

@@ -37,8 +37,14 @@ def guarded(fn: Callable) -> Callable:
     if getattr(fn, "_cardsort_guarded", False):
         return fn
     signature = inspect.signature(fn)
+    params = list(signature.parameters.values())[1:]  # after `self`
+    by_name = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
+    names = frozenset(p.name for p in params)
+    required = frozenset(p.name for p in params if p.default is p.empty)
 
     def malformed(self: Any, args: tuple, kwargs: dict) -> bool:
+        if by_name and not args and required <= kwargs.keys() <= names:
+            return False  # the common call (Reflex passes names): the same answer as bind, cheaper
         try:
             signature.bind(self, *args, **kwargs)
         except TypeError as exc:

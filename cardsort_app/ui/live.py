@@ -16,6 +16,7 @@ until its socket disconnects, and again when the same tab reconnects.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from cardsort_app.ui.live_feed import (
     Reveals,
     Rows,
     SessionFeed,
+    Windows,
     feed_key,
     room,
 )
@@ -69,6 +71,12 @@ COALESCE_S = 0.05
 #: The facilitator's events change every tab's own state (pacing, the timer, the end; the team board
 #: opened or locked: each board links to it): each tab of the session is pushed, not only the sender's
 #: (the facilitator has no board).
+#: What a dashboard shows of these events comes only from its facilitator feed (the participants' rows,
+#: the event log and its head): its own Reflex vars (results, chart, team board, workshop) stay as they
+#: are, so it gets no push. A step change leaves every pile, reveal and the team board as they were (a
+#: join may not: one after a leave brings that participant's piles back into the results).
+_DASHBOARD_FEED_ONLY = frozenset({EventType.STEP_TRANSITIONED})
+
 _FOR_EVERY_TAB = frozenset(
     {
         EventType.STEP_OPENED,
@@ -92,6 +100,7 @@ class _Tab:
     resync: bool = False  # it missed frames (a reconnect): send it the whole shared list once
     task: asyncio.Task | None = None
     sid: str | None = None  # its socket (in the room of its audience's feed): only its end detaches the tab
+    shown: int = 0  # the projection version its own handler last rendered whole (`rendered`)
 
     @property
     def audience(self) -> str:
@@ -105,6 +114,7 @@ class Audience:
     rows: Rows
     reveals: Reveals
     lists: Lists
+    windows: Windows = field(default_factory=dict)  # lists of only their newest rows (the event log)
 
 
 @dataclass
@@ -118,6 +128,8 @@ class LiveRegistry:
     feeds: dict[str, SessionFeed] = field(default_factory=dict)  # feed_key(code, audience) -> feed
     audiences: dict[str, Audience] = field(default_factory=dict)  # registered by the dashboard's state
     recent: dict[str, deque[Event]] = field(default_factory=dict)  # code -> its newest applied events
+    online: dict[str, set[str]] = field(default_factory=dict)  # code -> who is online (`_online`)
+    hears_presence: bool = False  # `on_presence` is hooked into the presence port (install)
 
     @property
     def runtime(self) -> Runtime:
@@ -160,7 +172,7 @@ class LiveRegistry:
         key = feed_key(code, audience)
         feed = self.feeds.get(key)
         if feed is None:
-            changes, queries = self.runtime.feed, self.runtime.queries
+            changes = self.runtime.feed
             if audience:
                 shows = self.audiences[audience]
             else:
@@ -170,16 +182,27 @@ class LiveRegistry:
             feed = self.feeds[key] = SessionFeed(
                 code,
                 state=lambda: changes.current(code),
-                online=lambda: queries.online(code),
+                online=lambda: self._online(code),
                 rows=shows.rows,
                 reveals=shows.reveals,
                 emit=self._emit,
                 on_sent=None if audience else metrics.APPENDED_PUSHED.observe,
                 audience=audience,
                 lists=shows.lists,
+                windows=shows.windows,
                 emit_now=self._emit_now,
             )
         return feed
+
+    def _online(self, code: str) -> set[str]:
+        """Who is online in `code`, asked once per presence change (the presence port scans every tab of
+        the process), not on every change of the session: `on_presence` hears each change of that set."""
+        if not self.hears_presence:  # no `on_presence`: the cache would never be told
+            return self.runtime.queries.online(code)
+        online = self.online.get(code)
+        if online is None:
+            online = self.online[code] = self.runtime.queries.online(code)
+        return online
 
     async def _emit(self, to_room: str, frame: dict[str, Any]) -> None:
         if self.app is not None and self.app.sio is not None:
@@ -245,6 +268,7 @@ class LiveRegistry:
                     if feed is not None:
                         feed.close()
                 self.recent.pop(tab.code, None)
+                self.online.pop(tab.code, None)
                 from cardsort_app.ui.board_state import forget_rows
 
                 forget_rows(tab.code)
@@ -258,7 +282,27 @@ class LiveRegistry:
         recent = self.recent.get(code)
         if not recent or (recent[0].seq or 0) > seq + 1:
             return None
-        return [e for e in recent if (e.seq or 0) > seq]
+        # `recent` holds consecutive seqs (applied in order, seeded from the log): slice, not scan
+        skip = max(0, seq + 1 - (recent[0].seq or 0))
+        after = list(itertools.islice(recent, skip, None))
+        if after and after[0].seq != max(seq + 1, recent[0].seq or 0):  # not consecutive after all
+            return [e for e in recent if (e.seq or 0) > seq]
+        return after
+
+    async def seed(self, code: str) -> None:
+        """Make sure this process holds the session's newest `RECENT_EVENTS` events (a dashboard's log):
+        one log read at most, by a tab already attached, so every event applied since is in `recent`."""
+        queries = self.runtime.queries
+        since = max(0, (await queries.state(code)).version - RECENT_EVENTS)
+        if self.events_after(code, since) is not None:
+            return
+        older = await queries.events_after(code, since, RECENT_EVENTS)
+        if code not in self.by_session:
+            return  # every tab left meanwhile: nothing to keep
+        recent = self.recent.get(code) or deque()
+        first = (recent[0].seq or 0) if recent else None
+        merged = [e for e in older if first is None or (e.seq or 0) < first] + list(recent)
+        self.recent[code] = deque(merged[-RECENT_EVENTS:], maxlen=RECENT_EVENTS)
 
     def _make_listener(self, code: str) -> Callable[[SessionState, Sequence[Event]], None]:
         def on_events(_state: SessionState, events: Sequence[Event]) -> None:
@@ -274,15 +318,17 @@ class LiveRegistry:
                 for token in list(self.by_session.get(code, ())):
                     self.mark(token)
                 return
-            # Otherwise an event changes only its own participant's board (and the dashboards).
-            self._mark_own(code, {e.participant_id for e in events})
+            # Otherwise an event changes only its own participant's board (and the dashboards, unless
+            # their feed alone shows it).
+            dashboards = any(e.type not in _DASHBOARD_FEED_ONLY for e in events)
+            self._mark_own(code, {e.participant_id for e in events}, dashboards)
 
         return on_events
 
-    def _mark_own(self, code: str, participant_ids: set[str]) -> None:
+    def _mark_own(self, code: str, participant_ids: set[str], dashboards: bool) -> None:
         for token in list(self.by_session.get(code, ())):
             tab = self.tabs.get(token)
-            if tab is not None and (tab.everything or tab.participant_id in participant_ids):
+            if tab is not None and (dashboards if tab.everything else tab.participant_id in participant_ids):
                 self.mark(token)
 
     def mark(self, token: str) -> None:
@@ -293,11 +339,26 @@ class LiveRegistry:
         if tab.task is None or tab.task.done():
             tab.task = asyncio.get_running_loop().create_task(self._push(token, tab))
 
+    def rendered(self, token: str, version: int) -> None:
+        """The tab's own handler just rendered the confirmed projection at `version` into its vars (the
+        acting tab's `send_changes`): a push of that version or an older one would change nothing."""
+        tab = self.tabs.get(token)
+        if tab is not None and version > tab.shown:
+            tab.shown = version
+
+    def _seen(self, tab: _Tab) -> bool:
+        state = self.runtime.feed.current(tab.code)
+        return state is not None and tab.shown >= state.version
+
     async def _push(self, token: str, tab: _Tab) -> None:
         while tab.dirty and self.tabs.get(token) is tab:
             tab.dirty = False
+            if not tab.resync and self._seen(tab):
+                continue  # its own handler already rendered this version (no state lock, no delta)
             try:
                 resync, tab.resync = tab.resync, False
+                if resync and tab.everything:
+                    await self.seed(tab.code)  # the log it missed while away
                 async with self.app.modify_state(rx.BaseStateToken(ident=token, cls=tab.state_cls)) as root:
                     state = await root.get_state(tab.state_cls)
                     await state._sync()
@@ -309,6 +370,7 @@ class LiveRegistry:
     # --- websocket lifecycle hooks --------------------------------------------------------------------
     def on_presence(self, code: str, _participant_id: str, _online: bool) -> None:
         """One row changes for everyone (one frame to the room); only dashboards get a Reflex push."""
+        self.online.pop(code, None)
         if code in self.by_session:
             for audience in ("", *self.audiences):
                 if audience == "" or feed_key(code, audience) in self.feeds:
@@ -385,3 +447,4 @@ def install(app: Any) -> None:
     namespace.on_disconnect = on_disconnect
     namespace._cardsort_hooked = True
     get_runtime().feed.on_presence(live.on_presence)
+    live.hears_presence = True

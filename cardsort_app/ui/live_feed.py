@@ -22,7 +22,8 @@ import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 from cardsort_app.domain.state import SessionState
@@ -48,14 +49,31 @@ def _new_process() -> None:
 _new_process()
 os.register_at_fork(after_in_child=_new_process)
 
-Rows = Callable[[SessionState, set[str]], list[dict[str, Any]]]
+#: Rows built from (projection, who is online, only): `only` None asks for every row; a set of participant
+#: ids asks for just their rows.
+Rows = Callable[[SessionState, set[str], Collection[str] | None], list[dict[str, Any]]]
 Reveals = Callable[[SessionState], list[dict[str, Any]]]
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 #: Puts a frame in the room's sockets' send queues without yielding to the loop; False when it cannot.
 EmitNow = Callable[[str, dict[str, Any]], bool]
-#: Extra keyed lists of an audience's feed: name -> rows built from (projection, who is online); each row
-#: has an "id" (a participant id: its place in the join order orders it).
+#: Extra keyed lists of an audience's feed, one row per participant: name -> rows; each row has an "id"
+#: (a participant id: its place in the join order orders it).
 Lists = dict[str, Rows]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A list that shows only its newest `size` rows (the dashboard's event log). `build(state, after)`
+    returns the rows whose int "id" is above `after`, oldest first, each placed by its own "n"; `after`
+    0 asks for every row it still has (they are compared with what was sent: a renamed participant). A
+    row pushed out by newer ones leaves as a tombstone in that frame and is forgotten: nothing grows
+    with the session's length."""
+
+    build: Callable[[SessionState, int], list[dict[str, Any]]]
+    size: int
+
+
+Windows = dict[str, Window]
 
 #: The facilitator's feed: real names, everyone's piles and selections. Its room holds only the sockets
 #: of dashboards that proved the facilitator key (ui/live.py), never a participant's board.
@@ -86,6 +104,7 @@ class SessionFeed:
         *,
         audience: str = "",
         lists: Lists | None = None,
+        windows: Windows | None = None,
         emit_now: EmitNow | None = None,
     ) -> None:
         self.code = code
@@ -96,7 +115,13 @@ class SessionFeed:
         self._people: dict[str, _Sent] = {}
         self._shown: dict[str, _Sent] = {}
         self._lists = lists or {}
-        self._extra: dict[str, dict[str, _Sent]] = {name: {} for name in self._lists}
+        self._windows = windows or {}
+        self._extra: dict[str, dict[Any, _Sent]] = {name: {} for name in (*self._lists, *self._windows)}
+        self._newest: dict[str, int] = {}  # a window's highest key sent
+        # What the last computation was built from: the next one rebuilds only the participants changed since
+        self._built: SessionState | None = None
+        self._built_online: set[str] = set()
+        self._order: dict[str, int] = {}
         self._seq = self._ps = 0
         self._dirty = False
         self._marked_at: float | None = None
@@ -165,23 +190,79 @@ class SessionFeed:
             return None
         stamp = {"seq": state.version, "ps": next(_STAMPS), "w": WORKER}
         self._seq, self._ps = state.version, stamp["ps"]
-        order = {pid: i for i, pid in enumerate(state.participants)}
         online = self._online()
-        people = {row["id"]: (row, order.get(row["id"], 0)) for row in self._rows(state, online)}
-        shown = {}
-        for i, r in enumerate(self._reveals(state)):
-            key = f"{r['participant_id']}:{r['reveal_type']}"
-            shown[key] = ({**r, "key": key}, i)
-        rows = _changes(self._people, people, "id", stamp)
-        reveals = _changes(self._shown, shown, "key", stamp)
+        only = self._changed_only(state, online)
+        if only is None:
+            self._order = {pid: i for i, pid in enumerate(state.participants)}
+        self._built, self._built_online = state, set(online)
+        order = self._order
+        people = {row["id"]: (row, order.get(row["id"], 0)) for row in self._rows(state, online, only)}
+        rows = _changes(self._people, people, "id", stamp, only)
+        reveals = []
+        if only is None:  # the reveals are the same object when none changed (the reducer keeps it)
+            shown = {}
+            for i, r in enumerate(self._reveals(state)):
+                key = f"{r['participant_id']}:{r['reveal_type']}"
+                shown[key] = ({**r, "key": key}, i)
+            reveals = _changes(self._shown, shown, "key", stamp)
         extra = {}
         for name, build in self._lists.items():
-            now = {row["id"]: (row, order.get(row["id"], 0)) for row in build(state, online)}
-            if changed := _changes(self._extra[name], now, "id", stamp):
+            now = {row["id"]: (row, order.get(row["id"], 0)) for row in build(state, online, only)}
+            if changed := _changes(self._extra[name], now, "id", stamp, only):
+                extra[name] = changed
+        for name, window in self._windows.items():
+            if changed := self._slide(name, window, state, stamp, whole=only is None):
                 extra[name] = changed
         if not rows and not reveals and not extra:
             return None
         return {"code": self.key, "rows": rows, "reveals": reveals, **extra}
+
+    def _slide(
+        self, name: str, window: Window, state: SessionState, stamp: dict[str, Any], whole: bool
+    ) -> list[dict[str, Any]]:
+        """A window's new (or, `whole`, changed) rows and the tombstones of those they push out."""
+        last, out, unordered = self._extra[name], [], False
+        for row in window.build(state, 0 if whole else self._newest.get(name, 0)):
+            k, newest = row["id"], self._newest.get(name, 0)
+            previous = last.get(k)
+            if previous is None or (previous[0] is not row and previous[0] != row):
+                sent = {**row, **stamp}
+                last[k] = (row, row["n"], sent)
+                out.append(sent)
+                unordered = unordered or (previous is None and k < newest)
+            self._newest[name] = max(newest, k)
+        if unordered:  # older rows arrived late (a log read): keep the keys in order
+            ordered = sorted(last.items())
+            last.clear()
+            last.update(ordered)
+        while len(last) > window.size:  # keys in order: the first one is the oldest
+            out.append({"id": (oldest := next(iter(last))), "gone": True, **stamp})
+            del last[oldest]
+        return out
+
+    def _changed_only(self, state: SessionState, online: set[str]) -> set[str] | None:
+        """The participants changed since the last computation when nothing else did (a step, a move: the
+        reducer hands back every other participant's very object), else None: rebuild every row. A
+        participant's rows depend on their own data, whether they are online, the reveals, the join order
+        and the session's anonymity; a change of a name (an erasure) renames other rows too (anonymous
+        numbering, reveals), so it rebuilds everything."""
+        last = self._built
+        if (
+            last is None
+            or last.code != state.code
+            or state.reveals is not last.reveals
+            or state.anonymous != last.anonymous
+            or len(state.participants) != len(last.participants)
+            or online != self._built_online
+        ):
+            return None
+        before = last.participants
+        changed = {pid for pid, p in state.participants.items() if before.get(pid) is not p}
+        for pid in changed:
+            old = before.get(pid)
+            if old is None or old.name != state.participants[pid].name:
+                return None  # new, or renamed (an erasure): other rows may show the name (reveals)
+        return changed
 
     def _ensure_sender(self, delay: float = 0.0) -> None:
         if self._task is None or self._task.done():
@@ -213,9 +294,11 @@ def _changes(
     now: dict[str, tuple[dict[str, Any], int]],
     key: str,
     stamp: dict[str, Any],
+    only: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows that differ from `last` (updated in place), stamped; rows gone become tombstones. A builder
-    that hands back the very same row object for an unchanged participant costs no comparison."""
+    that hands back the very same row object for an unchanged participant costs no comparison. With
+    `only`, `now` holds just those keys' rows: only those keys can be gone."""
     out: list[dict[str, Any]] = []
     for k, (row, n) in now.items():
         previous = last.get(k)
@@ -223,6 +306,13 @@ def _changes(
             sent = {**row, "n": n, **stamp}
             last[k] = (row, n, sent)
             out.append(sent)
+    if only is not None:
+        for k in only:
+            if k not in now and (previous := last.get(k)) is not None and previous[0] is not None:
+                sent = {key: k, "gone": True, **stamp}
+                last[k] = (None, None, sent)
+                out.append(sent)
+        return out
     for k, (row, _, _) in list(last.items()):
         if row is not None and k not in now:
             sent = {key: k, "gone": True, **stamp}

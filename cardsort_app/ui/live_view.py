@@ -45,3 +45,12 @@ def count_where(rows: rx.Var, field: str, value: str | int) -> rx.Var:
     """How many of the browser-side rows have `field` == `value` (computed in the page, not pushed)."""
     js = f"({rows!s}).filter((r) => r[{field!r}] === {value!r}).length"
     return rx.Var(_js_expr=js, _var_data=rows._get_all_var_data()).to(int)
+
+
+def live_head(snapshot: rx.Var, version: rx.Var) -> rx.Var:
+    """The newest event's seq a dashboard knows: its live log's first row (newest first), or `version`
+    (as of the tab's last Reflex push) when that is newer."""
+    log = live_list(snapshot, "log")
+    js = f"Math.max({version!s}, ((({log!s})[0]) || {{}}).id || 0)"  # a log row's id is its event's seq
+    data = VarData.merge(log._get_all_var_data(), version._get_all_var_data())
+    return rx.Var(_js_expr=js, _var_data=data).to(int)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import reflex as rx
 
 from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.live_view import live_head
 from cardsort_app.ui.replay_state import SPEEDS, ReplayState
 
 
@@ -82,7 +83,7 @@ def replay_panel(progress_table: Callable[[rx.Var], rx.Component]) -> rx.Compone
                 min=0,
                 # The live head (pushed with every event), so End / the far right reach the newest event
                 # even after the replay was last rebuilt; the handler clamps to the log's head anyway.
-                max=DashboardState.version,
+                max=live_head(DashboardState.live, DashboardState.version),
                 step=1,
                 value=ReplayState.seq,
                 on_change=ReplayState.scrub.debounce(40),
@@ -108,7 +109,7 @@ def replay_panel(progress_table: Callable[[rx.Var], rx.Component]) -> rx.Compone
             "seq ",
             ReplayState.seq,
             " of ",
-            DashboardState.version,
+            live_head(DashboardState.live, DashboardState.version),
             " · ",
             ReplayState.event_label,
             " · rebuilt in ",

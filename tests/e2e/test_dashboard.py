@@ -64,3 +64,38 @@ def test_the_dashboard_needs_the_key(new_context, api) -> None:
     page.goto(f"/s/{s.code}/facilitate?key=wrong")
     expect(page.get_by_test_id("forbidden")).to_be_visible()
     expect(page.get_by_test_id("dashboard")).to_have_count(0)
+
+
+def _log_seqs(page) -> list[int]:
+    return [
+        int(s)
+        for s in page.locator("[data-testid=event-row]").evaluate_all("rs => rs.map(r => r.dataset.seq)")
+    ]
+
+
+def test_the_event_log_lists_every_event_newest_first_live_and_after_a_reload(new_context, api) -> None:
+    """The log's rows reach the dashboard as rows of the facilitator's live feed: each carries its own
+    event's seq (and type), newest first, while events happen, and the same after a reload (read from the
+    log) and on a dashboard opened later."""
+    s = h.create_session(api)
+    dash = new_context().new_page()
+    dash.goto(f"/s/{s.code}/facilitate?key={s.key}")
+    expect(dash.get_by_test_id("dashboard")).to_be_visible()
+    kim = h.join(new_context(), s.code, "Kim")
+    h.sort_step1(kim)
+    h.complete_step(kim, 2)
+    log = h.eventually(
+        lambda: h.events(api, s), lambda es: es[-1]["type"] == "STEP_TRANSITIONED", "the step change appended"
+    )
+    version = log[-1]["seq"]
+    expected = list(range(version, 0, -1))
+    types = [e["type"] for e in reversed(log)]
+    rows = dash.locator("[data-testid=event-row]")
+    expect(rows).to_have_count(len(expected))
+    expect(rows.first).to_have_attribute("data-seq", str(version))
+    assert _log_seqs(dash) == expected
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.type)") == types
+    for page in (dash, new_context().new_page()):
+        page.goto(f"/s/{s.code}/facilitate?key={s.key}")
+        expect(page.locator("[data-testid=event-row]")).to_have_count(len(expected))
+        assert _log_seqs(page) == expected
