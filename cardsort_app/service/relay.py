@@ -39,6 +39,10 @@ RECOVER_PAGE = 500
 BATCH = 200
 #: Attempts for a batch failing with an error that is not a PublishError.
 MAX_UNEXPECTED = 5
+#: Published events are marked in the log this long after their publish, every session's at once: a mark
+#: is bookkeeping (a crash before it only republishes them, and subscribers apply by seq), and one per
+#: change cost a write transaction and two thread hand-offs on the command path's loop. `flush` marks now.
+MARK_AFTER_S = 0.25
 
 
 def backoff(attempt: int, first: float = RETRY_FIRST_S, cap: float = RETRY_MAX_S) -> float:
@@ -56,7 +60,10 @@ class OutboxRelay:
         self._workers: dict[str, asyncio.Task] = {}
         self._idle: dict[str, asyncio.Event] = {}
         self._to_mark: dict[str, set[int]] = {}  # per session: seqs published, not marked yet
-        self._markers: dict[str, asyncio.Task] = {}
+        self._marking: set[str] = set()  # sessions whose marks are being written
+        self._marker: asyncio.Task | None = None  # one for every session (`_run_marker`)
+        self._pause: asyncio.Future[None] | None = None  # the marker's wait, cut short by a flush
+        self._flushing = 0  # while somebody flushes, marks are written without waiting
         self.retries = 0
         self.refused = 0  # events given up after a permanent error (still in the log)
 
@@ -90,32 +97,41 @@ class OutboxRelay:
     async def flush(self, code: str | None = None) -> None:
         """Wait until everything queued so far (for one session, or all) is handled and marked."""
         idles = [self._idle[code]] if code in self._idle else [] if code else list(self._idle.values())
-        for idle in idles:
-            await idle.wait()
+        self._flushing += 1
+        self._hurry()
+        try:
+            for idle in idles:
+                await idle.wait()
+        finally:
+            self._flushing -= 1
 
     async def _drain(self, code: str) -> None:
         queue = self._queues[code]
-        while True:
-            while queue:
-                batch = [queue[i] for i in range(min(len(queue), BATCH))]
-                published = await self._contiguous(code, batch)
-                await self._publish(code, published)
-                for event in batch:
-                    queue.popleft()
-                    self._queued[code].discard(event.seq or 0)
-                self._mark(code, [e.seq or 0 for e in published])
-            if (marker := self._markers.get(code)) is not None:
-                await asyncio.shield(marker)
-            if not queue:  # nothing submitted while the marks were written
-                break
-        self._idle[code].set()
-        # Nothing left: a session's entries go, so thousands of finished sessions cost no memory (a later
-        # submit recreates them; a flush of this session has nothing to wait for).
-        if self._queues.get(code) is queue and not queue:
-            del self._queues[code], self._idle[code]
-            self._workers.pop(code, None)
-            if not self._queued.get(code, True):
-                del self._queued[code]
+        while queue:
+            batch = [queue[i] for i in range(min(len(queue), BATCH))]
+            published = await self._contiguous(code, batch)
+            await self._publish(code, published)
+            for event in batch:
+                queue.popleft()
+                self._queued[code].discard(event.seq or 0)
+            self._mark(code, [e.seq or 0 for e in published])
+        self._settle(code)
+
+    def _settle(self, code: str) -> None:
+        """The session is idle once nothing of it waits to be published or marked: a flush returns, and
+        its entries go, so thousands of finished sessions cost no memory (a later submit recreates them)."""
+        queue = self._queues.get(code)
+        if queue or code in self._to_mark or code in self._marking:
+            return
+        worker = self._workers.get(code)
+        if worker is not None and not worker.done() and worker is not asyncio.current_task():
+            return  # a drain that has not started yet (its queue is about to fill)
+        if (idle := self._idle.pop(code, None)) is not None:
+            idle.set()
+        self._queues.pop(code, None)
+        self._workers.pop(code, None)
+        if not self._queued.get(code, True):
+            del self._queued[code]
 
     async def _contiguous(self, code: str, batch: list[Event]) -> list[Event]:
         """A backlog with holes (other workers' events between ours, after an outage) is filled from the
@@ -177,22 +193,38 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
 
     def _mark(self, code: str, seqs: list[int]) -> None:
-        """Mark exactly what was published, in the background (coalesced): the next publish need not wait
-        for the write. Only these seqs: another worker's event between them may still wait for its relay."""
+        """Mark exactly what was published, in the background and a little later (`MARK_AFTER_S`, with
+        every other session's): the next publish need not wait for the write. Only these seqs: another
+        worker's event between them may still wait for its relay."""
         self._to_mark.setdefault(code, set()).update(seqs)
-        marker = self._markers.get(code)
-        if marker is None or marker.done():
-            self._markers[code] = asyncio.get_running_loop().create_task(self._run_marker(code))
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.get_running_loop().create_task(self._run_marker())
 
-    async def _run_marker(self, code: str) -> None:
-        while seqs := self._to_mark.pop(code, None):
-            try:
-                await self._store.mark_published(code, seqs)
-            except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
-                log.exception("relay: marking %d event(s) of %s published failed", len(seqs), code)
-                return
-        if self._markers.get(code) is asyncio.current_task():
-            del self._markers[code]  # done: a finished session keeps no task
+    def _hurry(self) -> None:
+        if self._pause is not None and not self._pause.done():
+            self._pause.set_result(None)
+
+    async def _run_marker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._to_mark:
+            if not self._flushing:
+                self._pause = loop.create_future()
+                timer = loop.call_later(MARK_AFTER_S, self._hurry)
+                try:
+                    await self._pause
+                finally:
+                    timer.cancel()
+                    self._pause = None
+            pending, self._to_mark = self._to_mark, {}
+            self._marking.update(pending)
+            for code, seqs in pending.items():
+                try:
+                    await self._store.mark_published(code, seqs)
+                except Exception:  # still unpublished in the log: a later recover() republishes, harmlessly
+                    log.exception("relay: marking %d event(s) of %s published failed", len(seqs), code)
+                finally:
+                    self._marking.discard(code)
+                    self._settle(code)
 
     async def _debug(self, code: str, kind: str, batch: list[Event], exc: Exception) -> None:
         try:  # diagnostics are best effort
@@ -202,9 +234,14 @@ class OutboxRelay:
             log.debug("relay: diagnostic for %s not sent", code, exc_info=True)
 
     async def close(self) -> None:
-        tasks = [*self._workers.values(), *self._markers.values()]
+        tasks = list(self._workers.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
-        self._markers.clear()
+        if self._marker is not None and not self._marker.done():  # what was published gets marked now
+            self._flushing += 1
+            self._hurry()
+            await asyncio.gather(self._marker, return_exceptions=True)
+            self._flushing -= 1
+        self._marker = None
