@@ -66,8 +66,7 @@ def verify_export(export: Any, *, max_events: int = 1_000_000) -> VerifiedLog:
         or not (1 <= schema_version <= CURRENT_SCHEMA_VERSION)
     ):
         raise BadExport(
-            f"schemaVersion {schema_version!r} is not one this server reads "
-            f"(1 to {CURRENT_SCHEMA_VERSION})"
+            f"schemaVersion {schema_version!r} is not one this server reads (1 to {CURRENT_SCHEMA_VERSION})"
         )
 
     events: list[Event] = []

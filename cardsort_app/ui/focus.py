@@ -76,9 +76,7 @@ def focus_view(state: type[rx.State]) -> rx.Component:
                 width="100%",
                 align="center",
             ),
-            rx.progress(
-                value=FOCUS_SORTED, max=state.deck_size, width="100%", aria_label="Cards sorted"
-            ),
+            rx.progress(value=FOCUS_SORTED, max=state.deck_size, width="100%", aria_label="Cards sorted"),
             rx.cond(
                 FOCUS_HAS_CARD,
                 rx.center(
