@@ -49,6 +49,9 @@ def test_e2e_latency_quick(app_server: AppServer) -> None:
 def test_memory_quick() -> None:
     out = run("benchmarks.memory")
     assert "Memory of abandoned sessions" in out and "last / reference" in out, out
+    # per tab: each wave's fit over the sizes, beside the python-socketio floor's
+    assert "wave 1 (a fresh process):" in out and "KiB per tab" in out, out
+    assert "the floor's sockets:" in out and "app's own beyond the floor" in out, out
 
 
 def test_replay_jump_quick() -> None:
