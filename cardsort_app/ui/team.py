@@ -180,6 +180,7 @@ def _board() -> rx.Component:
                 width="100%",
             ),
             version=TeamState.version,
+            move_ack=TeamState.move_ack,
             on_drop=TeamState.drop,
             style={"width": "100%"},
         ),

@@ -8,6 +8,7 @@ other tab rolls back with a notice naming the winner (``domain/team.py``).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import reflex as rx
@@ -98,6 +99,11 @@ class TeamState(IdentityState):
     activity: str = ""
     notice: str = ""
     notice_kind: str = ""
+    # "{load}:{n}": the team moves this tab's state has received since it (re)loaded. The browser keeps
+    # the moves it sent until this counts them: a move whose frame died with the socket is reported lost
+    # (cardsort_team_dnd.jsx) instead of vanishing, since Reflex sends an event at most once.
+    move_ack: str = ""
+    _moves: int = 0
     _code: str = ""  # set only once this tab proved who it is in that session
     _pid: str = ""
     _key: str = ""
@@ -125,6 +131,8 @@ class TeamState(IdentityState):
         key in the link, or remembered by this browser)."""
         code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
         self._forget()
+        self._moves = 0
+        self.move_ack = f"{uuid.uuid4().hex[:8]}:0"  # a new count: moves sent before it are unconfirmed
         self.session_code, self.status = code, "loading"
         rt = get_runtime()
         try:
@@ -256,6 +264,8 @@ class TeamState(IdentityState):
         position: int,
         version: int,
     ):
+        self._moves += 1
+        self.move_ack = f"{self.move_ack.split(':')[0]}:{self._moves}"
         if not self._code or not self._pid:
             self._notify("Join the session first", "refused")
             return

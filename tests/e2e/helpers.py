@@ -199,3 +199,26 @@ class NetworkSwitch:
 
     def go_online(self) -> None:
         self.ctx.set_offline(False)
+
+
+class DeadSocket:
+    """A connection that dies silently: while `dead`, what the page sends is swallowed (the socket still
+    looks open, as on a network that went away without closing it); `drop()` then closes it, as the
+    browser finally does, and the page reconnects."""
+
+    def __init__(self, ctx: BrowserContext) -> None:
+        self.dead = False
+        self.sockets: list = []
+        ctx.route_web_socket(lambda url: "/_event" in url, self._route)
+
+    def _route(self, ws) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: None if self.dead else server.send(message))
+        self.sockets.append((ws, server))
+
+    def drop(self) -> None:
+        for ws, server in self.sockets:
+            server.close()
+            ws.close(code=1011, reason="connection lost")
+        self.sockets.clear()
+        self.dead = False

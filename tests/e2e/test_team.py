@@ -233,3 +233,33 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
     rest = rest_team(api, s)
     assert rest["locked"] and rest["values"] == expected
     expect(dashboard.get_by_test_id("team-values-summary").locator("span")).to_have_count(5)
+
+
+def test_a_team_move_lost_with_the_connection_says_so(new_context, api) -> None:
+    """DESIGN §5b: a lost team move shows `conflict-notice`. Reflex sends an event at most once, so a move
+    sent into a connection that died without closing never reaches the server: the tab must say so (and
+    the same move made again lands) rather than show nothing happened."""
+    s = h.create_session(api)
+    ctx = new_context()
+    board = h.join(ctx, s.code, "Lia")
+    finish_and_reveal(board, 0)
+    dashboard = new_context().new_page()
+    dashboard.goto(f"/s/{s.code}/facilitate?key={s.key}")
+    open_board(api, dashboard)
+    connection = h.DeadSocket(ctx)
+    page = open_team(ctx, s.code)
+    card = team_cards(page, "candidates")[0]
+
+    connection.dead = True
+    menu_move(page, card, "move-to-team-values")
+    notice = page.get_by_test_id("conflict-notice")
+    expect(notice).to_contain_text("did not reach the team board", timeout=30_000)
+    connection.drop()  # the browser finally closes the dead socket; the tab reconnects
+    expect(page.get_by_test_id("team-board")).to_be_visible(timeout=30_000)
+    assert rest_team(api, s)["values"] == []  # the move really was lost: nothing pretended otherwise
+
+    notice.click()  # dismissed
+    expect(notice).to_have_count(0)
+    menu_move(page, card, "move-to-team-values")  # made again, it lands, and no notice comes back
+    assert converge(api, s, [page])["values"] == [card]
+    expect(notice).to_have_count(0)
