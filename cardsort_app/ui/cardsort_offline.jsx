@@ -233,15 +233,21 @@ function pump() {
   if (Date.now() < store.holdUntil) return;
   if (store.inflight && Date.now() - store.inflight.at < RESEND_AFTER_MS) return;
   const batch = newId();
-  store.inflight = { batch, at: Date.now() };
-  store.send({ batch, changes: store.queue.slice(0, MAX_BATCH).map(toWire) });
+  const changes = store.queue.slice(0, MAX_BATCH);
+  store.inflight = { batch, at: Date.now(), changes };
+  store.send({ batch, changes: changes.map(toWire) });
 }
 
 function onAcks(acks) {
   if (!acks || acks === store.lastAcks || !Array.isArray(acks.results)) return;
   store.lastAcks = acks;
   const results = new Map(acks.results.map((r) => [r.id, r]));
-  const rejected = store.queue.filter((e) => results.has(e.id) && !results.get(e.id).ok);
+  // What this tab sent as well as what its queue holds: another tab's write to the shared queue, at the
+  // same instant as this tab's own, can leave a sent change out of this tab's copy; its refusal must
+  // still reach the tab where it was made.
+  const sent = store.inflight && store.inflight.batch === acks.batch ? store.inflight.changes : [];
+  const known = new Map([...sent, ...store.queue].map((e) => [e.id, e]));
+  const rejected = [...known.values()].filter((e) => results.has(e.id) && !results.get(e.id).ok);
   updateQueue((q) => q.filter((e) => !results.has(e.id)));
   const mine = rejected.filter((e) => !e.origin || e.origin === TAB_ID);
   if (mine.length) {
