@@ -229,7 +229,7 @@ def _step_bar() -> rx.Component:
                     rx.button(
                         rx.icon("eye"),
                         BoardState.reveal_label,
-                        on_click=BoardState.reveal,
+                        on_click=call("revealSelection"),
                         variant="outline",
                         data_testid="reveal-selection",
                     ),

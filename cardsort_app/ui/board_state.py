@@ -26,14 +26,13 @@ from cardsort_app.domain.events import (
     Event,
     InvalidEvent,
     RevealType,
+    SelectionRevealedEvent,
     StepTransitionedEvent,
     new_event,
 )
 from cardsort_app.domain.facilitation import display_names
-from cardsort_app.domain.optimistic import OptimisticState
-from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import PILES, ParticipantState, SessionState
-from cardsort_app.service.errors import Forbidden, Rejected, ServiceError
+from cardsort_app.service.errors import Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import Runtime, get_runtime
 from cardsort_app.service.secrets import normalize_code
@@ -164,6 +163,8 @@ def _read_change(change: Any) -> dict[str, Any] | None:
             if ok
             else None
         )
+    if change.get("kind") == "reveal":  # what is revealed is decided when it is stored: the selection then
+        return {"id": change["id"], "kind": "reveal"}
     if change.get("kind") == "step":
         steps = change.get("fromStep"), change.get("toStep")
         ok = all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= rules.FINAL_STEP for n in steps)
@@ -195,6 +196,14 @@ def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
             to_pile=change["dst"],
             position=position,
         )
+    if change["kind"] == "reveal":
+        reveal_type = RevealType.TOP3 if person and person.step >= rules.FINAL_STEP else RevealType.TOP8
+        return new_event(
+            SelectionRevealedEvent,
+            **common,
+            reveal_type=reveal_type,
+            cards=person.selection(reveal_type) if person else (),
+        )
     return new_event(
         StepTransitionedEvent,
         **common,
@@ -206,18 +215,6 @@ def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
 
 def _ack(change_id: str, reason: str = "") -> dict[str, Any]:
     return {"id": change_id, "ok": not reason, "reason": reason}
-
-
-def _stale(state: SessionState, event: Event) -> bool:
-    """Whether `event` assumed something (the card's pile, the step) that is no longer true."""
-    person = state.participant(event.participant_id)
-    if person is None:
-        return False
-    if isinstance(event, CardMovedEvent):
-        return person.pile_of(event.payload.card_id) != event.payload.from_pile
-    if isinstance(event, StepTransitionedEvent):
-        return person.step != event.payload.from_step
-    return False
 
 
 class BoardState(FocusMode, IdentityState):
@@ -353,51 +350,6 @@ class BoardState(FocusMode, IdentityState):
             setattr(self, name, value)
 
     # --- commands -------------------------------------------------------------------------------------
-    async def _act(self, build):
-        """Optimistic command: show it, send it, then settle (confirm) or roll back (reject).
-
-        The identity is proven (its secret checked) before any rule runs for it: the rules' answers
-        describe that participant's piles, so a forged identity gets one generic answer and learns nothing.
-        """
-        rt = get_runtime()
-        identity = self._identity_for(self.session_code)
-        try:
-            if identity is None or self.status != "ready":
-                raise Forbidden(NOT_A_PARTICIPANT)
-            await rt.service.authenticate(self.session_code, identity)
-        except Forbidden:
-            self._notify(NOT_A_PARTICIPANT, "refused")
-            return
-        try:
-            rt.service.check_command_rate(self.session_code, identity.participant_id)
-        except LimitExceeded as exc:
-            self._notify(str(exc), "refused")
-            return
-        confirmed = await rt.queries.state(self.session_code)
-        event: Event | None = None
-        try:
-            event = build(confirmed, identity.participant_id)
-            rules.check(confirmed, event)
-        except (DomainError, InvalidEvent) as exc:
-            if event is not None and _stale(confirmed, event):  # made on a view that changed meanwhile
-                self._notify(f"{exc} — your change was undone.", "conflict")
-                await self._sync()
-            else:
-                self._notify(str(exc), "refused")
-            return
-        optimistic = OptimisticState(confirmed)
-        self.notice = ""
-        await self._sync(optimistic.apply_optimistically(event))
-        yield  # the acting tab shows its change now, before the round trip
-        try:
-            await rt.service.submit(self.session_code, identity, event)
-        except Rejected as exc:
-            optimistic.reject(event.id)
-            self._notify(f"{exc} — your change was undone.", "conflict")
-        except Forbidden as exc:
-            self._notify(str(exc), "refused")
-        await self._sync()
-
     def _notify(self, message: str, kind: str) -> None:
         self.notice, self.notice_kind = message, kind
 
@@ -408,7 +360,8 @@ class BoardState(FocusMode, IdentityState):
     @rx.event
     async def send_changes(self, batch: dict):
         """From the browser's change queue: {"batch": id, "changes": [{"id", "kind": "move", "cardId",
-        "fromPile", "toPile"} | {"id", "kind": "step", "fromStep", "toStep"}]}, oldest first.
+        "fromPile", "toPile"} | {"id", "kind": "step", "fromStep", "toStep"} | {"id", "kind": "reveal"}]},
+        oldest first.
 
         The tab's own identity is authenticated before anything else; every change is then appended in
         order under the id the browser chose (a change that already landed is confirmed again, never
@@ -462,12 +415,6 @@ class BoardState(FocusMode, IdentityState):
         except ServiceError:
             return _ack(change["id"], NOT_A_PARTICIPANT)
         return _ack(change["id"])
-
-    @rx.event
-    async def reveal(self):
-        reveal_type = RevealType.TOP3 if self.step >= 4 else RevealType.TOP8
-        async for update in self._act(lambda s, pid: rules.reveal(s, pid, reveal_type)):
-            yield update
 
     @rx.event
     async def leave(self):

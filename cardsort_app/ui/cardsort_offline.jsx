@@ -20,7 +20,7 @@ const PILES = ["unsorted", "very-important", "important", "not-important", "top8
 
 const store = {
   code: "",
-  queue: [], // [{id, kind: "move", cardId, fromPile, toPile, toIndex?} | {id, kind: "step", fromStep, toStep}]
+  queue: [], // [{id, kind: "move", cardId, fromPile, toPile, toIndex?} | {id, kind: "step", fromStep, toStep} | {id, kind: "reveal"}]
   confirmed: null, // {piles: {pile: [{id, name, meaning}]}, step}
   rules: { allowed: {}, labels: {} }, // from domain/rules.py, via the component's props
   deckSize: 0,
@@ -62,6 +62,7 @@ function wellFormed(e) {
       [e.cardId, e.fromPile, e.toPile].every((v) => typeof v === "string") &&
       (e.toIndex === undefined || (Number.isInteger(e.toIndex) && e.toIndex >= 0))
     );
+  if (e.kind === "reveal") return true;
   return e.kind === "step" && Number.isInteger(e.fromStep) && Number.isInteger(e.toStep);
 }
 
@@ -182,6 +183,7 @@ function computeView() {
   const piles = Object.fromEntries(PILES.map((p) => [p, [...((c.piles || {})[p] || [])]]));
   let step = c.step;
   for (const e of store.queue) {
+    if (e.kind === "reveal") continue; // shows nothing until the server reveals it (the rules check it there)
     const error = e.kind === "move" ? moveError(piles, step, e) : stepError(piles, step, e);
     if (!error) step = applyChange(piles, step, e); // else: it will be rejected; show what will hold
   }
@@ -223,6 +225,7 @@ export function useBoardView() {
 
 // --- sending --------------------------------------------------------------------------------------------
 function toWire(e) {
+  if (e.kind === "reveal") return { id: e.id, kind: "reveal" };
   if (e.kind === "step") return { id: e.id, kind: "step", fromStep: e.fromStep, toStep: e.toStep };
   const move = { id: e.id, kind: "move", cardId: e.cardId, fromPile: e.fromPile, toPile: e.toPile };
   return e.toIndex === undefined ? move : { ...move, toIndex: e.toIndex };
@@ -338,6 +341,12 @@ function changeStep(direction) {
   const error = stepError(v.piles, v.step, s);
   if (error) return refuse(error);
   enqueue({ id: newId(), kind: "step", ...s });
+}
+
+// Reveal goes through the queue too: resent until acknowledged (a send into a dead socket is not lost), and
+// after this participant's queued moves, so it reveals the selection they made.
+export function revealSelection() {
+  if (store.view.ready) enqueue({ id: newId(), kind: "reveal" });
 }
 
 export function completeStep() {

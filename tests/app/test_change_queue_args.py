@@ -8,13 +8,14 @@ import uuid
 import pytest
 
 from cardsort_app.domain import rules
-from cardsort_app.domain.events import CardMovedEvent, StepTransitionedEvent
+from cardsort_app.domain.events import CardMovedEvent, SelectionRevealedEvent, StepTransitionedEvent
 from cardsort_app.domain.reducer import replay
 from cardsort_app.ui.board_state import MAX_CHANGES, _event_for, _read_batch, _read_change
 
 CHANGE_ID = str(uuid.uuid4())
 MOVE = {"id": CHANGE_ID, "kind": "move", "cardId": "honesty", "fromPile": "unsorted", "toPile": "important"}
 STEP = {"id": CHANGE_ID, "kind": "step", "fromStep": 1, "toStep": 2}
+REVEAL = {"id": CHANGE_ID, "kind": "reveal"}
 
 
 def _session():
@@ -35,6 +36,7 @@ def test_well_formed_changes_are_read() -> None:
     }
     assert _read_change({**MOVE, "toIndex": 0})["at"] == 0
     assert _read_change(STEP) == {"id": CHANGE_ID, "kind": "step", "from": 1, "to": 2}
+    assert _read_change({**REVEAL, "cards": ["forged"]}) == {"id": CHANGE_ID, "kind": "reveal"}
     assert _read_batch({"batch": "b", "changes": [MOVE]}) == ("b", [MOVE])
 
 
@@ -48,7 +50,7 @@ def test_well_formed_changes_are_read() -> None:
         {**MOVE, "id": "short"},
         {**MOVE, "id": "x" * 65},
         {**MOVE, "id": "<script>alert(1)</script>"},
-        {**MOVE, "kind": "reveal"},
+        {**MOVE, "kind": "erase"},
         {**MOVE, "cardId": ""},
         {**MOVE, "cardId": "c" * 65},
         {**MOVE, "cardId": ["honesty"]},
@@ -115,3 +117,41 @@ def test_a_move_with_a_position_lands_there_clamped_to_the_piles_end() -> None:
     assert [c for c in state.participant("p_1").pile("unsorted")] == ["honesty", "family"]
     far = {**MOVE, "id": str(uuid.uuid4()), "cardId": "family", "toIndex": 999}
     assert _event_for(state, "p_1", _read_change(far)).payload.position == 0  # the end of an empty pile
+
+
+def _apply(state, change: dict):
+    event = _event_for(state, "p_1", _read_change({"id": str(uuid.uuid4()), **change}))
+    rules.check(state, event)
+    return replay([event.sequenced(state.version + 1)], state)
+
+
+def test_a_reveal_reveals_the_selection_when_it_is_stored_and_only_once_earned() -> None:
+    """The browser sends no cards: the reveal carries the participant's selection as the log has it when
+    the reveal is sequenced (after the moves queued before it), top 8 until they finish, then top 3."""
+    state = _session()
+    early = _event_for(state, "p_1", _read_change(REVEAL))
+    assert isinstance(early, SelectionRevealedEvent) and early.id == CHANGE_ID
+    assert early.payload.reveal_type == "top8"
+    with pytest.raises(rules.DomainError, match="Finish your top 8"):
+        rules.check(state, early)
+    for card in ("honesty", "family"):
+        state = _apply(
+            state, {"kind": "move", "cardId": card, "fromPile": "unsorted", "toPile": "very-important"}
+        )
+    state = _apply(state, {"kind": "step", "fromStep": 1, "toStep": 2})
+    state = _apply(
+        state, {"kind": "move", "cardId": "family", "fromPile": "very-important", "toPile": "top8"}
+    )
+    state = _apply(
+        state, {"kind": "move", "cardId": "honesty", "fromPile": "very-important", "toPile": "top8"}
+    )
+    state = _apply(state, {"kind": "step", "fromStep": 2, "toStep": 3})
+    top8 = _event_for(state, "p_1", _read_change(REVEAL))
+    rules.check(state, top8)
+    assert (top8.payload.reveal_type, sorted(top8.payload.cards)) == ("top8", ["family", "honesty"])
+    for card in ("family", "honesty"):
+        state = _apply(state, {"kind": "move", "cardId": card, "fromPile": "top8", "toPile": "top3"})
+    state = _apply(state, {"kind": "step", "fromStep": 3, "toStep": 4})
+    top3 = _event_for(state, "p_1", _read_change(REVEAL))
+    rules.check(state, top3)
+    assert (top3.payload.reveal_type, sorted(top3.payload.cards)) == ("top3", ["family", "honesty"])

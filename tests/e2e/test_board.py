@@ -129,6 +129,31 @@ def test_a_mouse_drag_moves_a_card_and_every_other_view_follows(new_context, api
     assert h.rest_state(api, s)["piles"][h.participants(page)["Gus"]["id"]]["not-important"] == [card]
 
 
+def test_a_reveal_sent_into_a_dead_connection_lands_once_it_reconnects(new_context, api) -> None:
+    """Reflex sends an event at most once: a reveal clicked while the connection is silently dead must not
+    be lost. It waits in the change queue and is sent again when the tab reconnects, stored once."""
+    s = h.create_session(api)
+    ctx = new_context()
+    connection = h.DeadSocket(ctx)
+    page = h.join(ctx, s.code, "Rio")
+    h.sort_step1(page)
+    h.complete_step(page, 2)
+    h.pick(page, "top8", 8)
+    h.complete_step(page, 3)
+
+    connection.dead = True
+    page.get_by_test_id("reveal-selection").click()
+    assert page.evaluate("window.__cardsortQueue.queue.map((e) => e.kind)") == ["reveal"]
+    assert h.rest_state(api, s)["reveals"] == []  # swallowed by the dead connection
+    connection.drop()  # the browser finally closes it; the tab reconnects and sends its queue again
+    cards = page.locator(
+        '[data-testid=reveal][data-reveal-type=top8][data-participant-name="Rio"] [data-testid=card]'
+    )
+    expect(cards).to_have_count(8, timeout=30_000)
+    h.eventually(lambda: h.rest_state(api, s), lambda st: len(st["reveals"]) == 1, "the reveal stored")
+    assert [e["type"] for e in h.events(api, s)].count("SELECTION_REVEALED") == 1
+
+
 def _fire_at(page: Page, selector: str, at_ms: float) -> None:
     """Arm a click on `selector` for wall-clock time `at_ms`, so two tabs click at the same instant."""
     page.evaluate(
