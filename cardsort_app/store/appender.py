@@ -115,48 +115,55 @@ def append_one(
 
     ``exec_driver_sql``: the driver's own SQL with little overhead, yet SQLAlchemy still wraps errors
     (IntegrityError, ...) and invalidates a connection the database dropped."""
-    e = p.event
     if dialect == "postgresql":
-        row = conn.exec_driver_sql(
-            _PG[expected is not None],
-            {
-                "code": code,
-                "expected": expected,
-                "eid": e.id,
-                "type": str(e.type),
-                "pid": e.participant_id,
-                "prefix": p.prefix,
-                "suffix": p.suffix,
-                "v": CURRENT_SCHEMA_VERSION,
-                "now": now,
-            },
-        ).first()
+        row = conn.exec_driver_sql(_PG[expected is not None], _pg_params(code, p, now, expected)).first()
         if row is None:
             return None
         p.check_size(row[0])
         return row[0]
-    params: dict[str, Any] = {"code": code}
-    if expected is not None:
-        params["expected"] = expected
-    row = conn.exec_driver_sql(_SQLITE_BUMP[expected is not None], params).first()
+    row = conn.exec_driver_sql(_SQLITE_BUMP[expected is not None], _bump_params(code, expected)).first()
     if row is None:
         return None
     seq = row[0]
     p.check_size(seq)
-    conn.exec_driver_sql(
-        _SQLITE_INSERT,
-        {
-            "code": code,
-            "seq": seq,
-            "eid": e.id,
-            "type": str(e.type),
-            "pid": e.participant_id,
-            "body": p.body(seq),
-            "v": CURRENT_SCHEMA_VERSION,
-            "now": now.strftime(_SQLITE_TIME),
-        },
-    )
+    conn.exec_driver_sql(_SQLITE_INSERT, _sqlite_row(code, seq, p, now.strftime(_SQLITE_TIME)))
     return seq
+
+
+def _pg_params(code: str, p: Prepared, now: datetime, expected: int | None) -> dict[str, Any]:
+    """The parameters of the single-event PostgreSQL statement (``_PG``)."""
+    e = p.event
+    return {
+        "code": code,
+        "expected": expected,
+        "eid": e.id,
+        "type": str(e.type),
+        "pid": e.participant_id,
+        "prefix": p.prefix,
+        "suffix": p.suffix,
+        "v": CURRENT_SCHEMA_VERSION,
+        "now": now,
+    }
+
+
+def _bump_params(code: str, expected: int | None) -> dict[str, Any]:
+    """The parameters of SQLite's counter bump (``_SQLITE_BUMP``: conditional when ``expected`` is set)."""
+    return {"code": code} if expected is None else {"code": code, "expected": expected}
+
+
+def _sqlite_row(code: str, seq: int, p: Prepared, created: str) -> dict[str, Any]:
+    """The parameters of SQLite's event insert (``_SQLITE_INSERT``) under ``seq``."""
+    e = p.event
+    return {
+        "code": code,
+        "seq": seq,
+        "eid": e.id,
+        "type": str(e.type),
+        "pid": e.participant_id,
+        "body": p.body(seq),
+        "v": CURRENT_SCHEMA_VERSION,
+        "now": created,
+    }
 
 
 def store_group_pg(driver: Any, items: list[Any], now: datetime) -> dict[str, int]:
@@ -166,23 +173,10 @@ def store_group_pg(driver: Any, items: list[Any], now: datetime) -> dict[str, in
     single-event statement: no arrays to build, a cheaper plan than ``unnest``."""
     if len(items) == 1:
         i = items[0]
-        e = i.event.event
         row = driver.execute(
-            _PG[i.expected is not None],
-            {
-                "code": i.code,
-                "expected": i.expected,
-                "eid": e.id,
-                "type": str(e.type),
-                "pid": e.participant_id,
-                "prefix": i.event.prefix,
-                "suffix": i.event.suffix,
-                "v": CURRENT_SCHEMA_VERSION,
-                "now": now,
-            },
-            prepare=True,
+            _PG[i.expected is not None], _pg_params(i.code, i.event, now, i.expected), prepare=True
         ).fetchone()
-        return {} if row is None else {e.id: row[0]}
+        return {} if row is None else {i.event.event.id: row[0]}
     rows = driver.execute(
         _PG_MANY,
         {
@@ -211,28 +205,13 @@ def store_group_sqlite(driver: Any, items: list[Any], now: datetime) -> dict[str
         seqs: dict[str, int] = {}
         created = now.strftime(_SQLITE_TIME)
         for i in items:
-            e = i.event.event
-            if i.expected is None:
-                row = cur.execute(_SQLITE_BUMP[False], {"code": i.code}).fetchone()
-            else:
-                row = cur.execute(_SQLITE_BUMP[True], {"code": i.code, "expected": i.expected}).fetchone()
+            bump = _SQLITE_BUMP[i.expected is not None]
+            row = cur.execute(bump, _bump_params(i.code, i.expected)).fetchone()
             if row is None:
                 continue
             seq = row[0]
-            cur.execute(
-                _SQLITE_INSERT,
-                {
-                    "code": i.code,
-                    "seq": seq,
-                    "eid": e.id,
-                    "type": str(e.type),
-                    "pid": e.participant_id,
-                    "body": i.event.body(seq),
-                    "v": CURRENT_SCHEMA_VERSION,
-                    "now": created,
-                },
-            )
-            seqs[e.id] = seq
+            cur.execute(_SQLITE_INSERT, _sqlite_row(i.code, seq, i.event, created))
+            seqs[i.event.event.id] = seq
         cur.execute("COMMIT")  # acknowledged only past this line (synchronous=FULL: fsynced)
     except BaseException:
         if driver.in_transaction:
