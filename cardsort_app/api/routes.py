@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from starlette.routing import Match
 
 from cardsort_app import metrics
 from cardsort_app.api.exports import router as exports_router
@@ -86,8 +87,8 @@ async def metrics_scrape() -> Response:
     return Response(body, media_type=content_type)
 
 
-@api.get("/api/health")
-async def health() -> JSONResponse:
+@api.api_route("/api/health", methods=["GET", "HEAD"])  # HEAD: load balancers' probes
+async def health(request: Request) -> Response:
     queries = get_runtime().queries
     checks: dict[str, Any] = {"database": await queries.database_health()}
     bus_status, bus_reason = queries.bus_health()  # "degraded": usable, other workers read the log
@@ -95,7 +96,10 @@ async def health() -> JSONResponse:
     ok = all(v in ("ok", "degraded") for v in checks.values())
     status = "error" if not ok else "degraded" if "degraded" in checks.values() else "ok"
     body = {"status": status, **checks, **({"busReason": bus_reason} if bus_reason else {})}
-    return JSONResponse(body, status_code=200 if ok else 503)
+    code = 200 if ok else 503
+    if request.method == "HEAD":  # the status alone; a HEAD response has no body
+        return Response(status_code=code, media_type="application/json")
+    return JSONResponse(body, status_code=code)
 
 
 @api.post("/api/sessions", status_code=201, response_model=None)
@@ -160,3 +164,28 @@ async def import_session(request: Request) -> Any:
     client = request.client.host if request.client else None
     created = await get_runtime().service.import_session(data, client=client)
     return JSONResponse({"code": created.code, "facilitatorKey": created.facilitator_key}, status_code=201)
+
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@api.api_route("/api/{rest:path}", methods=_ANY_METHOD, include_in_schema=False)
+async def unknown_api_path(request: Request, rest: str) -> JSONResponse:
+    """Registered last: an `/api/...` path no route above serves answers JSON, not the pages' HTML 404
+    (the Reflex app is mounted behind this API and would otherwise take it). A known path asked with
+    another method is a 405 naming the allowed ones."""
+    allowed = sorted({m for route in api.router.routes for m in _methods_at(route, request)})
+    if allowed:
+        return JSONResponse(
+            {"error": f"{request.method} is not allowed on /api/{rest}"},
+            status_code=405,
+            headers={"Allow": ", ".join(allowed)},
+        )
+    return JSONResponse({"error": f"No such API endpoint: /api/{rest}"}, status_code=404)
+
+
+def _methods_at(route: Any, request: Request) -> set[str]:
+    """The methods ``route`` serves when its path matches the request's but not its method (PARTIAL; the
+    catch-all itself matches FULL: it never counts)."""
+    match, _ = route.matches(request.scope)
+    return set(getattr(route, "methods", None) or ()) if match == Match.PARTIAL else set()

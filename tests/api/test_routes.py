@@ -267,6 +267,25 @@ async def test_health_ok(client: httpx.AsyncClient) -> None:
     assert r.json()["database"] == "ok" and r.json()["bus"] == "ok"
 
 
+async def test_health_answers_head_with_its_status_and_no_body(client: httpx.AsyncClient) -> None:
+    r = await client.head("/api/health")
+    assert r.status_code == 200 and r.content == b""
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE"])
+async def test_an_unknown_api_path_answers_a_json_404(client: httpx.AsyncClient, method: str) -> None:
+    r = await client.request(method, "/api/sessions/ABCDEF/nothing-here")
+    assert r.status_code == 404
+    assert r.json() == {"error": "No such API endpoint: /api/sessions/ABCDEF/nothing-here"}
+
+
+async def test_a_known_api_path_with_another_method_answers_405_with_allow(client: httpx.AsyncClient) -> None:
+    r = await client.put("/api/sessions")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+    assert r.json() == {"error": "PUT is not allowed on /api/sessions"}
+
+
 async def test_health_when_the_database_file_is_gone(
     client: httpx.AsyncClient, rt: Runtime, db_path: Path
 ) -> None:

@@ -31,3 +31,16 @@ def test_joining_with_a_wrong_code_says_so(page: Page) -> None:
 
 def test_health_answers(api) -> None:
     assert api.get("/api/health").json()["status"] == "ok"
+    head = api.head("/api/health")  # a load balancer's probe
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_an_unknown_api_path_is_a_json_404_not_the_pages_html(api) -> None:
+    """The Reflex app is mounted behind the API: without the API's own catch-all it answered HTML."""
+    r = api.get("/api/no-such-thing")
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json() == {"error": "No such API endpoint: /api/no-such-thing"}
+    wrong = api.delete("/api/health")
+    assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
+    assert wrong.json()["error"] == "DELETE is not allowed on /api/health"
