@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     command_burst: PositiveFloat = Field(60, validation_alias="CARDSORT_COMMAND_BURST")
     max_open_sessions: PositiveInt = Field(500, validation_alias="CARDSORT_MAX_OPEN_SESSIONS")
     max_body_bytes: PositiveInt = Field(64 * 1024, validation_alias="CARDSORT_MAX_BODY_BYTES")
+    # Set: GET /metrics wants `Authorization: Bearer <it>` (unset: open, for a scraper on a private network)
+    metrics_token: SecretStr | None = _unset("CARDSORT_METRICS_TOKEN")
 
     @field_validator("database_url")
     @classmethod

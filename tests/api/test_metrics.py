@@ -45,3 +45,15 @@ async def test_metrics_count_commands_refusals_sessions_and_the_outbox(
     for name in ("cardsort_appended_pushed_seconds_count", "cardsort_bus_delivery_seconds_count"):
         assert (name, ()) in after  # exposed (observed by the live fan-out and the Ably bus)
     assert ("cardsort_connected_tabs", ()) in after
+
+
+async def test_metrics_behind_a_token_when_one_is_set(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARDSORT_METRICS_TOKEN", "s3cret-scraper")
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        r = await client.get("/metrics", headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert "CARDSORT_METRICS_TOKEN" in r.json()["error"] and "cardsort_" not in r.text
+    r = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-scraper"})
+    assert r.status_code == 200 and "cardsort_sessions" in r.text
