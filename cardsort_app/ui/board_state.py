@@ -35,18 +35,16 @@ from cardsort_app.domain.state import PILES, ParticipantState, SessionState
 from cardsort_app.service.errors import Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import Runtime, get_runtime
-from cardsort_app.service.secrets import normalize_code
 from cardsort_app.service.sessions import Identity
 from cardsort_app.service.workshop import Workshop
 from cardsort_app.ui.focus import FocusMode
-from cardsort_app.ui.guard import text_arg
+from cardsort_app.ui.guard import page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
 from cardsort_app.ui.workshop_view import is_waiting, session_fields
 
 #: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
 NOT_A_PARTICIPANT = "This browser is not a participant of this session; join first"
-MAX_CODE_CHARS = 32
 MAX_TYPED_CHARS = 200  # a name as typed (the rules allow 40 once trimmed)
 
 
@@ -254,7 +252,7 @@ class BoardState(FocusMode, IdentityState):
     # --- loading --------------------------------------------------------------------------------------
     @rx.event
     async def load(self):
-        self.session_code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
+        self.session_code = page_code(self.router)
         self.status = "loading"
         self.worker = str(os.getpid())
         self.me = ""  # set again only once this load proved the identity

@@ -17,9 +17,9 @@ from cardsort_app.domain.results import Selection
 from cardsort_app.domain.state import PILES, ParticipantState, SessionState
 from cardsort_app.service.errors import Forbidden, ServiceError, SessionNotFound
 from cardsort_app.service.runtime import get_runtime
-from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck, participant_rows, reveal_rows
 from cardsort_app.ui.dashboard_workshop import WorkshopControls
+from cardsort_app.ui.guard import page_code
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import RECENT_EVENTS, Audience, live
 from cardsort_app.ui.live_feed import FACILITATOR, Window
@@ -27,7 +27,6 @@ from cardsort_app.ui.workshop_view import selection_row
 
 #: How many of the newest events the live log shows: those this process keeps per session (ui/live.py).
 LOG_SIZE = RECENT_EVENTS
-MAX_CODE_CHARS = 32
 MAX_KEY_CHARS = 200
 NOT_VERIFIED = "Open the dashboard with the facilitator link first."
 
@@ -281,7 +280,7 @@ class DashboardState(WorkshopControls, IdentityState):
 
     @rx.event
     async def load(self):
-        code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
+        code = page_code(self.router)
         from_url = self.router.url.query_parameters.get("key")
         key = from_url or self._facilitator_key_for(code) or ""
         if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
@@ -300,7 +299,7 @@ class DashboardState(WorkshopControls, IdentityState):
         if from_url:
             # Trade the key in the address for this browser's stored one, and take it out of the address
             # bar and the history entry at once (history, screenshots, proxies); the page loads again.
-            page = "results" if self.router.page.path.endswith("/results") else "facilitate"  # as asked
+            page = "results" if self.router.url.path.endswith("/results") else "facilitate"  # as asked
             return rx.redirect(f"/s/{code}/{page}", replace=True)
         self.status = "ready"
         self.worker = str(os.getpid())

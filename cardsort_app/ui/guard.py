@@ -14,10 +14,15 @@ import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
+
+from cardsort_app.service.secrets import normalize_code
 
 log = logging.getLogger(__name__)
 
 MALFORMED = "That request was malformed and was ignored."
+#: A session code taken from an address or an argument is cut to this before anything looks it up.
+MAX_CODE_CHARS = 32
 
 
 class BadArgument(ValueError):
@@ -116,3 +121,11 @@ def int_arg(value: Any, name: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise BadArgument(f"{name} must be a whole number from {low} to {high}")
     return value
+
+
+def page_code(router: Any) -> str:
+    """The session code the page's address names (`/s/<code>/...`, `/join/<code>`), normalised; "" when
+    it names none. Read from ``router.url``: Reflex deprecates ``RouterData.page``."""
+    parts = router.url.path.split("/")
+    code = unquote(parts[2]) if len(parts) > 2 and parts[1] in ("s", "join") else ""
+    return normalize_code(code[:MAX_CODE_CHARS])

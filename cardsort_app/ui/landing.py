@@ -9,7 +9,7 @@ from cardsort_app.domain.decks import deck_names, load_deck
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
-from cardsort_app.ui.guard import text_arg
+from cardsort_app.ui.guard import MAX_CODE_CHARS, page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.theme import brand, error_callout, page_shell
 
@@ -21,7 +21,6 @@ def _deck_options() -> list[list[str]]:
     return [[name, f"{load_deck(name).title} ({len(load_deck(name).cards)} cards)"] for name in deck_names()]
 
 
-MAX_CODE_CHARS = 32
 MAX_TYPED_CHARS = 200  # what a field may hold as typed; the rules then allow 40 (names) and 120 (titles)
 
 
@@ -98,7 +97,7 @@ class LandingState(IdentityState):
     @rx.event
     def prefill(self):
         """`/?code=ABC123` and `/join/ABC123` (the join link, the QR code) pre-fill the code."""
-        code = self.router.page.params.get("code", "") or self.router.url.query_parameters.get("code", "")
+        code = page_code(self.router) or self.router.url.query_parameters.get("code", "")
         if isinstance(code, str) and code:
             self.join_code = normalize_code(code[:MAX_CODE_CHARS])
 

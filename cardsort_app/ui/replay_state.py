@@ -19,15 +19,13 @@ from cardsort_app.domain.rules import PILE_LABELS
 from cardsort_app.domain.state import PILES, SessionState
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
-from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck
-from cardsort_app.ui.guard import BadArgument
+from cardsort_app.ui.guard import BadArgument, page_code
 from cardsort_app.ui.identity import IdentityState
 
 #: Playback speeds offered (events per second).
 SPEEDS = (1, 5, 20, 100)
 _TICK_S = 0.2
-MAX_CODE_CHARS = 32
 MAX_KEY_CHARS = 200
 
 
@@ -88,7 +86,7 @@ class ReplayState(IdentityState):
     async def load(self):
         """On the dashboard's load: verify the facilitator key for this tab, start at the head."""
         self._forget()
-        code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
+        code = page_code(self.router)
         key = self.router.url.query_parameters.get("key") or self._facilitator_key_for(code) or ""
         if not isinstance(key, str) or len(key) > MAX_KEY_CHARS:
             return

@@ -27,9 +27,8 @@ from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.errors import Forbidden, Rejected, ServiceError, SessionNotFound
 from cardsort_app.service.runtime import get_runtime
-from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.board_state import _card, _deck
-from cardsort_app.ui.guard import BadArgument, int_arg, text_arg
+from cardsort_app.ui.guard import BadArgument, int_arg, page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
 
@@ -42,7 +41,6 @@ MENU_ACTIONS = {
 }
 _PILES = {p.value for p in TeamPile}
 _UNDONE = " — your move was undone."
-MAX_CODE_CHARS = 32
 MAX_KEY_CHARS = 200
 MAX_CARD_CHARS = 64
 MAX_VERSION = 2**62
@@ -129,7 +127,7 @@ class TeamState(IdentityState):
     async def load(self):
         """Who is this tab: a participant of the session (its stored identity) or its facilitator (the
         key in the link, or remembered by this browser)."""
-        code = normalize_code(str(self.router.page.params.get("code", ""))[:MAX_CODE_CHARS])
+        code = page_code(self.router)
         self._forget()
         self._moves = 0
         self.move_ack = f"{uuid.uuid4().hex[:8]}:0"  # a new count: moves sent before it are unconfirmed
