@@ -237,6 +237,15 @@ class SessionEndedPayload(_WireModel):
     reason: Literal["facilitator", "idle"]
 
 
+#: The wire's JSON encoder, made once (``json.dumps`` with options builds a new encoder per call).
+_WIRE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def wire_json(data: dict[str, Any]) -> str:
+    """``data`` (a ``to_wire`` dict) as the wire's compact JSON text."""
+    return _WIRE_ENCODER.encode(data)
+
+
 # --- events ------------------------------------------------------------------------------------------
 class BaseEvent(_WireModel):
     """Fields common to every event. ``version`` is the seq the sender had seen; ``seq`` is set by the log."""
@@ -257,7 +266,7 @@ class BaseEvent(_WireModel):
         return {"id": data.pop("id"), "type": data.pop("type"), **data}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_wire(), separators=(",", ":"), ensure_ascii=False)
+        return wire_json(self.to_wire())
 
     def sequenced(self, seq: int) -> Event:
         """A copy carrying the log's ``seq`` (validated: an int >= 1)."""

@@ -1,10 +1,13 @@
 """The per-session SQL event log: the single source of truth and the ordering authority.
 
-Every append takes the session's next ``seq`` from ``sessions.last_seq`` inside its own transaction, with
-that row locked (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE`` takes the database's
-write lock), so concurrent writers - threads or processes - serialize per session and the log is gapless
-and duplicate-free. ``UNIQUE(event_id)`` makes appends idempotent: re-appending a stored id returns the
-stored event. The API is synchronous on purpose; async callers wrap calls in ``asyncio.to_thread``.
+Every append takes the session's next ``seq`` inside its own transaction, under a lock that serializes
+the session's writers - threads or processes - so the log is gapless and duplicate-free. PostgreSQL: the
+counter ``sessions.last_seq``, bumped in the statement that inserts the event (the row's lock). SQLite:
+one writer at a time (``BEGIN IMMEDIATE`` / the statement's own write lock), so the next seq is read off
+UNIQUE(session_code, seq)'s index and ``last_seq`` is not kept there. Readers of a session's head take
+``max(seq)`` on both (``_head_of``). ``UNIQUE(event_id)`` makes appends idempotent: re-appending a stored
+id returns the stored event. The API is synchronous on purpose; async callers wrap calls in
+``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -105,6 +108,14 @@ class _TravelCache:
         with self._lock:
             for key in [k for k in self._items if k[0] == code]:
                 del self._items[key]
+
+
+def _head_of(code: Any) -> Any:
+    """The newest seq of session ``code`` (0 before its first event), read off UNIQUE(session_code, seq)'s
+    index: the one definition on both databases (SQLite does not keep ``sessions.last_seq``)."""
+    return (
+        sa.select(sa.func.coalesce(sa.func.max(_E.seq), 0)).where(_E.session_code == code).scalar_subquery()
+    )
 
 
 def _aware(value: datetime) -> datetime:
@@ -314,7 +325,7 @@ class EventStore:
                     _S.title,
                     _S.deck,
                     _S.facilitator_key_hash,
-                    _S.last_seq,
+                    _head_of(_S.code),
                     _S.created_at,
                     _S.read_only,
                 ).where(_S.code == code)
@@ -486,9 +497,7 @@ class EventStore:
             return [], first[0].sequenced(seq)
 
         def work(conn: sa.Connection) -> tuple[list[Event], Event | None]:
-            last_seq = conn.execute(
-                sa.select(_S.last_seq).where(_S.code == code).with_for_update()
-            ).scalar_one_or_none()
+            last_seq = self._lock_head(conn, code)
             if last_seq is None:
                 raise UnknownSession(code)
             tail: list[Event] = []
@@ -535,6 +544,16 @@ class EventStore:
         with self._write_lock or nullcontext(), held.use() as driver:
             return store_group_sqlite(driver, items, now)
 
+    def _lock_head(self, conn: sa.Connection, code: str) -> int | None:
+        """The session's newest seq, with its appends locked out until ``conn``'s transaction ends
+        (PostgreSQL: the counter row's lock; SQLite: ``BEGIN IMMEDIATE`` holds the write lock already);
+        None when there is no such session."""
+        if self.dialect == "postgresql":
+            q = sa.select(_S.last_seq).where(_S.code == code).with_for_update()
+        else:
+            q = sa.select(_head_of(_S.code)).where(_S.code == code)
+        return conn.execute(q).scalar_one_or_none()
+
     def _already_stored(self, code: str, event_id: str, exc: Exception) -> Event:
         """After UNIQUE(event_id) refused ``event_id``: the stored event if it is this session's."""
         with self._read() as conn:
@@ -557,9 +576,7 @@ class EventStore:
         first = last = 0
         try:
             with self._write() as conn:
-                last_seq = conn.execute(
-                    sa.select(_S.last_seq).where(_S.code == code).with_for_update()
-                ).scalar_one_or_none()
+                last_seq = self._lock_head(conn, code)
                 if last_seq is None:
                     raise UnknownSession(code)
                 stored = self._stored(conn, [p.event.id for p in prepared])
@@ -581,7 +598,8 @@ class EventStore:
                         raise DuplicateEventId(e.id, e.session_code)
                 if rows:
                     conn.execute(sa.insert(events_table), rows)
-                    conn.execute(sa.update(sessions_table).where(_S.code == code).values(last_seq=seq))
+                    if self.dialect == "postgresql":  # the counter (SQLite reads its head off the log)
+                        conn.execute(sa.update(sessions_table).where(_S.code == code).values(last_seq=seq))
                     first, last = last_seq + 1, seq
         except IntegrityError as exc:
             # Only UNIQUE(event_id) can fire (seq is taken under the session lock, stored ids were
@@ -632,7 +650,7 @@ class EventStore:
     def last_seq(self, code: str) -> int:
         """The session's newest seq (0 before the first event); raises UnknownSession."""
         with self._read() as conn:
-            value = conn.execute(sa.select(_S.last_seq).where(_S.code == code)).scalar_one_or_none()
+            value = conn.execute(sa.select(_head_of(_S.code)).where(_S.code == code)).scalar_one_or_none()
         if value is None:
             raise UnknownSession(code)
         return value

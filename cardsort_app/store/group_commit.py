@@ -88,21 +88,22 @@ class GroupCommitter:
     def submit(self, job: Job) -> Any:
         """Run ``job`` with whatever else is queued; its result once committed (or its error)."""
         with self._lock:
-            self._queue.append(job)
-            lead = not self._busy
+            lone = not self._busy
             self._busy = True
-            if not lead:  # only a job that waits needs something to wait on
+            if not lone:  # only a job that waits needs something to wait on
                 job.wake = threading.Event()
-        if not lead:
-            job.wake.wait()  # type: ignore[union-attr]
-            if not job.lead:
-                return _outcome(job)
-        self._lead()
+                self._queue.append(job)
+        if lone:  # an idle lane: the job is a group of its own at once, without going through the queue
+            self._lead([job])
+            return _outcome(job)
+        job.wake.wait()  # type: ignore[union-attr]
+        if job.lead:  # handed the lead: its group is what has queued meanwhile, itself first
+            with self._lock:
+                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+            self._lead(group)
         return _outcome(job)
 
-    def _lead(self) -> None:
-        with self._lock:
-            group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+    def _lead(self, group: list[Job]) -> None:
         try:
             self._run(group)
         except BaseException as exc:  # a bug or an interrupt: nobody may wait forever
@@ -118,14 +119,14 @@ class GroupCommitter:
                 else:
                     self._busy = False
             for job in group:
-                if job.wake is not None:  # None: the leader's own job
+                if job.wake is not None:  # None: a lone job, answered by its own thread
                     job.wake.set()
 
     def _run(self, group: list[Job]) -> None:
-        # Sorted by session (stable: one session's jobs keep their order), so every group takes its
-        # sessions' row locks in the same order.
-        group = sorted(group, key=lambda j: j.key)
-        position = {id(job): i for i, job in enumerate(group)}
+        if len(group) > 1:
+            # Sorted by session (stable: one session's jobs keep their order), so every group takes its
+            # sessions' row locks in the same order.
+            group = sorted(group, key=lambda j: j.key)
         planned: list[tuple[Job, Planned]] = []
         alone: list[Job] = []
         codes: set[str] = set()
@@ -158,7 +159,10 @@ class GroupCommitter:
                             job.settle(job.done(seq))
                         except Exception as exc:
                             job.settle(error=exc)
-        for job in sorted(alone, key=lambda j: position[id(j)]):
+        if len(alone) > 1:  # in the group's order
+            position = {id(job): i for i, job in enumerate(group)}
+            alone.sort(key=lambda j: position[id(j)])
+        for job in alone:
             self._alone(job)
 
     def _alone(self, job: Job) -> None:

@@ -33,7 +33,9 @@ def _created_at() -> Any:
 
 
 class SessionRow(SQLModel, table=True):
-    """One card-sort session; ``last_seq`` is the per-session sequence counter the append locks."""
+    """One card-sort session. ``last_seq``: PostgreSQL's per-session sequence counter, whose row lock
+    serializes the session's appends; SQLite (one writer) takes the next seq off the events' index and
+    leaves it as created. The session's head is ``max(events.seq)`` on both (eventstore.py)."""
 
     __tablename__ = "sessions"
     __table_args__ = (sa.PrimaryKeyConstraint("code", name="pk_sessions"),)
