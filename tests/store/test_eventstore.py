@@ -246,8 +246,8 @@ def test_outbox(store: EventStore) -> None:
 
 def test_writes_take_the_session_lock(store: EventStore) -> None:
     """SQLite: WAL, busy timeout, foreign keys; a lone append is one INSERT that reads the head itself
-    (plain BEGIN for reads); PostgreSQL: the append locks the session row by bumping its counter in the very statement that
-    inserts the event (one round trip)."""
+    (plain BEGIN for reads); PostgreSQL: the append locks the session row by bumping its counter in the
+    very statement that inserts the event (one round trip)."""
     statements: list[str] = []
 
     @sa.event.listens_for(store._engine, "before_cursor_execute")
