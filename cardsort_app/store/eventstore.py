@@ -537,12 +537,10 @@ class EventStore:
         items = [i for i in items if i.event.size + 20 <= MAX_EVENT_BYTES]
         if not items:
             return {}
-        now = utcnow()
-        if self.dialect == "postgresql":
-            with held.use() as driver:
-                return store_group_pg(driver, items, now)
-        with self._write_lock or nullcontext(), held.use() as driver:
-            return store_group_sqlite(driver, items, now)
+        if self._write_lock is None:
+            return held.run(store_group_pg, items, utcnow())
+        with self._write_lock:
+            return held.run(store_group_sqlite, items, utcnow())
 
     def _lock_head(self, conn: sa.Connection, code: str) -> int | None:
         """The session's newest seq, with its appends locked out until ``conn``'s transaction ends

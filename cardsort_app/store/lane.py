@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from .errors import StoreUnavailable
+
+_T = TypeVar("_T")
 
 #: A connection idle for longer than this is pinged before use (the pool's checkout does the same).
 IDLE_PING_AFTER_S = 1.0
 
 
 class LaneConnection:
-    """One DBAPI connection held for a write lane; ``use()`` hands out the driver's connection."""
+    """One DBAPI connection held for a write lane; ``run()`` writes on the driver's connection."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
@@ -38,12 +39,12 @@ class LaneConnection:
         self._pid = 0
         self._last_used = 0.0
 
-    @contextmanager
-    def use(self) -> Iterator[Any]:
-        """The driver connection (PostgreSQL: in autocommit; SQLite: the caller issues BEGIN/COMMIT)."""
+    def run(self, write: Callable[..., _T], *args: Any) -> _T:
+        """``write(driver, *args)`` on the driver connection (PostgreSQL: in autocommit; SQLite: the
+        caller issues BEGIN/COMMIT). A plain call, not a context manager: it is on every append's path."""
         driver = self._checkout()
         try:
-            yield driver
+            return write(driver, *args)
         except self._dbapi.IntegrityError:
             raise  # a constraint refused the write: the connection itself is fine
         except (self._dbapi.OperationalError, self._dbapi.InterfaceError) as exc:
