@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 
 from .errors import StoreUnavailable
@@ -72,6 +73,8 @@ class LaneConnection:
                 raise StoreUnavailable(f"database unavailable: {exc.orig or exc}") from exc
             if self._postgres:
                 fairy.driver_connection.autocommit = True  # each statement its own transaction
+                # Numbered placeholders, sent as they are (appender._numbered): no conversion per call.
+                fairy.driver_connection.cursor_factory = psycopg.RawCursor
             self._fairy, self._pid, self._last_used = fairy, os.getpid(), time.monotonic()
         return self._fairy.driver_connection
 
@@ -87,7 +90,8 @@ class LaneConnection:
             pass
 
     def close(self) -> None:
-        """Give the connection up (dispose). Never back to the pool: it was switched to autocommit."""
+        """Give the connection up (dispose). Never back to the pool: it was switched to autocommit and
+        raw cursors."""
         if self._fairy is not None and self._pid != os.getpid():
             self._fairy = None
         self._drop()

@@ -105,7 +105,7 @@ def trace_group_writes(store: Any) -> list[str]:
             driver.set_trace_callback(record)
         else:
 
-            class Recording(psycopg.Cursor):  # type: ignore[type-arg]
+            class Recording(psycopg.RawCursor):  # type: ignore[type-arg]
                 def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
                     record(query)
                     return super().execute(query, *args, **kwargs)
