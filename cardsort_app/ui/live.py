@@ -32,6 +32,7 @@ from cardsort_app import metrics
 from cardsort_app.domain.events import Event, EventType
 from cardsort_app.domain.state import SessionState
 from cardsort_app.service.runtime import Runtime, get_runtime
+from cardsort_app.ui import socket_writer
 from cardsort_app.ui.live_feed import (
     FACILITATOR,
     LIVE_EVENT,
@@ -89,6 +90,9 @@ _FOR_EVERY_TAB = frozenset(
     }
 )
 
+#: The key of the dashboards in `LiveRegistry.own` (no participant id is empty).
+DASHBOARDS = ""
+
 
 @dataclass
 class _Tab:
@@ -105,6 +109,12 @@ class _Tab:
     @property
     def audience(self) -> str:
         return FACILITATOR if self.everything else ""
+
+    @property
+    def whose(self) -> str | None:
+        """Whose changes are this tab's own: its participant's, or everyone's (DASHBOARDS) on a dashboard;
+        None for a board that has not joined (no change is its own)."""
+        return DASHBOARDS if self.everything else (self.participant_id or None)
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,9 @@ class LiveRegistry:
     # Tabs whose socket is gone: not pushed to (a closed tab must cost nothing), re-attached on reconnect.
     parked: dict[str, _Tab] = field(default_factory=dict)
     by_session: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # code -> whose tabs (a participant id, or DASHBOARDS) -> tokens: a change marks its own participant's
+    # tabs and the dashboards without a pass over every tab of the session
+    own: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     listeners: dict[str, Callable[[SessionState, Sequence[Event]], None]] = field(default_factory=dict)
     feeds: dict[str, SessionFeed] = field(default_factory=dict)  # feed_key(code, audience) -> feed
     audiences: dict[str, Audience] = field(default_factory=dict)  # registered by the dashboard's state
@@ -153,8 +166,12 @@ class LiveRegistry:
         self.parked.pop(token, None)
         if previous is not None and previous.sid and previous.everything and not everything:
             await self._leave_room(previous.sid, feed_key(code, FACILITATOR))  # no longer a dashboard
+        if previous is not None:
+            self._unindex(token, previous)
         tab = self.tabs[token] = _Tab(code, state_cls, participant_id, everything, sid=sid)
         self.by_session[code].add(token)
+        if (whose := tab.whose) is not None:
+            self.own.setdefault(code, {}).setdefault(whose, set()).add(token)
         if code not in self.listeners:
             listener = self._make_listener(code)
             self.listeners[code] = listener
@@ -193,6 +210,16 @@ class LiveRegistry:
                 emit_now=self._emit_now,
             )
         return feed
+
+    def _unindex(self, token: str, tab: _Tab) -> None:
+        by_whom = self.own.get(tab.code)
+        if by_whom is None or (whose := tab.whose) is None or (tokens := by_whom.get(whose)) is None:
+            return
+        tokens.discard(token)
+        if not tokens:
+            del by_whom[whose]
+            if not by_whom:
+                del self.own[tab.code]
 
     def _online(self, code: str) -> set[str]:
         """Who is online in `code`, asked once per presence change (the presence port scans every tab of
@@ -256,6 +283,7 @@ class LiveRegistry:
         self.runtime.feed.tab_closed(token)
         if tab is None:
             return
+        self._unindex(token, tab)
         if tab.everything and tab.sid:  # a tab that stops being this session's dashboard hears no more
             await self._leave_room(tab.sid, feed_key(tab.code, FACILITATOR))
         tokens = self.by_session.get(tab.code)
@@ -326,9 +354,11 @@ class LiveRegistry:
         return on_events
 
     def _mark_own(self, code: str, participant_ids: set[str], dashboards: bool) -> None:
-        for token in list(self.by_session.get(code, ())):
-            tab = self.tabs.get(token)
-            if tab is not None and (dashboards if tab.everything else tab.participant_id in participant_ids):
+        by_whom = self.own.get(code)
+        if by_whom is None:
+            return
+        for whose in (*participant_ids, DASHBOARDS) if dashboards else participant_ids:
+            for token in list(by_whom.get(whose, ())):
                 self.mark(token)
 
     def mark(self, token: str) -> None:
@@ -425,6 +455,7 @@ live = LiveRegistry()
 def install(app: Any) -> None:
     """Hook presence into Reflex's socket namespace (no public hook exists for connect/disconnect)."""
     live.app = app
+    socket_writer.install()
     metrics.source(metrics.TABS, lambda: len(live.tabs))
     namespace = app.event_namespace
     if namespace is None or getattr(namespace, "_cardsort_hooked", False):

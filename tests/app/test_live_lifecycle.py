@@ -71,3 +71,38 @@ async def test_the_old_sockets_late_end_does_not_detach_a_reloaded_tab(
     await asyncio.sleep(0.05)
     assert "tab-1" not in registry.tabs and "tab-1" in registry.parked
     assert pid not in rt.queries.online(code)
+
+
+async def test_a_change_marks_only_its_participants_tabs_and_the_dashboards(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_mark_own` finds the tabs to push through an index (no pass over every tab of the session per
+    change): the mover's tabs and the dashboards, nobody else; a tab that goes or joins moves in the index."""
+    monkeypatch.setattr(live_module, "get_runtime", lambda: rt)
+    registry = live_module.LiveRegistry()
+    marked: list[str] = []
+    monkeypatch.setattr(registry, "mark", marked.append)
+    code = (await rt.service.create_session("Index")).code
+    ana = (await rt.service.join(code, "Ana")).participant_id
+    bea = (await rt.service.join(code, "Bea")).participant_id
+    await registry.attach("ana-1", code, BoardState, ana)
+    await registry.attach("ana-2", code, BoardState, ana)
+    await registry.attach("bea-1", code, BoardState, bea)
+    await registry.attach("lobby", code, BoardState, None)  # not joined yet: no change is its own
+    await registry.attach("dash", code, BoardState, None, everything=True)
+
+    registry._mark_own(code, {ana}, dashboards=True)
+    assert sorted(marked) == ["ana-1", "ana-2", "dash"]
+    marked.clear()
+    registry._mark_own(code, {ana}, dashboards=False)  # a step change: the dashboards' feed shows it
+    assert sorted(marked) == ["ana-1", "ana-2"]
+
+    marked.clear()
+    await registry.attach("lobby", code, BoardState, bea)  # joined as Bea
+    await registry.detach("ana-2")
+    registry._mark_own(code, {ana, bea}, dashboards=False)
+    assert sorted(marked) == ["ana-1", "bea-1", "lobby"]
+
+    for token in ("ana-1", "bea-1", "lobby", "dash"):
+        await registry.detach(token)
+    assert registry.own == {}, "a session without tabs keeps index entries"
