@@ -2,7 +2,8 @@
 
 The reference is `eventsourcing`'s aggregate recorder (`SQLiteAggregateRecorder`,
 `PostgresAggregateRecorder`: `UNIQUE(originator_id, originator_version)`, one insert per call), fed the same
-events serialised as our wire JSON. Ours is `EventStore.append` (the session's next gapless `seq`,
+events serialised as our wire JSON before the clock starts. Ours is `EventStore.append`, handed the
+events themselves (it validates and serialises each one: the session's next gapless `seq`,
 `UNIQUE(session_code, seq)` and `UNIQUE(event_id)`; concurrent appends share a commit, see
 `cardsort_app/store/group_commit.py`; each returns only once its event is committed). Measured:
 
@@ -16,7 +17,8 @@ Same durability on both sides. SQLite: the reference sets WAL and leaves `synchr
 default, FULL (an fsync per commit); ours runs here with WAL + FULL too (the app's default is NORMAL:
 survives a killed process, not a power cut). PostgreSQL: both at the server's defaults
 (`synchronous_commit = on`, READ COMMITTED); the reference inserts in autocommit, ours stores a group in
-one autocommit statement.
+one autocommit statement. SQLite: the reference runs BEGIN / INSERT / COMMIT per call, ours one
+autocommit INSERT per lone event (a group: one BEGIN IMMEDIATE transaction).
 
 A benchmark-only dependency: `pip install -e '.[bench]'`.
 """
