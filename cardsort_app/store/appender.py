@@ -184,48 +184,44 @@ def _params(code: str, p: Prepared, now: datetime | str, expected: int | None) -
     }
 
 
-def store_group_pg(driver: Any, items: list[Any], now: datetime) -> dict[str, int]:
-    """PostgreSQL, on a lane's own driver connection in autocommit (lane.py): store one planned event per
-    session in ONE statement, its own transaction. ``{event id: seq}`` of those stored. Server-side
-    prepared (``prepare=True``: parsed and planned once per connection), sent by a raw cursor
-    (``_numbered``). A group of one takes the single-event statement: no arrays to build, a cheaper plan
-    than ``unnest``."""
-    cur = driver.cursor()  # a raw cursor (lane.py)
-    try:
-        if len(items) == 1:
-            i = items[0]
-            sql, names = _PG_RAW[i.expected is not None]
-            params = _params(i.code, i.event, now, i.expected)
-            row = cur.execute(sql, [params[n] for n in names], prepare=True).fetchone()
-            return {} if row is None else {i.event.event.id: row[0]}
-        arrays = {
-            "code": [i.code for i in items],
-            "expected": [i.expected for i in items],
-            "eid": [i.event.event.id for i in items],
-            "type": [str(i.event.event.type) for i in items],
-            "pid": [i.event.event.participant_id for i in items],
-            "prefix": [i.event.prefix for i in items],
-            "suffix": [i.event.suffix for i in items],
-            "v": CURRENT_SCHEMA_VERSION,
-            "now": now,
-        }
-        sql, names = _PG_MANY_RAW
-        rows = cur.execute(sql, [arrays[n] for n in names], prepare=True).fetchall()
-        return {eid: seq for eid, seq in rows}
-    finally:
-        cur.close()
+def store_group_pg(cur: Any, items: list[Any], now: datetime) -> dict[str, int]:
+    """PostgreSQL, with a lane's raw cursor on its own connection in autocommit (lane.py): store one
+    planned event per session in ONE statement, its own transaction. ``{event id: seq}`` of those stored.
+    Server-side prepared (``prepare=True``: parsed and planned once per connection), with numbered
+    placeholders (``_numbered``). A group of one takes the single-event statement: no arrays to build, a
+    cheaper plan than ``unnest``."""
+    if len(items) == 1:
+        i = items[0]
+        sql, names = _PG_RAW[i.expected is not None]
+        params = _params(i.code, i.event, now, i.expected)
+        row = cur.execute(sql, [params[n] for n in names], prepare=True).fetchone()
+        return {} if row is None else {i.event.event.id: row[0]}
+    arrays = {
+        "code": [i.code for i in items],
+        "expected": [i.expected for i in items],
+        "eid": [i.event.event.id for i in items],
+        "type": [str(i.event.event.type) for i in items],
+        "pid": [i.event.event.participant_id for i in items],
+        "prefix": [i.event.prefix for i in items],
+        "suffix": [i.event.suffix for i in items],
+        "v": CURRENT_SCHEMA_VERSION,
+        "now": now,
+    }
+    sql, names = _PG_MANY_RAW
+    rows = cur.execute(sql, [arrays[n] for n in names], prepare=True).fetchall()
+    return {eid: seq for eid, seq in rows}
 
 
-def store_group_sqlite(driver: Any, items: list[Any], now: datetime) -> dict[str, int]:
-    """SQLite, on a lane's own driver connection (lane.py; the caller holds the process's write lock):
-    ``{event id: seq}`` of the group's events stored; any error stores nothing of the group and
+def store_group_sqlite(cur: Any, items: list[Any], now: datetime) -> dict[str, int]:
+    """SQLite, with a lane's cursor on its own connection (lane.py; the caller holds the process's write
+    lock): ``{event id: seq}`` of the group's events stored; any error stores nothing of the group and
     propagates.
 
     A group of one is its statement alone, in autocommit: SQLite takes the write lock before the
     statement reads the head, and commits when it is done (stepped to the end by ``fetchall``), so
     nothing is acknowledged before its commit. A larger group: one ``BEGIN IMMEDIATE`` transaction."""
     created = sqlite_time(now)
-    cur = driver.cursor()
+    driver = cur.connection
     try:
         if len(items) == 1:
             i = items[0]
@@ -248,6 +244,4 @@ def store_group_sqlite(driver: Any, items: list[Any], now: datetime) -> dict[str
         if driver.in_transaction:
             driver.rollback()
         raise
-    finally:
-        cur.close()
     return seqs

@@ -101,6 +101,7 @@ def trace_group_writes(store: Any) -> list[str]:
 
     for held in store._lane_conns:
         driver = held._checkout()
+        held._cursor = None  # made again at the next write, by the recording factory below
         if store.dialect == "sqlite":
             driver.set_trace_callback(record)
         else:
