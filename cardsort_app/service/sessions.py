@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -85,6 +86,24 @@ def _counts_refusals(command):
             raise
 
     return counted
+
+
+def with_id(build, event_id: str | None):
+    """`build`, whose event gets `event_id` (the id a browser chose for a command it may send again: the
+    log stores an id once, so a repeat appends nothing)."""
+    if event_id is None:
+        return build
+
+    def decide(state: SessionState) -> Event | None:
+        event = build(state)
+        return None if event is None else event.model_copy(update={"id": event_id})
+
+    return decide
+
+
+def derived_id(base: str, part: str) -> str:
+    """A stable event id for one of the events a command with id `base` writes."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cardsort:{base}:{part}"))
 
 
 @dataclass(frozen=True)
@@ -164,10 +183,13 @@ class SessionService:
             raise SessionNotFound(code)
         return code
 
-    async def facilitate(self, code: str, key: str | None, build) -> Event | None:
-        """A facilitator command, decided from the current state: ``build(state) -> event``."""
+    async def facilitate(
+        self, code: str, key: str | None, build, *, event_id: str | None = None
+    ) -> Event | None:
+        """A facilitator command, decided from the current state: ``build(state) -> event``; with
+        ``event_id`` the event gets that id (a command resent under it is appended once)."""
         code = await self.check_facilitator(code, key)
-        return await self._commit(code, build)
+        return await self._commit(code, with_id(build, event_id))
 
     async def system_command(self, code: str, build) -> Event | None:
         """A command the server makes on its own (the idle sweeper): nobody to authorise."""
@@ -263,8 +285,20 @@ class SessionService:
     async def leave(self, code: str, identity: Identity) -> Event | None:
         return await self.command(code, identity, rules.leave)
 
-    async def reveal_all(self, code: str, facilitator_key: str) -> list[Event]:
-        """The facilitator reveals every selection that can be revealed and is not yet."""
+    async def landed(self, code: str, event_id: str, sender: str) -> bool:
+        """Whether `sender` already stored an event with this id in this session (a resent command)."""
+        found = await self.store.find_event(event_id)
+        return (
+            found is not None
+            and found.session_code == secrets.normalize_code(code)
+            and found.participant_id == sender
+        )
+
+    async def reveal_all(
+        self, code: str, facilitator_key: str, *, event_id: str | None = None
+    ) -> list[Event]:
+        """The facilitator reveals every selection that can be revealed and is not yet; with
+        ``event_id``, each reveal's id is derived from it (`derived_id`), so a resent command adds none."""
         code = await self.check_facilitator(code, facilitator_key)
         state = await self.hub.state(code)
         made: list[Event] = []
@@ -276,18 +310,20 @@ class SessionService:
                 def decide(s: SessionState, pid: str = person.id, rt: RevealType = reveal_type) -> Event:
                     return rules.reveal(s, pid, rt)
 
+                the_id = derived_id(event_id, f"{person.id}:{reveal_type}") if event_id else None
                 try:
-                    if (event := await self._commit(code, decide)) is not None:
+                    if (event := await self._commit(code, with_id(decide, the_id))) is not None:
                         made.append(event)
                 except Rejected:
                     continue  # not revealable (yet): skip, it's a bulk action
         return made
 
     # --- the facilitator's own events (the team board) ----------------------------------------------
-    async def facilitator_command(self, code: str, facilitator_key: str | None, build) -> Event | None:
-        """Decide a facilitator command from the current state: `build(state) -> event`."""
-        code = await self.check_facilitator(code, facilitator_key)
-        return await self._commit(code, build)
+    async def facilitator_command(
+        self, code: str, facilitator_key: str | None, build, *, event_id: str | None = None
+    ) -> Event | None:
+        """Decide a facilitator command from the current state: `build(state) -> event` (see `facilitate`)."""
+        return await self.facilitate(code, facilitator_key, build, event_id=event_id)
 
     async def submit_as_facilitator(
         self, code: str, facilitator_key: str | None, event: Event | dict

@@ -43,26 +43,34 @@ class Workshop:
         self.service = service
         self.clock = clock
 
-    async def open_step(self, code: str, key: str | None, step: object) -> Event | None:
+    # `event_id`: the id the browser chose for the command; it sends it again until acknowledged, and the
+    # log stores an id once, so a repeat changes nothing (ui/resend.py).
+    async def open_step(
+        self, code: str, key: str | None, step: object, *, event_id: str | None = None
+    ) -> Event | None:
         step = _whole_number(step, "The step to open", 2, facilitation.LAST_OPENABLE_STEP)
-        return await self.service.facilitate(code, key, lambda s: facilitation.open_step(s, step))
+        return await self.service.facilitate(
+            code, key, lambda s: facilitation.open_step(s, step), event_id=event_id
+        )
 
-    async def start_timer(self, code: str, key: str | None, minutes: object) -> Event | None:
+    async def start_timer(
+        self, code: str, key: str | None, minutes: object, *, event_id: str | None = None
+    ) -> Event | None:
         minutes = _whole_number(minutes, "The timer", 1, MAX_TIMER_MINUTES)
         return await self.service.facilitate(
-            code, key, lambda s: facilitation.start_timer(s, minutes * 60, self.clock())
+            code, key, lambda s: facilitation.start_timer(s, minutes * 60, self.clock()), event_id=event_id
         )
 
-    async def add_minute(self, code: str, key: str | None) -> Event | None:
+    async def add_minute(self, code: str, key: str | None, *, event_id: str | None = None) -> Event | None:
         return await self.service.facilitate(
-            code, key, lambda s: facilitation.extend_timer(s, 60, self.clock())
+            code, key, lambda s: facilitation.extend_timer(s, 60, self.clock()), event_id=event_id
         )
 
-    async def stop_timer(self, code: str, key: str | None) -> Event | None:
-        return await self.service.facilitate(code, key, facilitation.stop_timer)
+    async def stop_timer(self, code: str, key: str | None, *, event_id: str | None = None) -> Event | None:
+        return await self.service.facilitate(code, key, facilitation.stop_timer, event_id=event_id)
 
-    async def end_session(self, code: str, key: str | None) -> Event | None:
-        return await self.service.facilitate(code, key, facilitation.end_session)
+    async def end_session(self, code: str, key: str | None, *, event_id: str | None = None) -> Event | None:
+        return await self.service.facilitate(code, key, facilitation.end_session, event_id=event_id)
 
     async def erase(self, code: str, identity: Identity) -> Event | None:
         """The participant leaves and their name is erased from the session's projection."""

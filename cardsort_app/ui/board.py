@@ -366,7 +366,7 @@ def _header() -> rx.Component:
                 variant="ghost",
                 color_scheme="gray",
                 size="2",
-                on_click=BoardState.leave,
+                on_click=call("leaveSession"),  # through the change queue: never lost
                 data_testid="leave-session",
             ),
         ),
@@ -379,7 +379,7 @@ def _header() -> rx.Component:
                 variant="ghost",
                 color_scheme="red",
                 size="2",
-                on_click=BoardState.leave_and_erase,
+                on_click=call("eraseMe"),
                 data_testid="erase-me",
             ),
         ),
@@ -476,6 +476,7 @@ def _queue() -> rx.Component:
         rules=QUEUE_RULES,
         acks=BoardState.acks,
         waiting=BoardState.waiting,
+        left=BoardState.status == "left",
         socket_errors=connection_errors_count.to(int),
         on_send=BoardState.send_changes,
     )

@@ -12,13 +12,12 @@ never flicker between two sources.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Collection
 from typing import Any
 
 import reflex as rx
 
-from cardsort_app.domain import rules
+from cardsort_app.domain import facilitation, rules
 from cardsort_app.domain.custom_decks import session_deck
 from cardsort_app.domain.decks import Deck
 from cardsort_app.domain.events import (
@@ -36,11 +35,11 @@ from cardsort_app.service.errors import Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import Runtime, get_runtime
 from cardsort_app.service.sessions import Identity
-from cardsort_app.service.workshop import Workshop
 from cardsort_app.ui.focus import FocusMode
 from cardsort_app.ui.guard import page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
+from cardsort_app.ui.resend import ack, read_batch, well_formed_id
 from cardsort_app.ui.workshop_view import is_waiting, session_fields
 
 #: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
@@ -141,13 +140,14 @@ def reveal_rows(state: SessionState, real_names: bool = False) -> list[dict[str,
 MAX_CHANGES = 50
 #: A move's position inside its pile is clamped to the pile's end; beyond this it is not even read.
 MAX_INDEX = 1000
-_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _UNREADABLE = "That change could not be read; it was dropped"
+#: Changes that carry nothing but their id (what they mean is decided when they are stored).
+_SIMPLE_KINDS = ("reveal", "leave", "erase")
 
 
 def _read_change(change: Any) -> dict[str, Any] | None:
     """One queued change as the browser sends it, checked field by field; None when malformed."""
-    if not isinstance(change, dict) or not isinstance(change.get("id"), str) or not _ID.match(change["id"]):
+    if not isinstance(change, dict) or not well_formed_id(change.get("id")):
         return None
     if change.get("kind") == "move":
         card, src, dst = change.get("cardId"), change.get("fromPile"), change.get("toPile")
@@ -161,22 +161,13 @@ def _read_change(change: Any) -> dict[str, Any] | None:
             if ok
             else None
         )
-    if change.get("kind") == "reveal":  # what is revealed is decided when it is stored: the selection then
-        return {"id": change["id"], "kind": "reveal"}
+    if change.get("kind") in _SIMPLE_KINDS:  # e.g. what is revealed is the selection when it is stored
+        return {"id": change["id"], "kind": change["kind"]}
     if change.get("kind") == "step":
         steps = change.get("fromStep"), change.get("toStep")
         ok = all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= rules.FINAL_STEP for n in steps)
         return {"id": change["id"], "kind": "step", "from": steps[0], "to": steps[1]} if ok else None
     return None
-
-
-def _read_batch(batch: Any) -> tuple[str, list[Any]] | None:
-    if not isinstance(batch, dict) or not isinstance(batch.get("batch"), str) or len(batch["batch"]) > 64:
-        return None
-    changes = batch.get("changes")
-    if not isinstance(changes, list) or not 0 < len(changes) <= MAX_CHANGES:
-        return None
-    return batch["batch"], changes
 
 
 def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
@@ -194,6 +185,10 @@ def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
             to_pile=change["dst"],
             position=position,
         )
+    if change["kind"] == "leave":
+        return rules.leave(state, pid).model_copy(update={"id": change["id"]})
+    if change["kind"] == "erase":
+        return facilitation.erase(state, pid).model_copy(update={"id": change["id"]})
     if change["kind"] == "reveal":
         reveal_type = RevealType.TOP3 if person and person.step >= rules.FINAL_STEP else RevealType.TOP8
         return new_event(
@@ -209,10 +204,6 @@ def _event_for(state: SessionState, pid: str, change: dict[str, Any]) -> Event:
         to_step=change["to"],
         participant_name=person.name if person else "",
     )
-
-
-def _ack(change_id: str, reason: str = "") -> dict[str, Any]:
-    return {"id": change_id, "ok": not reason, "reason": reason}
 
 
 class BoardState(FocusMode, IdentityState):
@@ -365,7 +356,7 @@ class BoardState(FocusMode, IdentityState):
         order under the id the browser chose (a change that already landed is confirmed again, never
         doubled) and acknowledged: confirmed, or rejected with the reason.
         """
-        read = _read_batch(batch)
+        read = read_batch(batch, "changes", MAX_CHANGES)
         if read is None:
             self._notify(_UNREADABLE, "refused")
             return
@@ -385,9 +376,9 @@ class BoardState(FocusMode, IdentityState):
             if change is None:
                 change_id = raw.get("id") if isinstance(raw, dict) else None
                 if isinstance(change_id, str) and len(change_id) <= 64:
-                    results.append(_ack(change_id, _UNREADABLE))
+                    results.append(ack(change_id, _UNREADABLE))
             elif pid is None or identity is None:
-                results.append(_ack(change["id"], NOT_A_PARTICIPANT))
+                results.append(ack(change["id"], NOT_A_PARTICIPANT))
             else:
                 try:
                     rt.service.check_command_rate(self.session_code, pid)
@@ -400,6 +391,8 @@ class BoardState(FocusMode, IdentityState):
             self.notice = ""  # a change went through: an earlier refusal (e.g. "too fast") is stale
         self.acks = {"batch": batch_id, "results": results, "retryAfter": retry_after}
         await self._sync()
+        if self.status == "left":  # a leave is stored: the tab that asked for it goes to the landing page
+            await live.detach(self.router.session.client_token)
 
     async def _append_change(self, rt: Runtime, identity: Identity, pid: str, change: dict[str, Any]):
         confirmed = await rt.queries.state(self.session_code)
@@ -407,39 +400,9 @@ class BoardState(FocusMode, IdentityState):
             event = _event_for(confirmed, pid, change)
             await rt.service.submit(self.session_code, identity, event)
         except InvalidEvent:
-            return _ack(change["id"], _UNREADABLE)
+            return ack(change["id"], _UNREADABLE)
         except Rejected as exc:
-            return _ack(change["id"], f"{exc} — your change was undone.")
+            return ack(change["id"], f"{exc} — your change was undone.")
         except ServiceError:
-            return _ack(change["id"], NOT_A_PARTICIPANT)
-        return _ack(change["id"])
-
-    @rx.event
-    async def leave(self):
-        identity = self._identity_for(self.session_code)
-        if identity is not None:
-            try:
-                await get_runtime().service.leave(self.session_code, identity)
-            except ServiceError as exc:
-                self._notify(str(exc), "refused")
-                return
-        await live.detach(self.router.session.client_token)
-        self.status = "left"
-        return rx.redirect(f"/?code={self.session_code}")
-
-    @rx.event
-    async def leave_and_erase(self):
-        """Leave and erase this participant's name from the session (PARTICIPANT_ERASED); the service
-        authenticates the tab's identity first, so a forged call erases nobody."""
-        identity = self._identity_for(self.session_code)
-        if identity is None:
-            self._notify(NOT_A_PARTICIPANT, "refused")
-            return
-        try:
-            await Workshop(get_runtime().service).erase(self.session_code, identity)
-        except ServiceError as exc:
-            self._notify(str(exc), "refused")
-            return
-        await live.detach(self.router.session.client_token)
-        self.status = "left"
-        return rx.redirect(f"/?code={self.session_code}")
+            return ack(change["id"], NOT_A_PARTICIPANT)
+        return ack(change["id"])

@@ -8,19 +8,25 @@
 //   or a crash of the tab loses nothing) with an event id chosen here: the server's log dedupes by that
 //   id, so sending it again can never double it;
 // * it is sent, in order, whenever the connection is up, and sent again until the server acknowledges it
-//   (`acks`: confirmed, or rejected with the reason). A rejected change is rolled back with a notice.
+//   (`acks`: confirmed, or rejected with the reason), through the sender every queue shares
+//   (cardsort_outbox.jsx). A rejected change is rolled back with a notice.
 import React, { useEffect, useLayoutEffect, useSyncExternalStore } from "react";
+// Where Reflex copies the outbox's asset (ui/outbox.py); stateless helpers only, so a second copy is harmless.
+import { amberNotice, createSender, newId, useConnection } from "$/public/external/cardsort_app/ui/outbox/cardsort_outbox.jsx";
 
-const RESEND_AFTER_MS = 4000; // no acknowledgement by then: the frame (or the socket) was lost, send again
 const MAX_BATCH = 50; // the server refuses bigger batches
 const STORAGE_PREFIX = "cardsort_pending:";
 // A refused change's notice for another tab of this browser (the queue is shared: any tab may send it).
 const NOTICE_PREFIX = "cardsort_notice:";
+// Changes that carry nothing but their id: the server decides what they mean when it stores them.
+const SIMPLE_KINDS = ["reveal", "leave", "erase"];
 const PILES = ["unsorted", "very-important", "important", "not-important", "top8", "top3"];
 
 const store = {
   code: "",
-  queue: [], // [{id, kind: "move", cardId, fromPile, toPile, toIndex?} | {id, kind: "step", fromStep, toStep} | {id, kind: "reveal"}]
+  // [{id, kind: "move", cardId, fromPile, toPile, toIndex?} | {id, kind: "step", fromStep, toStep}
+  //  | {id, kind: "reveal" | "leave" | "erase"}]
+  queue: [],
   confirmed: null, // {piles: {pile: [{id, name, meaning}]}, step}
   rules: { allowed: {}, labels: {} }, // from domain/rules.py, via the component's props
   deckSize: 0,
@@ -28,30 +34,17 @@ const store = {
   online: typeof navigator === "undefined" ? true : navigator.onLine,
   socketErrors: 0, // Reflex's failed (re)connection attempts since the last connect
   send: null,
-  inflight: null, // {batch, at}: the batch sent last and not yet acknowledged
+  sender: createSender(MAX_BATCH),
   waiting: false,
-  holdUntil: 0, // the server asked to wait (its rate limit) until then before sending more
-  lastAcks: null,
   notice: null, // {kind: "conflict" | "refused", message, key}
   view: null,
   listeners: new Set(),
   focusMoves: [], // focus mode: [cardId, pile] of this tab's focus moves, newest last (for undo)
+  leaveAsked: false, // this tab asked to leave: it goes to the landing page once the leave is stored
 };
 const MAX_FOCUS_UNDO = 100;
 
 // --- ids and storage ----------------------------------------------------------------------------------
-function newId() {
-  const c = typeof crypto !== "undefined" ? crypto : null;
-  if (c && typeof c.randomUUID === "function") return c.randomUUID();
-  // randomUUID needs a secure context (https or localhost); getRandomValues does not.
-  const b = new Uint8Array(16);
-  c.getRandomValues(b);
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
 // This tab, so a refused change's notice reaches the tab where it was made, whichever tab sent it.
 const TAB_ID = newId();
 
@@ -62,7 +55,7 @@ function wellFormed(e) {
       [e.cardId, e.fromPile, e.toPile].every((v) => typeof v === "string") &&
       (e.toIndex === undefined || (Number.isInteger(e.toIndex) && e.toIndex >= 0))
     );
-  if (e.kind === "reveal") return true;
+  if (SIMPLE_KINDS.includes(e.kind)) return true;
   return e.kind === "step" && Number.isInteger(e.fromStep) && Number.isInteger(e.toStep);
 }
 
@@ -170,6 +163,7 @@ function computeView() {
     ready: false,
     offline: offline(),
     pending: store.queue.length,
+    leaving: store.queue.some((e) => e.kind === "leave" || e.kind === "erase"),
     notice: store.notice,
     step: 1,
     piles: Object.fromEntries(PILES.map((p) => [p, []])),
@@ -183,7 +177,7 @@ function computeView() {
   const piles = Object.fromEntries(PILES.map((p) => [p, [...((c.piles || {})[p] || [])]]));
   let step = c.step;
   for (const e of store.queue) {
-    if (e.kind === "reveal") continue; // shows nothing until the server reveals it (the rules check it there)
+    if (SIMPLE_KINDS.includes(e.kind)) continue; // shows nothing until the server stores it (and checks it)
     const error = e.kind === "move" ? moveError(piles, step, e) : stepError(piles, step, e);
     if (!error) step = applyChange(piles, step, e); // else: it will be rejected; show what will hold
   }
@@ -225,30 +219,24 @@ export function useBoardView() {
 
 // --- sending --------------------------------------------------------------------------------------------
 function toWire(e) {
-  if (e.kind === "reveal") return { id: e.id, kind: "reveal" };
+  if (SIMPLE_KINDS.includes(e.kind)) return { id: e.id, kind: e.kind };
   if (e.kind === "step") return { id: e.id, kind: "step", fromStep: e.fromStep, toStep: e.toStep };
   const move = { id: e.id, kind: "move", cardId: e.cardId, fromPile: e.fromPile, toPile: e.toPile };
   return e.toIndex === undefined ? move : { ...move, toIndex: e.toIndex };
 }
 
 function pump() {
-  if (!store.ready || !store.send || offline() || !store.queue.length) return;
-  if (Date.now() < store.holdUntil) return;
-  if (store.inflight && Date.now() - store.inflight.at < RESEND_AFTER_MS) return;
-  const batch = newId();
-  const changes = store.queue.slice(0, MAX_BATCH);
-  store.inflight = { batch, at: Date.now(), changes };
-  store.send({ batch, changes: changes.map(toWire) });
+  if (!store.ready || !store.send || offline()) return;
+  store.sender.pump(store.queue, (batch, changes) => store.send({ batch, changes: changes.map(toWire) }));
 }
 
 function onAcks(acks) {
-  if (!acks || acks === store.lastAcks || !Array.isArray(acks.results)) return;
-  store.lastAcks = acks;
-  const results = new Map(acks.results.map((r) => [r.id, r]));
+  const settled = store.sender.settle(acks);
+  if (!settled) return;
   // What this tab sent as well as what its queue holds: another tab's write to the shared queue, at the
   // same instant as this tab's own, can leave a sent change out of this tab's copy; its refusal must
   // still reach the tab where it was made.
-  const sent = store.inflight && store.inflight.batch === acks.batch ? store.inflight.changes : [];
+  const { results, sent } = settled;
   const known = new Map([...sent, ...store.queue].map((e) => [e.id, e]));
   const rejected = [...known.values()].filter((e) => results.has(e.id) && !results.get(e.id).ok);
   updateQueue((q) => q.filter((e) => !results.has(e.id)));
@@ -260,8 +248,6 @@ function onAcks(acks) {
   for (const e of rejected.filter((e) => e.origin && e.origin !== TAB_ID)) {
     tellTab(e.origin, results.get(e.id).reason);
   }
-  if (store.inflight && store.inflight.batch === acks.batch) store.inflight = null;
-  if (acks.retryAfter > 0) store.holdUntil = Date.now() + acks.retryAfter * 1000;
   changed();
   pump();
 }
@@ -349,6 +335,21 @@ export function revealSelection() {
   if (store.view.ready) enqueue({ id: newId(), kind: "reveal" });
 }
 
+// Leaving (and erasing one's name) goes through the queue too, after the participant's queued changes.
+// Whichever tab of this browser sends it, this tab goes to the landing page once the server says the
+// participant left (`left`).
+export function leaveSession() {
+  if (!store.view.ready) return;
+  store.leaveAsked = true;
+  enqueue({ id: newId(), kind: "leave" });
+}
+
+export function eraseMe() {
+  if (!store.view.ready) return;
+  store.leaveAsked = true;
+  enqueue({ id: newId(), kind: "erase" });
+}
+
 export function completeStep() {
   if (!store.waiting) changeStep(+1); // facilitator-paced and ahead: the board says to wait
 }
@@ -372,24 +373,11 @@ function setCode(code) {
   code = code || codeFromLocation();
   if (code === store.code) return;
   store.code = code;
-  store.inflight = null;
+  store.sender.lost();
   store.focusMoves = [];
   store.queue = readStored(code) ?? [];
   changed();
 }
-
-const banner = {
-  display: "flex",
-  alignItems: "center",
-  gap: "10px",
-  padding: "10px 14px",
-  borderRadius: "10px",
-  background: "var(--amber-3)",
-  border: "1px solid var(--amber-7)",
-  color: "var(--amber-12)",
-  fontSize: "14px",
-  marginBottom: "12px",
-};
 
 function pendingText(n) {
   if (n === 0) return "Your changes are saved.";
@@ -401,9 +389,10 @@ function pendingText(n) {
 /**
  * Feeds the store (confirmed state, acknowledgements, connection state) and shows the offline banner.
  * Props: code, ready, piles, step, deckSize, rules ({allowed: {step: [pile]}, labels}), acks
- * ({batch, results: [{id, ok, reason}]}), socketErrors, onSend(batch).
+ * ({batch, results: [{id, ok, reason}]}), left (the server says this participant left), socketErrors,
+ * onSend(batch).
  */
-export function OfflineQueue({ code, ready, piles, step, deckSize, rules, acks, waiting, socketErrors, onSend }) {
+export function OfflineQueue({ code, ready, piles, step, deckSize, rules, acks, waiting, left, socketErrors, onSend }) {
   useLayoutEffect(() => {
     store.send = onSend;
     store.waiting = !!waiting;
@@ -419,21 +408,13 @@ export function OfflineQueue({ code, ready, piles, step, deckSize, rules, acks, 
     pump();
   }, [ready, piles, step, deckSize, rulesKey]);
   useLayoutEffect(() => onAcks(acks), [acks]);
-  useLayoutEffect(() => {
-    const errors = Number(socketErrors) || 0;
-    const reconnected = store.socketErrors > 0 && errors === 0;
-    store.socketErrors = errors;
-    if (reconnected) store.inflight = null; // whatever was in flight went down with the old socket
-    changed();
-    pump();
-  }, [socketErrors]);
   useEffect(() => {
-    const onNetwork = () => {
-      store.online = navigator.onLine;
-      if (store.online) store.inflight = null;
-      changed();
-      pump();
-    };
+    if (!left || !store.leaveAsked) return;
+    store.leaveAsked = false;
+    window.location.assign(`/?code=${encodeURIComponent(store.code)}`);
+  }, [left]);
+  useConnection(store, socketErrors, pump, changed);
+  useEffect(() => {
     const onStorage = (e) => {
       if (e.key === STORAGE_PREFIX + store.code) {
         store.queue = readStored(store.code) ?? store.queue;
@@ -451,21 +432,20 @@ export function OfflineQueue({ code, ready, piles, step, deckSize, rules, acks, 
         }
       }
     };
-    window.addEventListener("online", onNetwork);
-    window.addEventListener("offline", onNetwork);
     window.addEventListener("storage", onStorage);
-    const timer = window.setInterval(pump, 1000);
-    return () => {
-      window.removeEventListener("online", onNetwork);
-      window.removeEventListener("offline", onNetwork);
-      window.removeEventListener("storage", onStorage);
-      window.clearInterval(timer);
-    };
+    return () => window.removeEventListener("storage", onStorage);
   }, []);
   const view = useBoardView();
+  if (!view.offline && view.leaving)
+    return (
+      <div role="status" data-testid="leaving" style={amberNotice}>
+        <strong>Leaving the session…</strong>
+        <span>Sent, and sent again until the server confirms it.</span>
+      </div>
+    );
   if (!view.offline) return null;
   return (
-    <div role="status" data-testid="offline-banner" data-pending={String(view.pending)} style={banner}>
+    <div role="status" data-testid="offline-banner" data-pending={String(view.pending)} style={amberNotice}>
       <strong>You are offline.</strong>
       <span>{pendingText(view.pending)}</span>
     </div>

@@ -21,77 +21,9 @@ const underPointer = (args) => {
   return hits.length ? hits : rectIntersection(args);
 };
 
-// A move the server has not counted (`moveAck` = TeamState.move_ack, "{load}:{n}") this long after it was
-// sent went down with the connection (Reflex sends an event at most once): say so rather than lose it
-// silently. A move Reflex held back while disconnected is counted by the reloaded state ({load} changes).
-const LOST_AFTER_MS = 10000;
-const LOST_MESSAGE =
-  "Your last move did not reach the team board (the connection dropped): check the board and make it again if it is missing.";
-
-function parseAck(ack) {
-  const [load, n] = String(ack || "").split(":");
-  return { load, n: Number(n) || 0 };
-}
-
-// Tracks the moves this tab sent against the server's count of the moves it received.
-function useLostMoves(moveAck) {
-  const ack = React.useRef(parseAck(moveAck));
-  const pending = React.useRef(null); // {load, upTo, at}: the count that confirms every sent move
-  const [lost, setLost] = React.useState(false);
-  const check = React.useCallback(() => {
-    const p = pending.current;
-    if (!p) return;
-    if (ack.current.n >= p.upTo && ack.current.load === p.load) {
-      pending.current = null;
-      setLost(false);
-    } else if (Date.now() - p.at > LOST_AFTER_MS) {
-      setLost(true); // kept pending: if it is counted after all, the notice goes
-    }
-  }, []);
-  React.useEffect(() => {
-    const next = parseAck(moveAck);
-    const p = pending.current;
-    if (p && next.load !== p.load) {
-      // The state reloaded (a reconnect): what the old count had not confirmed may still come, counted anew.
-      const before = ack.current.load === p.load ? ack.current.n : 0;
-      pending.current = { ...p, load: next.load, upTo: Math.max(1, p.upTo - before) };
-    }
-    ack.current = next;
-    check();
-  }, [moveAck, check]);
-  React.useEffect(() => {
-    const timer = window.setInterval(check, 1000);
-    return () => window.clearInterval(timer);
-  }, [check]);
-  const sent = React.useCallback(() => {
-    const p = pending.current || { load: ack.current.load, upTo: ack.current.n };
-    pending.current = { load: p.load, upTo: p.upTo + 1, at: Date.now() };
-  }, []);
-  const dismiss = React.useCallback(() => {
-    pending.current = null;
-    setLost(false);
-  }, []);
-  return { lost, sent, dismiss };
-}
-
-const lostStyle = {
-  padding: "10px 14px",
-  borderRadius: "10px",
-  background: "var(--amber-3)",
-  border: "1px solid var(--amber-7)",
-  color: "var(--amber-12)",
-  fontSize: "14px",
-  marginBottom: "12px",
-  cursor: "pointer",
-};
-
-export function TeamDndBoard({ children, onDrop, version, moveAck, ...rest }) {
-  const moves = useLostMoves(moveAck);
-  // The card menus' move items (rendered in portals, but inside this component's React tree).
-  const onClickCapture = (e) => {
-    const item = e.target && e.target.closest ? e.target.closest('[data-testid^="move-"]') : null;
-    if (item && !item.hasAttribute("data-disabled")) moves.sent();
-  };
+// A move goes to `onDrop`: the page's command outbox (cardsort_outbox.jsx), which sends it again until the
+// server acknowledges it, so a move made into a silently dead connection lands once it reconnects.
+export function TeamDndBoard({ children, onDrop, version, ...rest }) {
   const sensors = useSensors(
     useSensor(PointerSensor, { activationConstraint: { distance: 6 } }),
     useSensor(TouchSensor, { activationConstraint: { delay: 180, tolerance: 8 } }),
@@ -119,7 +51,6 @@ export function TeamDndBoard({ children, onDrop, version, moveAck, ...rest }) {
     const toPile = String(target.pile || hit.id);
     const toIndex = target.index === undefined ? -1 : Number(target.index);
     if (toPile === from.pile && (toIndex === -1 || toIndex === from.index)) return;
-    moves.sent();
     onDrop({
       cardId: String(active.id),
       fromPile: String(from.pile),
@@ -138,14 +69,7 @@ export function TeamDndBoard({ children, onDrop, version, moveAck, ...rest }) {
       onDragEnd={handleDragEnd}
       onDragCancel={() => (picked.current = null)}
     >
-      <div {...rest} onClickCapture={onClickCapture}>
-        {moves.lost && (
-          <div role="alert" data-testid="conflict-notice" style={lostStyle} onClick={moves.dismiss}>
-            {LOST_MESSAGE}
-          </div>
-        )}
-        {children}
-      </div>
+      <div {...rest}>{children}</div>
     </DndContext>
   );
 }

@@ -11,6 +11,7 @@ from cardsort_app.ui.dashboard_controls import join_card, workshop_card
 from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.dashboard_team import team_panel
 from cardsort_app.ui.live_view import count_where, live_head, live_list, live_reveals, live_rows
+from cardsort_app.ui.outbox import command, command_outbox
 from cardsort_app.ui.replay import replay_panel
 from cardsort_app.ui.results import results_card
 from cardsort_app.ui.theme import ACCENT, brand, page_shell
@@ -192,7 +193,7 @@ def _header() -> rx.Component:
             rx.button(
                 rx.icon("eye"),
                 "Reveal all",
-                on_click=DashboardState.reveal_all,
+                on_click=command("reveal_all"),
                 data_testid="reveal-all",
             ),
             align="center",
@@ -210,6 +211,7 @@ def _ready() -> rx.Component:
     return rx.vstack(
         _header(),
         rx.cond(DashboardState.message != "", rx.callout(DashboardState.message, icon="info", size="1")),
+        command_outbox(DashboardState, "dashboard", DashboardState.status == "ready"),
         rx.flex(
             _stat("Participants", live_rows(DashboardState.live).length(), "users"),
             _stat("Online", count_where(live_rows(DashboardState.live), "online", "true"), "wifi"),

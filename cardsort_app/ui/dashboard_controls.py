@@ -7,6 +7,7 @@ import reflex as rx
 from cardsort_app.domain.facilitation import TIMER_PRESETS
 from cardsort_app.service.workshop import MAX_TIMER_MINUTES
 from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.outbox import command, input_value
 from cardsort_app.ui.workshop_board import timer_badge
 
 S = DashboardState
@@ -34,14 +35,14 @@ def _pacing() -> rx.Component:
                 rx.hstack(
                     rx.button(
                         "Open step 2",
-                        on_click=S.open_step(2),
+                        on_click=command("open_step", 2),
                         disabled=(S.steps_open >= 2) | S.ended,
                         size="2",
                         data_testid="open-step-2",
                     ),
                     rx.button(
                         "Open step 3",
-                        on_click=S.open_step(3),
+                        on_click=command("open_step", 3),
                         disabled=(S.steps_open >= 3) | S.ended,
                         size="2",
                         data_testid="open-step-3",
@@ -69,7 +70,7 @@ def _timer() -> rx.Component:
             *[
                 rx.button(
                     f"{m} min",
-                    on_click=S.start_timer(m),
+                    on_click=command("start_timer", m),
                     variant="soft",
                     size="2",
                     disabled=S.ended,
@@ -96,14 +97,14 @@ def _timer() -> rx.Component:
             rx.button(
                 rx.icon("play", size=14),
                 "Start",
-                on_click=S.start_timer(None),
+                on_click=command("start_timer", input_value("timer-minutes")),
                 disabled=S.ended,
                 size="2",
                 data_testid="timer-start",
             ),
             rx.button(
                 "+1 min",
-                on_click=S.add_minute,
+                on_click=command("add_minute"),
                 disabled=(S.timer_ends_at == 0) | S.ended,
                 variant="soft",
                 size="2",
@@ -112,7 +113,7 @@ def _timer() -> rx.Component:
             rx.button(
                 rx.icon("square", size=14),
                 "Stop",
-                on_click=S.stop_timer,
+                on_click=command("stop_timer"),
                 disabled=(S.timer_ends_at == 0) | S.ended,
                 variant="soft",
                 color_scheme="gray",
@@ -188,7 +189,7 @@ def _end() -> rx.Component:
                             rx.button(
                                 "End the session",
                                 color_scheme="red",
-                                on_click=S.end_session,
+                                on_click=command("end_session"),
                                 data_testid="confirm-yes",
                             )
                         ),

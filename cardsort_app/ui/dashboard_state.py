@@ -12,7 +12,7 @@ import reflex as rx
 
 from cardsort_app.api.views import team_view
 from cardsort_app.domain import team as team_rules
-from cardsort_app.domain.events import Event, EventType, RevealType
+from cardsort_app.domain.events import FACILITATOR_ID, Event, EventType, RevealType
 from cardsort_app.domain.results import Selection
 from cardsort_app.domain.state import PILES, ParticipantState, SessionState
 from cardsort_app.service.errors import Forbidden, ServiceError, SessionNotFound
@@ -23,12 +23,12 @@ from cardsort_app.ui.guard import page_code
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import RECENT_EVENTS, Audience, live
 from cardsort_app.ui.live_feed import FACILITATOR, Window
+from cardsort_app.ui.resend import ResentCommands
 from cardsort_app.ui.workshop_view import selection_row
 
 #: How many of the newest events the live log shows: those this process keeps per session (ui/live.py).
 LOG_SIZE = RECENT_EVENTS
 MAX_KEY_CHARS = 200
-NOT_VERIFIED = "Open the dashboard with the facilitator link first."
 
 
 def _who(state: SessionState, event: Event) -> str:
@@ -243,7 +243,20 @@ live.audiences[FACILITATOR] = Audience(
 )
 
 
-class DashboardState(WorkshopControls, IdentityState):
+#: The dashboard's controls, as the browser's outbox sends them (name -> number of arguments).
+DASHBOARD_COMMANDS = {
+    "open_step": 1,
+    "start_timer": 1,
+    "add_minute": 0,
+    "stop_timer": 0,
+    "end_session": 0,
+    "reveal_all": 0,
+    "team_open": 0,
+    "team_lock": 0,
+}
+
+
+class DashboardState(WorkshopControls, ResentCommands, IdentityState):
     """Shows nothing until this tab proved the facilitator key: every handler checks `_verified_code`
     (set only by a successful `load`), and the data vars are filled only from that code."""
 
@@ -335,33 +348,31 @@ class DashboardState(WorkshopControls, IdentityState):
         self._put("team", team_view(state))
         self._put("team_names", [team_rules.card_label(state, c) for c in state.team.values])
 
-    @rx.event
-    async def reveal_all(self):
-        if not self._verified_code:
-            self.message = NOT_VERIFIED
-            return
+    # --- commands (ui/resend.py); the workshop's are in dashboard_workshop.py ---------------------------
+    def _command_sender(self) -> tuple[str, str] | None:
+        return (self._verified_code, FACILITATOR_ID) if self._verified_code and self._key else None
+
+    def _command_arity(self) -> dict[str, int]:
+        return DASHBOARD_COMMANDS
+
+    async def _do_reveal_all(self, command_id: str) -> str:
         try:
-            made = await get_runtime().service.reveal_all(self._verified_code, self._key)
+            made = await get_runtime().service.reveal_all(self._verified_code, self._key, event_id=command_id)
         except ServiceError as exc:
             self.message = str(exc)
-            return
+            return self.message
         self.message = f"Revealed {len(made)} selection(s)." if made else "Nothing new to reveal yet."
+        return ""
 
-    @rx.event
-    async def team_open(self):
-        await self._team_command(team_rules.open_board, "The team board is open.")
+    async def _do_team_open(self, command_id: str) -> str:
+        return await self._team_command(team_rules.open_board, "The team board is open.", command_id)
 
-    @rx.event
-    async def team_lock(self):
-        await self._team_command(team_rules.lock_board, "The team board is locked: these are the values.")
+    async def _do_team_lock(self, command_id: str) -> str:
+        done = "The team board is locked: these are the values."
+        return await self._team_command(team_rules.lock_board, done, command_id)
 
-    async def _team_command(self, build, done: str) -> None:
-        if not self._verified_code:
-            self.message = NOT_VERIFIED
-            return
-        try:
-            await get_runtime().service.facilitator_command(self._verified_code, self._key, build)
-        except ServiceError as exc:
-            self.message = str(exc)
-            return
-        self.message = done
+    async def _team_command(self, build, done: str, command_id: str) -> str:
+        command = get_runtime().service.facilitator_command(
+            self._verified_code, self._key, build, event_id=command_id
+        )
+        return await self._run(command, done)

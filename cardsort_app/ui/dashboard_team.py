@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.outbox import command
 
 
 def team_panel() -> rx.Component:
@@ -30,14 +31,14 @@ def team_panel() -> rx.Component:
             ),
             rx.button(
                 "Open team board",
-                on_click=DashboardState.team_open,
+                on_click=command("team_open"),
                 disabled=opened,
                 size="2",
                 data_testid="team-open",
             ),
             rx.button(
                 "Lock team values",
-                on_click=DashboardState.team_lock,
+                on_click=command("team_lock"),
                 disabled=~opened | locked,
                 color_scheme="green",
                 size="2",

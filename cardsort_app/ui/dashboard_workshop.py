@@ -1,15 +1,16 @@
 """The facilitator's controls on the dashboard (pacing, timer, end, exports, QR join) and the live results.
 
 A mixin of DashboardState: its vars are filled by `_sync_workshop` on every push (only for the code this
-tab verified), and every public handler here is an endpoint any websocket can call. Each one acts only
-when this tab proved the facilitator key (`_verified_code`, set only by a successful `load`; the key stays
-server-side in `_key`), validates its arguments, and goes through the service, which checks the key again
-before anything is appended.
+tab verified). The controls are commands the browser resends until acknowledged (`_do_*`, run by
+`DashboardState.send_commands`, ui/resend.py) only once this tab proved the facilitator key
+(`_verified_code`, set only by a successful `load`; the key stays server-side in `_key`); each validates
+its arguments and goes through the service, which checks the key again before anything is appended.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,7 +25,6 @@ from cardsort_app.service.workshop import MAX_TIMER_MINUTES, Workshop
 from cardsort_app.ui.guard import int_arg, text_arg
 from cardsort_app.ui.workshop_view import result_rows, session_fields
 
-_NOT_READY = "Open the dashboard with the facilitator key first"
 #: The results of the newest sessions at their current version, shared by every dashboard of a session
 #: (they read it, never change it): computed once per change, not once per dashboard.
 _RESULTS: OrderedDict[str, tuple[int, list[dict[str, Any]]]] = OrderedDict()
@@ -109,63 +109,50 @@ class WorkshopControls(rx.State, mixin=True):
             return f"{parts.scheme}://{parts.netloc}"
         return str(self.router.headers.origin or "")
 
-    # --- handlers ------------------------------------------------------------------------------------------
-    def _ready(self) -> bool:
-        if not self._verified_code or not self._key:
-            self.message = _NOT_READY
-            return False
-        return True
-
-    async def _run(self, command, done: str) -> None:
+    # --- commands (ui/resend.py: resent by the browser until acknowledged, applied once per id) ----------
+    async def _run(self, command: Coroutine[Any, Any, Any], done: str) -> str:
+        """Run a service command; "" when done, else the reason (shown in the dashboard's message too)."""
         try:
             await command
         except ServiceError as exc:
             self.message = str(exc)
-            return
+            return self.message
         self.message = done
+        return ""
 
-    @rx.event
-    async def open_step(self, step: int):
-        """Facilitator-paced: let everyone work in `step` (2 or 3)."""
-        if not self._ready():
-            return
-        step = int_arg(step, "The step to open", 2, 3)
-        workshop = Workshop(get_runtime().service)
-        await self._run(workshop.open_step(self._verified_code, self._key, step), "Step opened for everyone.")
+    def _workshop(self) -> Workshop:
+        return Workshop(get_runtime().service)
 
     @rx.event
     def set_timer_minutes(self, value: str) -> None:
-        if self._ready():
+        if self._verified_code:
             self.timer_minutes = text_arg(value, "The minutes", 8)
 
-    @rx.event
-    async def start_timer(self, minutes: int | str | None = None):
-        """Start a countdown of `minutes` (a preset), or of the minutes typed in `timer-minutes`."""
-        if not self._ready():
-            return
-        # No preset: the minutes typed in `timer-minutes` (text; Workshop checks it is 1-120).
-        value = self.timer_minutes if minutes is None else int_arg(minutes, "The timer", 1, MAX_TIMER_MINUTES)
-        workshop = Workshop(get_runtime().service)
-        await self._run(workshop.start_timer(self._verified_code, self._key, value), "Timer started.")
+    async def _do_open_step(self, command_id: str, step: Any) -> str:
+        """Facilitator-paced: let everyone work in `step` (2 or 3)."""
+        step = int_arg(step, "The step to open", 2, 3)
+        opened = self._workshop().open_step(self._verified_code, self._key, step, event_id=command_id)
+        return await self._run(opened, "Step opened for everyone.")
 
-    @rx.event
-    async def add_minute(self):
-        if not self._ready():
-            return
-        workshop = Workshop(get_runtime().service)
-        await self._run(workshop.add_minute(self._verified_code, self._key), "Added a minute.")
+    async def _do_start_timer(self, command_id: str, minutes: Any) -> str:
+        """A countdown of `minutes`: a preset (a number), or what was typed in `timer-minutes` (text, which
+        Workshop checks is 1-120)."""
+        if isinstance(minutes, str):
+            self.timer_minutes = minutes = text_arg(minutes, "The minutes", 8)
+        else:
+            minutes = int_arg(minutes, "The timer", 1, MAX_TIMER_MINUTES)
+        started = self._workshop().start_timer(self._verified_code, self._key, minutes, event_id=command_id)
+        return await self._run(started, "Timer started.")
 
-    @rx.event
-    async def stop_timer(self):
-        if not self._ready():
-            return
-        workshop = Workshop(get_runtime().service)
-        await self._run(workshop.stop_timer(self._verified_code, self._key), "Timer stopped.")
+    async def _do_add_minute(self, command_id: str) -> str:
+        added = self._workshop().add_minute(self._verified_code, self._key, event_id=command_id)
+        return await self._run(added, "Added a minute.")
 
-    @rx.event
-    async def end_session(self):
+    async def _do_stop_timer(self, command_id: str) -> str:
+        stopped = self._workshop().stop_timer(self._verified_code, self._key, event_id=command_id)
+        return await self._run(stopped, "Timer stopped.")
+
+    async def _do_end_session(self, command_id: str) -> str:
         """End the session for everyone (the dashboard asks to confirm first): boards become read-only."""
-        if not self._ready():
-            return
-        workshop = Workshop(get_runtime().service)
-        await self._run(workshop.end_session(self._verified_code, self._key), "The session has ended.")
+        ended = self._workshop().end_session(self._verified_code, self._key, event_id=command_id)
+        return await self._run(ended, "The session has ended.")

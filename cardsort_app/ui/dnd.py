@@ -48,7 +48,6 @@ class _TeamDnd(rx.Component):
 class TeamDndBoard(_TeamDnd):
     tag = "TeamDndBoard"
     version: rx.Var[int]
-    move_ack: rx.Var[str]
     on_drop: rx.EventHandler[lambda payload: [payload]]
 
 

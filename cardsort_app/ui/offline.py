@@ -13,7 +13,8 @@ from typing import Any
 import reflex as rx
 from reflex.utils.imports import ImportVar
 from reflex.vars import Var, VarData
-from reflex.vars.function import ArgsFunctionOperation, FunctionStringVar
+
+from cardsort_app.ui.outbox import js_call, js_function
 
 _LIBRARY = "$/public" + rx.asset("cardsort_offline.jsx", shared=True)
 _VIEW = "boardView"
@@ -36,6 +37,7 @@ class OfflineQueue(rx.Component):
     rules: rx.Var[dict[str, Any]]
     acks: rx.Var[dict[str, Any]]
     waiting: rx.Var[bool]  # facilitator-paced and ahead: the next step is not open yet
+    left: rx.Var[bool]  # the participant left (a leave this tab queued is stored): off to the landing page
     socket_errors: rx.Var[int]
     on_send: rx.EventHandler[lambda batch: [batch]]
 
@@ -50,12 +52,9 @@ def view(path: str, type_: Any) -> Var:
 
 def call(function: str, *args: Any) -> Var:
     """A browser-side handler: `() => function(args...)` from cardsort_offline.jsx (no server round trip)."""
-    fn = FunctionStringVar.create(function, _var_data=VarData(imports={_LIBRARY: [ImportVar(tag=function)]}))
-    return ArgsFunctionOperation.create((), fn.call(*args))
+    return js_call(_LIBRARY, function, *args)
 
 
 def handler(function: str) -> Var:
     """A browser-side handler that receives the trigger's argument (e.g. the drop payload)."""
-    return FunctionStringVar.create(
-        function, _var_data=VarData(imports={_LIBRARY: [ImportVar(tag=function)]})
-    )
+    return js_function(_LIBRARY, function)

@@ -6,6 +6,7 @@ import reflex as rx
 
 from cardsort_app.domain.team import TEAM_CAP
 from cardsort_app.ui.dnd import team_card, team_dnd_board, team_pile_drop
+from cardsort_app.ui.outbox import command, command_outbox, command_taking
 from cardsort_app.ui.team_state import TeamState
 from cardsort_app.ui.theme import brand, page_shell
 
@@ -18,7 +19,7 @@ def _menu(c: rx.Var, pile: str) -> rx.Component:
             enabled,
             rx.menu.item(
                 label,
-                on_click=TeamState.menu(c["id"].to(str), action, c["index"].to(int), TeamState.version),
+                on_click=command("menu", c["id"].to(str), action, c["index"].to(int), TeamState.version),
                 data_testid=action,
             ),
         )
@@ -157,6 +158,7 @@ def _board() -> rx.Component:
         ),
         _status_line(),
         _notice(),
+        command_outbox(TeamState, "team", TeamState.status == "ready"),
         team_dnd_board(
             rx.grid(
                 _pile(
@@ -180,8 +182,7 @@ def _board() -> rx.Component:
                 width="100%",
             ),
             version=TeamState.version,
-            move_ack=TeamState.move_ack,
-            on_drop=TeamState.drop,
+            on_drop=command_taking("drop"),
             style={"width": "100%"},
         ),
         spacing="3",

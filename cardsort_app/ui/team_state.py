@@ -8,7 +8,7 @@ other tab rolls back with a notice naming the winner (``domain/team.py``).
 
 from __future__ import annotations
 
-import uuid
+from functools import partial
 from typing import Any
 
 import reflex as rx
@@ -31,6 +31,7 @@ from cardsort_app.ui.board_state import _card, _deck
 from cardsort_app.ui.guard import BadArgument, int_arg, page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.live import live
+from cardsort_app.ui.resend import ResentCommands, Then
 
 #: What a card's menu offers, and which pile each action needs the card to be shown in.
 MENU_ACTIONS = {
@@ -83,7 +84,11 @@ def _int(value: Any, default: int = -1) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-class TeamState(IdentityState):
+#: The team board's moves, as the browser's outbox sends them (name -> number of arguments).
+TEAM_COMMANDS = {"menu": 4, "drop": 1}
+
+
+class TeamState(ResentCommands, IdentityState):
     session_code: str = ""
     title: str = ""
     status: str = "loading"  # loading | ready | join | missing
@@ -97,11 +102,6 @@ class TeamState(IdentityState):
     activity: str = ""
     notice: str = ""
     notice_kind: str = ""
-    # "{load}:{n}": the team moves this tab's state has received since it (re)loaded. The browser keeps
-    # the moves it sent until this counts them: a move whose frame died with the socket is reported lost
-    # (cardsort_team_dnd.jsx) instead of vanishing, since Reflex sends an event at most once.
-    move_ack: str = ""
-    _moves: int = 0
     _code: str = ""  # set only once this tab proved who it is in that session
     _pid: str = ""
     _key: str = ""
@@ -129,8 +129,6 @@ class TeamState(IdentityState):
         key in the link, or remembered by this browser)."""
         code = page_code(self.router)
         self._forget()
-        self._moves = 0
-        self.move_ack = f"{uuid.uuid4().hex[:8]}:0"  # a new count: moves sent before it are unconfirmed
         self.session_code, self.status = code, "loading"
         rt = get_runtime()
         try:
@@ -203,9 +201,16 @@ class TeamState(IdentityState):
     def dismiss_notice(self) -> None:
         self.notice = ""
 
-    # --- moves ----------------------------------------------------------------------------------------
-    @rx.event
-    async def menu(self, card_id: str, action: str, from_index: int, version: int):
+    # --- moves: commands the browser resends until acknowledged, applied once per id (ui/resend.py) ------
+    def _command_sender(self) -> tuple[str, str] | None:
+        return (self._code, self._pid) if self._code and self._pid else None
+
+    def _command_arity(self) -> dict[str, int]:
+        return TEAM_COMMANDS
+
+    async def _do_menu(
+        self, command_id: str, card_id: Any, action: Any, from_index: Any, version: Any
+    ) -> str | Then:
         """A card's menu: `action` one of MENU_ACTIONS, on the card as this tab showed it (its index in
         its pile, and the version of the view it was shown in)."""
         card_id = text_arg(card_id, "card_id", MAX_CARD_CHARS)
@@ -222,11 +227,9 @@ class TeamState(IdentityState):
         from_pile = MENU_ACTIONS[action]
         if from_pile == TeamPile.CANDIDATES:
             from_index = 0
-        async for update in self._move(card_id, from_pile, from_index, to_pile, position, version):
-            yield update
+        return await self._move(command_id, card_id, from_pile, from_index, to_pile, position, version)
 
-    @rx.event
-    async def drop(self, payload: dict):
+    async def _do_drop(self, command_id: str, payload: Any) -> str | Then:
         """From the drag-and-drop wrapper: {cardId, fromPile, fromIndex, toPile, toIndex, version}."""
         if not isinstance(payload, dict):
             raise BadArgument("payload must be an object")
@@ -248,25 +251,22 @@ class TeamState(IdentityState):
             position = len(self.values) - (1 if from_pile == TeamPile.TEAM_VALUES else 0)
         if from_pile == TeamPile.CANDIDATES:
             from_index = 0
-        async for update in self._move(
-            card_id, TeamPile(from_pile), from_index, TeamPile(to_pile), max(0, position), version
-        ):
-            yield update
+        return await self._move(
+            command_id, card_id, TeamPile(from_pile), from_index, TeamPile(to_pile), max(0, position), version
+        )
 
     async def _move(
         self,
+        command_id: str,
         card_id: str,
         from_pile: TeamPile,
         from_index: int,
         to_pile: TeamPile,
         position: int,
         version: int,
-    ):
-        self._moves += 1
-        self.move_ack = f"{self.move_ack.split(':')[0]}:{self._moves}"
-        if not self._code or not self._pid:
-            self._notify("Join the session first", "refused")
-            return
+    ) -> str | Then:
+        """The move under the command's id: refused at once (the reason, also the notice), or shown in this
+        tab first and then appended (`Then`)."""
         rt = get_runtime()
         code = self._code
         confirmed = await rt.queries.state(code)
@@ -274,6 +274,7 @@ class TeamState(IdentityState):
         try:
             event: Event = new_event(
                 TeamCardMovedEvent,
+                id=command_id,
                 session_code=code,
                 participant_id=self._pid,
                 version=seen,
@@ -286,16 +287,20 @@ class TeamState(IdentityState):
             )
         except InvalidEvent:
             self._notify("That is not a move the team board offers", "refused")
-            return
+            return self.notice
         try:
             rules.check(confirmed, event)
         except DomainError as exc:  # lost already (the winner is sequenced) or never allowed
             self._notify(f"{exc}{_UNDONE}")
             await self._sync()
-            return
+            return self.notice
         self.notice = ""
         await self._sync(OptimisticState(confirmed).apply_optimistically(event))
-        yield  # this tab shows its move now, before the round trip
+        return Then(partial(self._submit_move, event))
+
+    async def _submit_move(self, event: Event) -> str:
+        rt = get_runtime()
+        code = self._code
         try:
             if self._key:
                 await rt.service.submit_as_facilitator(code, self._key, event)
@@ -309,3 +314,4 @@ class TeamState(IdentityState):
         except Forbidden as exc:
             self._notify(str(exc), "refused")
         await self._sync()
+        return self.notice

@@ -8,9 +8,16 @@ import uuid
 import pytest
 
 from cardsort_app.domain import rules
-from cardsort_app.domain.events import CardMovedEvent, SelectionRevealedEvent, StepTransitionedEvent
+from cardsort_app.domain.events import (
+    CardMovedEvent,
+    ParticipantErasedEvent,
+    ParticipantLeftEvent,
+    SelectionRevealedEvent,
+    StepTransitionedEvent,
+)
 from cardsort_app.domain.reducer import replay
-from cardsort_app.ui.board_state import MAX_CHANGES, _event_for, _read_batch, _read_change
+from cardsort_app.ui.board_state import MAX_CHANGES, _event_for, _read_change
+from cardsort_app.ui.resend import read_batch
 
 CHANGE_ID = str(uuid.uuid4())
 MOVE = {"id": CHANGE_ID, "kind": "move", "cardId": "honesty", "fromPile": "unsorted", "toPile": "important"}
@@ -37,7 +44,12 @@ def test_well_formed_changes_are_read() -> None:
     assert _read_change({**MOVE, "toIndex": 0})["at"] == 0
     assert _read_change(STEP) == {"id": CHANGE_ID, "kind": "step", "from": 1, "to": 2}
     assert _read_change({**REVEAL, "cards": ["forged"]}) == {"id": CHANGE_ID, "kind": "reveal"}
-    assert _read_batch({"batch": "b", "changes": [MOVE]}) == ("b", [MOVE])
+    assert _read_change({"id": CHANGE_ID, "kind": "leave", "toPile": "x"}) == {
+        "id": CHANGE_ID,
+        "kind": "leave",
+    }
+    assert _read_change({"id": CHANGE_ID, "kind": "erase"}) == {"id": CHANGE_ID, "kind": "erase"}
+    assert read_batch({"batch": "b", "changes": [MOVE]}, "changes", MAX_CHANGES) == ("b", [MOVE])
 
 
 @pytest.mark.parametrize(
@@ -50,7 +62,8 @@ def test_well_formed_changes_are_read() -> None:
         {**MOVE, "id": "short"},
         {**MOVE, "id": "x" * 65},
         {**MOVE, "id": "<script>alert(1)</script>"},
-        {**MOVE, "kind": "erase"},
+        {**MOVE, "kind": "delete"},
+        {"id": CHANGE_ID, "kind": "Leave"},
         {**MOVE, "cardId": ""},
         {**MOVE, "cardId": "c" * 65},
         {**MOVE, "cardId": ["honesty"]},
@@ -85,7 +98,7 @@ def test_malformed_changes_are_refused(change) -> None:
     ],
 )
 def test_malformed_batches_are_refused(batch) -> None:
-    assert _read_batch(batch) is None
+    assert read_batch(batch, "changes", MAX_CHANGES) is None
 
 
 def test_a_change_becomes_an_event_with_the_browsers_id_and_what_it_showed() -> None:
@@ -155,3 +168,14 @@ def test_a_reveal_reveals_the_selection_when_it_is_stored_and_only_once_earned()
     top3 = _event_for(state, "p_1", _read_change(REVEAL))
     rules.check(state, top3)
     assert (top3.payload.reveal_type, sorted(top3.payload.cards)) == ("top3", ["family", "honesty"])
+
+
+def test_a_leave_and_an_erasure_become_events_with_the_browsers_id() -> None:
+    """Sent again until acknowledged: the log stores the id once, so a repeat leaves nobody twice."""
+    state = _session()
+    left = _event_for(state, "p_1", _read_change({"id": CHANGE_ID, "kind": "leave"}))
+    assert isinstance(left, ParticipantLeftEvent) and left.id == CHANGE_ID and left.participant_id == "p_1"
+    rules.check(state, left)
+    erased = _event_for(state, "p_1", _read_change({"id": CHANGE_ID, "kind": "erase"}))
+    assert isinstance(erased, ParticipantErasedEvent) and erased.id == CHANGE_ID
+    rules.check(state, erased)

@@ -77,9 +77,22 @@ def events(api: httpx.Client, session: Session) -> list[dict]:
     return r.json()["events"]
 
 
-def eventually(read: Callable[[], T], check: Callable[[T], bool], what: str, timeout_s: float = 15) -> T:
+def event_types(api: httpx.Client, session: Session) -> list[str]:
+    return [e["type"] for e in events(api, session)]
+
+
+def eventually(
+    read: Callable[[], T],
+    check: Callable[[T], bool],
+    what: str,
+    timeout_s: float = 15,
+    page: Page | None = None,
+) -> T:
     """`read()` once `check` holds on it. A tab shows its own change at once (optimistic) and the log has
-    it a moment later, so a test that acts in a tab and then reads REST waits for the log this way."""
+    it a moment later, so a test that acts in a tab and then reads REST waits for the log this way.
+
+    With `page`, it waits inside Playwright: routed websockets (`DeadSocket`) are served only while the
+    test is in a Playwright call, so a tab whose socket is routed needs that to reach the server at all."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = read()
@@ -87,7 +100,10 @@ def eventually(read: Callable[[], T], check: Callable[[T], bool], what: str, tim
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"never saw {what} within {timeout_s} s; last: {value}")
-        time.sleep(0.05)
+        if page is None:
+            time.sleep(0.05)
+        else:
+            page.wait_for_timeout(50)
 
 
 def join(ctx: BrowserContext, code: str, name: str, record_steps: bool = False) -> Page:
@@ -203,22 +219,27 @@ class NetworkSwitch:
 
 class DeadSocket:
     """A connection that dies silently: while `dead`, what the page sends is swallowed (the socket still
-    looks open, as on a network that went away without closing it); `drop()` then closes it, as the
-    browser finally does, and the page reconnects."""
+    looks open, as on a network that went away without closing it); while `deaf`, what the server sends is
+    (the page's frames arrive, their answers are lost); `drop()` then closes it, as the browser finally
+    does, and the page reconnects. The frames pass through this process, only while the test is inside a
+    Playwright call: wait with `page.wait_for_timeout` / `expect` / `eventually(page=...)`, not `sleep`."""
 
     def __init__(self, ctx: BrowserContext) -> None:
         self.dead = False
+        self.deaf = False
         self.sockets: list = []
         ctx.route_web_socket(lambda url: "/_event" in url, self._route)
 
     def _route(self, ws) -> None:
         server = ws.connect_to_server()
         ws.on_message(lambda message: None if self.dead else server.send(message))
+        server.on_message(lambda message: None if self.deaf else ws.send(message))
         self.sockets.append((ws, server))
 
     def drop(self) -> None:
-        for ws, server in self.sockets:
+        # The page reconnects while these close (Playwright runs the route meanwhile): leave the new socket.
+        dying, self.sockets = self.sockets, []
+        self.dead = self.deaf = False
+        for ws, server in dying:
             server.close()
             ws.close(code=1011, reason="connection lost")
-        self.sockets.clear()
-        self.dead = False
