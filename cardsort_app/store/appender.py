@@ -35,6 +35,7 @@ _PROBE_SEQ = 1
 #: escaped, so the first ``,"type":`` is a key, and ``type`` is the first key after the scalar header
 #: fields (the payload, the only nested object, comes after it).
 _TYPE_KEY = ',"type":'
+_SEQ_KEY = ',"seq":'
 
 
 class Prepared:
@@ -52,12 +53,12 @@ class Prepared:
         at = body.find(_TYPE_KEY)
         if at < 0:  # pragma: no cover - an event without a type: a bug, never store it
             raise InvalidEvent("Invalid event: no type key in its JSON form")
-        self.prefix = f'{body[:at]},"seq":'
+        self.prefix = body[:at] + _SEQ_KEY
         self.suffix = body[at:]
         # The round trip (an event built around validation never reaches the log); it also refuses an
         # oversized body.
         self.event: Event = parse_event(self.body(_PROBE_SEQ))
-        self.size = len(self.prefix.encode()) + len(self.suffix.encode())
+        self.size = len(text) + len(_SEQ_KEY)  # UTF-8 bytes, the seq's digits aside
 
     def body(self, seq: int) -> str:
         return f"{self.prefix}{seq}{self.suffix}"

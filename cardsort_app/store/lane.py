@@ -45,10 +45,12 @@ class LaneConnection:
         """``write(cursor, *args)`` with the lane's cursor, kept with its connection (PostgreSQL: in
         autocommit, a raw cursor; SQLite: the caller issues BEGIN/COMMIT). A plain call, not a context
         manager, and no cursor made per write (psycopg's costs ~5 µs): it is on every append's path."""
-        driver = self._checkout()
         cur = self._cursor
-        if cur is None:
-            cur = self._cursor = driver.cursor()
+        if cur is None or self._pid != os.getpid() or self._postgres:  # SQLite: nothing to check per write
+            driver = self._checkout()
+            cur = self._cursor
+            if cur is None:
+                cur = self._cursor = driver.cursor()
         try:
             return write(cur, *args)
         except self._dbapi.IntegrityError:
