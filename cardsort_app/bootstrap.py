@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from cardsort_app import metrics
 from cardsort_app.bus.inprocess import InProcessBus
 from cardsort_app.service import runtime
 from cardsort_app.service.bus_port import EventBus
@@ -51,5 +52,8 @@ def _build_for_this_process() -> Runtime:
 
 
 def install() -> None:
-    """Make `runtime.get_runtime()` build this process's runtime from the environment on first use."""
+    """Make `runtime.get_runtime()` build this process's runtime from the environment on first use, and
+    put /metrics behind CARDSORT_METRICS_TOKEN when it is set."""
+    token = load_settings().metrics_token
+    metrics.require_token(token.get_secret_value() if token is not None else None)
     runtime.provide(_build_for_this_process)

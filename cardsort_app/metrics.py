@@ -8,6 +8,7 @@ reaches whichever worker accepts it; scrape each worker's port, or run one worke
 
 from __future__ import annotations
 
+import hmac
 import logging
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,24 @@ from prometheus_client import (
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+#: What a scrape must present as its bearer token (CARDSORT_METRICS_TOKEN, set by the composition root);
+#: None: /metrics is open.
+_scrape_token: str | None = None
+
+
+def require_token(token: str | None) -> None:
+    """From now on a scrape must present ``token`` (None: anyone may scrape)."""
+    global _scrape_token
+    _scrape_token = token
+
+
+def scrape_allowed(credential: str | None) -> bool:
+    """Whether a scrape presenting ``credential`` may read the metrics (compared in constant time)."""
+    if _scrape_token is None:
+        return True
+    return hmac.compare_digest((credential or "").encode(), _scrape_token.encode())
+
+
 # Seconds: from 0.5 ms (an in-memory step) to 5 s (a stalled database), roughly doubling.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from typing import Annotated, Any, Literal
 
@@ -23,7 +22,6 @@ from cardsort_app.service.errors import InvalidImport, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.store_port import StoreUnavailable
-from cardsort_app.settings import load_settings
 
 api = FastAPI(title="Cardsort API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
 _bearer = HTTPBearer(auto_error=False)
@@ -86,8 +84,7 @@ def _key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) ->
 async def metrics_scrape(key: str | None = Depends(_key)) -> Response:
     """Prometheus' text format: latencies, sessions, tabs, outbox, refusals (README: Metrics). Behind
     ``CARDSORT_METRICS_TOKEN`` when that is set."""
-    token = load_settings().metrics_token
-    if token is not None and not hmac.compare_digest((key or "").encode(), token.get_secret_value().encode()):
+    if not metrics.scrape_allowed(key):
         return JSONResponse(
             {"error": "GET /metrics needs Authorization: Bearer <CARDSORT_METRICS_TOKEN>"},
             status_code=401,

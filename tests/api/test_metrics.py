@@ -6,7 +6,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cardsort_app import metrics
+from cardsort_app import bootstrap, metrics
+from cardsort_app.service import runtime
 from cardsort_app.service.errors import Rejected
 from cardsort_app.service.runtime import Runtime
 from tests.service.helpers import step
@@ -50,7 +51,11 @@ async def test_metrics_count_commands_refusals_sessions_and_the_outbox(
 async def test_metrics_behind_a_token_when_one_is_set(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """CARDSORT_METRICS_TOKEN reaches /metrics through the composition root (bootstrap.install)."""
     monkeypatch.setenv("CARDSORT_METRICS_TOKEN", "s3cret-scraper")
+    monkeypatch.setattr(metrics, "_scrape_token", None)  # both put back after the test
+    monkeypatch.setattr(runtime, "_factory", runtime._factory)
+    bootstrap.install()
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         r = await client.get("/metrics", headers=headers)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
