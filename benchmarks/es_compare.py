@@ -1,10 +1,12 @@
 """Our event store beside the `eventsourcing` package's recorders, on the same SQLite and PostgreSQL.
 
 The reference is `eventsourcing`'s aggregate recorder (`SQLiteAggregateRecorder`,
-`PostgresAggregateRecorder`: `UNIQUE(originator_id, originator_version)`, one insert per call), fed the same
-events serialised as our wire JSON before the clock starts. Ours is `EventStore.append`, handed the
-events themselves (it validates and serialises each one: the session's next gapless `seq`,
-`UNIQUE(session_code, seq)` and `UNIQUE(event_id)`; concurrent appends share a commit, see
+`PostgresAggregateRecorder`: `UNIQUE(originator_id, originator_version)`, one insert per call). Both sides
+are handed the same typed events, and each append ends with the event stored: the reference's append
+serialises it as JSON (pydantic's, by alias) into a `StoredEvent` and inserts that (until 2026-11-30 the
+bytes were made before the clock started, which left the reference's serialisation unmeasured). Ours is
+`EventStore.append` (it validates and serialises the event, then stores it under the session's next
+gapless `seq`, `UNIQUE(session_code, seq)` and `UNIQUE(event_id)`; concurrent appends share a commit, see
 `cardsort_app/store/group_commit.py`; each returns only once its event is committed). Measured:
 
 * append throughput, 1 writer and 8 writers (threads, one aggregate/session each), events/s, ours and
@@ -136,11 +138,11 @@ class Reference:
         )
 
     def appender(self, writers: int, per: int) -> Appender:
+        """Each call stores one of the same events ours is handed: serialising it (pydantic's JSON, what
+        the recorder stores) is part of the append, as it is of ours and of any application using it."""
         ids = [uuid.uuid4() for _ in range(writers)]
-        batches = [
-            [self._stored(ids[w], i + 1, e) for i, e in enumerate(self.log[:per])] for w in range(writers)
-        ]
-        return lambda w, i: self.recorder.insert_events([batches[w][i]])
+        events = self.log[:per]
+        return lambda w, i: self.recorder.insert_events([self._stored(ids[w], i + 1, events[i])])
 
     def loader(self, size: int) -> Callable[[], object]:
         aggregate = uuid.uuid4()

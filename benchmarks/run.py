@@ -206,7 +206,7 @@ def _compare_eventsourcing(log, postgres: bool, quick: bool) -> dict[str, float]
 
     with tempfile.TemporaryDirectory() as tmp:
         size = min(10_000, len(log))
-        return compare(Path(tmp), log, 200 if quick else 2_000, size, postgres)
+        return compare(Path(tmp), log, 200 if quick else 8_000, size, postgres)
 
 
 def _reference(rev: str, n_events: int, postgres: bool) -> dict[str, float]:
