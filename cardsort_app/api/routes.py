@@ -94,8 +94,8 @@ async def metrics_scrape(key: str | None = Depends(_key)) -> Response:
     return Response(body, media_type=content_type)
 
 
-@api.api_route("/api/health", methods=["GET", "HEAD"])  # HEAD: load balancers' probes
-async def health(request: Request) -> Response:
+@api.get("/api/health")
+async def health() -> JSONResponse:
     queries = get_runtime().queries
     checks: dict[str, Any] = {"database": await queries.database_health()}
     bus_status, bus_reason = queries.bus_health()  # "degraded": usable, other workers read the log
@@ -103,10 +103,14 @@ async def health(request: Request) -> Response:
     ok = all(v in ("ok", "degraded") for v in checks.values())
     status = "error" if not ok else "degraded" if "degraded" in checks.values() else "ok"
     body = {"status": status, **checks, **({"busReason": bus_reason} if bus_reason else {})}
-    code = 200 if ok else 503
-    if request.method == "HEAD":  # the status alone; a HEAD response has no body
-        return Response(status_code=code, media_type="application/json")
-    return JSONResponse(body, status_code=code)
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@api.head("/api/health", include_in_schema=False)
+async def health_probe() -> Response:
+    """A load balancer's probe: the status GET would answer, without a body."""
+    answer = await health()
+    return Response(status_code=answer.status_code, media_type="application/json")
 
 
 @api.post("/api/sessions", status_code=201, response_model=None)

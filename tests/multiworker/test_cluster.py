@@ -18,9 +18,11 @@ def _worker(page: Page) -> str:
 
 
 def _spread_over_workers(cluster_context, code: str, names: list[str]) -> dict[str, Page]:
-    """Join until the participants sit on at least two different backend workers."""
+    """Join until the participants sit on at least two different backend workers. Which worker accepts a
+    connection is the kernel's choice (one shared listening socket): one-by-one joins on an otherwise idle
+    cluster can land on the same worker several times in a row, so up to 8 tabs per name are tried."""
     pages: dict[str, Page] = {}
-    for i in range(3 * len(names)):
+    for i in range(8 * len(names)):
         name = names[i] if i < len(names) else f"{names[i % len(names)]}{i}"
         pages[name] = h.join(cluster_context(), code, name, record_steps=True)
         if len(pages) >= len(names) and len({_worker(p) for p in pages.values()}) >= 2:
