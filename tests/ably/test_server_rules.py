@@ -185,6 +185,7 @@ async def test_presence_of_an_abruptly_disconnected_client_leaves_after_the_grac
         await asyncio.sleep(1.2)
         assert present() == ["m"] and (3, "m") not in events and server.counters.resumed == 2
 
+        attached = server.counters.attached
         await server.drop_connections(hold_for=2.0)  # away (both clients) for longer than the grace
         cut = time.monotonic()
         await wait_until(lambda: present() == [], 3, "the leave after the grace")
@@ -192,6 +193,9 @@ async def test_presence_of_an_abruptly_disconnected_client_leaves_after_the_grac
         assert [p["action"] for p in server._channel("room").presence_log][-1] == 3  # a LEAVE event
         await wait_until(lambda: present() == ["m"], 5, "m re-entered by its SDK after reconnecting")
         assert AblyTestServer().presence_grace_ms == 15_000
+        # The watcher must be back before c enters: one that re-attaches later learns of c from the
+        # attach's SYNC, as PRESENT rather than ENTER (a slow reconnect on a busy machine did just that).
+        await wait_until(lambda: server.counters.attached >= attached + 2, 5, "both clients re-attached")
         closing = await realtime(server, client_id="c")
         await asyncio.wait_for(closing.channels.get("room").presence.enter(), 5)
         await wait_until(lambda: (2, "c") in events, 3, "c's enter")
