@@ -270,3 +270,32 @@ def test_focus_mode_sorts_and_undoes_offline_and_everything_lands_once(new_conte
     piles = h.rest_state(api, s)["piles"][pid]
     assert piles["unsorted"][0] == deck[2] and piles["not-important"] == [deck[1]]
     expect(focus).to_have_attribute("data-card-id", deck[2])
+
+
+def test_a_connection_silently_dead_past_the_ping_timeout_comes_back_by_itself(new_context, api) -> None:
+    """A network that goes away without a word (a train tunnel: no `offline` event, no close) for 40 s,
+    far past the server's ping timeout: the tab reconnects by itself once it returns, with no reload, shows
+    what the others did meanwhile, and the move it made in the dark lands exactly once."""
+    s = h.create_session(api)
+    ctx = new_context()
+    connection = h.DeadSocket(ctx)
+    page = h.join(ctx, s.code, "Tam")
+    watcher = h.join(new_context(), s.code, "Uma")
+    pid = h.participants(page)["Tam"]["id"]
+    other = page.locator(
+        f'[data-testid=participant][data-participant-id="{h.participants(watcher)["Uma"]["id"]}"]'
+    )
+    card = h.pile_cards(page, "unsorted")[0]
+
+    connection.dead = connection.deaf = True  # both ways: frames vanish, the socket still looks open
+    h.move(page, card, "very-important")  # shown at once, queued
+    h.sort_step1(watcher)
+    h.complete_step(watcher, 2)
+    page.wait_for_timeout(40_000)  # routed frames flow only inside Playwright calls: wait inside one
+    expect(other).to_have_attribute("data-step", "1")  # nothing reached the dark tab
+
+    connection.dead = connection.deaf = False
+    expect(other).to_have_attribute("data-step", "2", timeout=BACK_TIMEOUT_MS)
+    _wait_sent(page, s.code)
+    _assert_landed_once(api, s, pid, [(card, "very-important")], 0)
+    _agree(api, s, page, pid, [watcher])
