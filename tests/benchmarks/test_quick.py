@@ -29,7 +29,14 @@ def run(*args: str) -> str:
 def test_core_paths_quick() -> None:
     out = run("benchmarks.run")
     assert "Cardsort benchmarks" in out
-    for row in ("reduce: events/s", "sqlite append", "postgres append", "command -> 30 listeners p50"):
+    rows = (
+        "reduce: events/s",
+        "sqlite append",
+        "postgres append",
+        "command -> 30 listeners p50",
+        "KiB written",
+    )
+    for row in rows:
         assert row in out, out
 
 
