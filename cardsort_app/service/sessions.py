@@ -44,7 +44,7 @@ from cardsort_app.service.errors import (
 from cardsort_app.service.hub import SessionHub
 from cardsort_app.service.limits import Limits
 from cardsort_app.service.relay import OutboxRelay
-from cardsort_app.service.store_port import DuplicateEventId, SessionExists, Store
+from cardsort_app.service.store_port import DuplicateEventId, ParticipantExists, SessionExists, Store
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ def _clean_title(title: str | None) -> str:
         raise Rejected(str(exc)) from exc
 
 
+MALFORMED_JOIN_TOKEN = "This join request was malformed; reload the page and join again"
 _ID_TAKEN = "This change's id is already used by another change; send it again with a new id"
 
 
@@ -207,38 +208,57 @@ class SessionService:
     # --- participants ---------------------------------------------------------------------------------
     @_counts_refusals
     async def join(
-        self, code: str, name: str, identity: Identity | None = None, *, client: str | None = None
+        self,
+        code: str,
+        name: str,
+        identity: Identity | None = None,
+        *,
+        client: str | None = None,
+        token: str | None = None,
     ) -> Identity:
         """Join, or resume the identity the browser already holds. Never makes a second copy of anyone.
 
-        A new join counts against `client`'s join attempts and the session's participant cap."""
-        known_identity = identity is not None and await self._verify(secrets.normalize_code(code), identity)
-        if not known_identity:
+        `token` is the browser's own secret for this session, made and kept before its first join was sent:
+        the identity is derived from it (`secrets.participant_id_for`, the token as its secret), so a join
+        sent again after its answer was lost resumes the participant the first copy made. Without a token
+        the server makes the secret, and only the answer carries it. A new join counts against `client`'s
+        join attempts and the session's participant cap."""
+        normalized = secrets.normalize_code(code)
+        claimed = None
+        if token is not None:
+            if not secrets.is_join_token(token):
+                raise Rejected(MALFORMED_JOIN_TOKEN)
+            claimed = Identity(secrets.participant_id_for(normalized, token), token)
+        held = None
+        for candidate in (identity, claimed):
+            if candidate is not None and await self._verify(normalized, candidate):
+                held = candidate
+                break
+        if held is None:
             self.limits.join_attempt(client)
         code = await self.require_session(code)
-        if identity is not None and await self._verify(code, identity):
-            pid, secret = identity.participant_id, identity.secret
-            known = True
-        else:
-            pid, secret = secrets.new_participant_id(), secrets.new_secret()
-            known = False
+        me = held or claimed or Identity(secrets.new_participant_id(), secrets.new_secret())
+        pid = me.participant_id
 
         def decide(state: SessionState) -> Event | None:
             current = state.participant(pid)
             return rules.join(state, pid, current.name if current and not name.strip() else name)
 
-        if known and (current := (await self.hub.state(code)).participant(pid)) and current.active:
-            return Identity(pid, secret)  # resuming (a reload, a second tab): nothing to decide or write
-        if not known:
+        if held and (current := (await self.hub.state(code)).participant(pid)) and current.active:
+            return me  # resuming (a reload, a second tab, a join sent again): nothing to decide or write
+        if not held:
             # Check the name before registering the identity so a refused join leaves nothing behind.
             state = await self.hub.state(code)
             if (full := self.limits.session_full(len(state.active_participants))) is not None:
                 raise Rejected(full)
             self._check(state, self._build(lambda: rules.join(state, pid, name)))
-            await self.store.add_participant(code, pid, secrets.hash_secret(secret))
-            _remember(self._token_hashes, (code, pid), secrets.hash_secret(secret))
+            try:
+                await self.store.add_participant(code, pid, secrets.hash_secret(me.secret))
+            except ParticipantExists as exc:  # the id of another token: never hand it over
+                raise Rejected(MALFORMED_JOIN_TOKEN) from exc
+            _remember(self._token_hashes, (code, pid), secrets.hash_secret(me.secret))
         await self._commit(code, decide)
-        return Identity(pid, secret)
+        return me
 
     def check_command_rate(self, code: str, participant_id: str) -> None:
         """LimitExceeded when this participant sends commands faster than the configured rate."""

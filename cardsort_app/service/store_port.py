@@ -49,6 +49,17 @@ class DuplicateEventId(StoreError):
         self.stored_session = stored_session
 
 
+class ParticipantExists(StoreError):
+    """``add_participant`` with an id already registered under a different token hash."""
+
+    def __init__(self, code: str, participant_id: str) -> None:
+        super().__init__(
+            f"participant {participant_id!r} of session {code!r} is registered with another token"
+        )
+        self.code = code
+        self.participant_id = participant_id
+
+
 class StoreUnavailable(StoreError):
     """The database could not be reached, or stayed locked past the busy timeout; safe to retry."""
 
@@ -86,7 +97,10 @@ class Store(Protocol):
         """The session right after ``seq`` (snapshot at or before it + the events up to it)."""
         ...
 
-    async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None: ...
+    async def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
+        """Register a participant's token hash (the same hash again: a no-op); raises ParticipantExists
+        when the id is registered under another hash."""
+        ...
 
     async def participant_token_hash(self, code: str, participant_id: str) -> str | None: ...
 

@@ -3,7 +3,13 @@ user-facing responses), and the store's own."""
 
 from __future__ import annotations
 
-from cardsort_app.service.store_port import DuplicateEventId, SessionExists, StoreError, StoreUnavailable
+from cardsort_app.service.store_port import (
+    DuplicateEventId,
+    ParticipantExists,
+    SessionExists,
+    StoreError,
+    StoreUnavailable,
+)
 
 __all__ = [
     "DuplicateEventId",
@@ -21,14 +27,3 @@ class UnknownSession(StoreError):
     def __init__(self, code: str) -> None:
         super().__init__(f"unknown session {code!r}")
         self.code = code
-
-
-class ParticipantExists(StoreError):
-    """``add_participant`` with an id already registered under a different token hash."""
-
-    def __init__(self, code: str, participant_id: str) -> None:
-        super().__init__(
-            f"participant {participant_id!r} of session {code!r} is registered with another token"
-        )
-        self.code = code
-        self.participant_id = participant_id

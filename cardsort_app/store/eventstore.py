@@ -397,28 +397,36 @@ class EventStore:
             return self._travel(conn, code, seq)
 
     def add_participant(self, code: str, participant_id: str, token_hash: str) -> None:
-        """Register a participant's token hash; repeating it with the same hash is a no-op.
+        """Register a participant's token hash; repeating it with the same hash is a no-op, also when two
+        writers register it at once (a join sent again while its first copy is still being decided).
 
         Raises UnknownSession, or ParticipantExists when the id is taken under another hash (the
         existing registration is never overwritten: that would hand the identity to someone else).
         """
-        with self._write() as conn:
-            if conn.execute(sa.select(_S.code).where(_S.code == code)).first() is None:
-                raise UnknownSession(code)
-            stored = conn.execute(
-                sa.select(_P.token_hash).where(_P.session_code == code, _P.participant_id == participant_id)
-            ).scalar_one_or_none()
-            if stored is None:
-                conn.execute(
-                    sa.insert(participants_table).values(
-                        session_code=code,
-                        participant_id=participant_id,
-                        token_hash=token_hash,
-                        created_at=utcnow(),
+        try:
+            with self._write() as conn:
+                if conn.execute(sa.select(_S.code).where(_S.code == code)).first() is None:
+                    raise UnknownSession(code)
+                stored = conn.execute(
+                    sa.select(_P.token_hash).where(
+                        _P.session_code == code, _P.participant_id == participant_id
                     )
-                )
-            elif stored != token_hash:
-                raise ParticipantExists(code, participant_id)
+                ).scalar_one_or_none()
+                if stored is None:
+                    conn.execute(
+                        sa.insert(participants_table).values(
+                            session_code=code,
+                            participant_id=participant_id,
+                            token_hash=token_hash,
+                            created_at=utcnow(),
+                        )
+                    )
+        except IntegrityError:  # another writer inserted the same id first (PostgreSQL: no table lock)
+            stored = self.participant_token_hash(code, participant_id)
+            if stored is None:
+                raise
+        if stored is not None and stored != token_hash:
+            raise ParticipantExists(code, participant_id)
 
     def participant_token_hash(self, code: str, participant_id: str) -> str | None:
         with self._read() as conn:

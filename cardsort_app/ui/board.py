@@ -13,6 +13,7 @@ from cardsort_app.ui.board_state import BoardState
 from cardsort_app.ui.components import participant_row, reveal_block, step_badge
 from cardsort_app.ui.dnd import dnd_board, draggable_card, droppable_pile
 from cardsort_app.ui.focus import focus_toggle, focus_view
+from cardsort_app.ui.join import join_request
 from cardsort_app.ui.live_view import live_reveals, live_rows
 from cardsort_app.ui.offline import call, handler, offline_queue, view
 from cardsort_app.ui.theme import brand, error_callout, page_shell
@@ -437,6 +438,7 @@ def _join_form() -> rx.Component:
                         max_length=40,
                         size="3",
                         width="100%",
+                        id="board-join-name",
                         data_testid="join-name",
                     ),
                     rx.button("Join", type="submit", size="3", width="100%", data_testid="join-submit"),
@@ -444,7 +446,7 @@ def _join_form() -> rx.Component:
                     spacing="3",
                     width="100%",
                 ),
-                on_submit=BoardState.join,
+                on_submit=BoardState.join(join_request("board-join-name", page_code=BoardState.session_code)),
                 reset_on_submit=False,
             ),
             width="100%",

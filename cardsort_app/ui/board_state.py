@@ -38,6 +38,7 @@ from cardsort_app.service.sessions import Identity
 from cardsort_app.ui.focus import FocusMode
 from cardsort_app.ui.guard import page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
+from cardsort_app.ui.join import read_join_request
 from cardsort_app.ui.live import live
 from cardsort_app.ui.resend import ack, read_batch, well_formed_id
 from cardsort_app.ui.workshop_view import is_waiting, session_fields
@@ -291,6 +292,11 @@ class BoardState(FocusMode, IdentityState):
 
     @rx.event
     async def join(self, _form: dict | None = None):
+        """`_form`: the browser's join request (ui/join.py), with its join token for this session, so that
+        a join sent again after a lost answer resumes the participant it made."""
+        request = read_join_request(_form)
+        if request.name is not None:
+            self.join_name = request.name
         rt = get_runtime()
         try:
             identity = await rt.service.join(
@@ -298,6 +304,7 @@ class BoardState(FocusMode, IdentityState):
                 self.join_name,
                 self._identity_for(self.session_code),
                 client=self.router.session.client_ip or None,
+                token=request.token,
             )
         except ServiceError as exc:
             self.join_error = str(exc)

@@ -11,6 +11,7 @@ from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
 from cardsort_app.ui.guard import MAX_CODE_CHARS, page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
+from cardsort_app.ui.join import join_request, read_join_request
 from cardsort_app.ui.theme import brand, error_callout, page_shell
 
 #: An uploaded deck file may be at most this big (a 200-card deck with descriptions is ~40 KiB).
@@ -124,6 +125,13 @@ class LandingState(IdentityState):
 
     @rx.event
     async def join(self, form: dict | None = None):
+        """`form`: the browser's join request (ui/join.py): the code and name as shown, and its join token
+        for the code, so that a join sent again after a lost answer resumes the participant it made."""
+        request = read_join_request(form)
+        if request.code is not None:
+            self.join_code = request.code.upper()
+        if request.name is not None:
+            self.join_name = request.name
         code = normalize_code(self.join_code)
         self.joining, self.join_error = True, ""
         yield
@@ -131,7 +139,11 @@ class LandingState(IdentityState):
             if not code:
                 raise ServiceError("Enter the session code you were given")
             identity = await get_runtime().service.join(
-                code, self.join_name, self._identity_for(code), client=self.router.session.client_ip or None
+                code,
+                self.join_name,
+                self._identity_for(code),
+                client=self.router.session.client_ip or None,
+                token=request.token,
             )
         except ServiceError as exc:
             self.join_error = str(exc)
@@ -245,6 +257,7 @@ def _join_card() -> rx.Component:
                     width="100%",
                     size="3",
                     font_family="ui-monospace, monospace",
+                    id="landing-join-code",
                     data_testid="join-code",
                 ),
                 rx.input(
@@ -254,6 +267,7 @@ def _join_card() -> rx.Component:
                     max_length=40,
                     width="100%",
                     size="3",
+                    id="landing-join-name",
                     data_testid="join-name",
                 ),
                 rx.button(
@@ -269,7 +283,7 @@ def _join_card() -> rx.Component:
                 spacing="3",
                 width="100%",
             ),
-            on_submit=LandingState.join,
+            on_submit=LandingState.join(join_request("landing-join-name", code_input="landing-join-code")),
             reset_on_submit=False,
         ),
         size="3",

@@ -139,3 +139,90 @@ def test_a_control_whose_answer_was_lost_is_sent_again_and_applied_once(new_cont
     connection.drop()
     expect(dash.get_by_test_id("commands-pending")).to_have_count(0, timeout=30_000)
     assert h.event_types(api, s).count("TIMER_EXTENDED") == 1
+
+
+def _join_whose_answer_is_lost(connection: h.DeadSocket, page: Page, api: httpx.Client, s: h.Session) -> str:
+    """Click Join while the server's answers are lost: the server registers the participant, the browser
+    never hears of it (no identity stored, no redirect). Returns the participant id the server made."""
+    # Reflex's client sends its next event only once the previous one is answered: let the typing's own
+    # events be answered first, or the join would wait behind an answer the deaf socket swallows.
+    page.wait_for_timeout(1500)
+    connection.deaf = True
+    page.get_by_test_id("join-submit").click()
+    people = h.eventually(
+        lambda: h.rest_state(api, s)["participants"], lambda p: len(p) == 1, "the join registered", 15, page
+    )
+    page.wait_for_timeout(1000)  # the answer (identity, redirect) went into the deaf socket meanwhile
+    connection.drop()
+    page.wait_for_timeout(1000)  # reconnected
+    return people[0]["id"]
+
+
+def _joined_once_and_sorting(page: Page, api: httpx.Client, s: h.Session, name: str, pid: str) -> None:
+    """One participant named `name` (the one the lost join made), whose board works."""
+    expect(page.get_by_test_id("board")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
+    people = h.rest_state(api, s)["participants"]
+    assert [(p["id"], p["name"]) for p in people] == [(pid, name)]
+    assert h.event_types(api, s).count("PARTICIPANT_JOINED") == 1
+    mine = f'[data-testid=participant][data-participant-name="{name}"]'
+    expect(page.locator(f"[data-testid=participants] {mine}")).to_have_attribute("data-participant-id", pid)
+    card = h.pile_cards(page, "unsorted")[0]
+    h.move(page, card, "important")
+    h.eventually(
+        lambda: h.rest_state(api, s)["piles"].get(pid, {}).get("important", []),
+        lambda cards: card in cards,
+        "the move stored",
+        15,
+        page,
+    )
+
+
+def test_a_join_whose_answer_was_lost_is_the_same_participant_after_a_reload(new_context, api) -> None:
+    """Landing page: the answer to Join is lost; the participant reloads and joins again with their name."""
+    s = h.create_session(api)
+    ctx = new_context()
+    connection = h.DeadSocket(ctx)
+    page = ctx.new_page()
+    page.goto("/")
+    page.get_by_test_id("join-code").fill(s.code)
+    page.get_by_test_id("join-name").fill("Noa")
+    pid = _join_whose_answer_is_lost(connection, page, api, s)
+    page.reload()
+    page.get_by_test_id("join-code").fill(s.code)
+    page.get_by_test_id("join-name").fill("Noa")
+    page.get_by_test_id("join-submit").click()
+    _joined_once_and_sorting(page, api, s, "Noa", pid)
+
+
+def test_a_join_whose_answer_was_lost_is_the_same_participant_in_a_new_tab(new_context, api) -> None:
+    """The board's own join form: the answer is lost, the phone drops the tab, the participant opens the
+    join link again and joins with their name."""
+    s = h.create_session(api)
+    ctx = new_context()
+    connection = h.DeadSocket(ctx)
+    page = ctx.new_page()
+    page.goto(f"/s/{s.code}")
+    expect(page.get_by_test_id("join-name")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
+    page.get_by_test_id("join-name").fill("Ivo")
+    pid = _join_whose_answer_is_lost(connection, page, api, s)
+    page.close()
+    again = ctx.new_page()
+    again.goto(f"/s/{s.code}")
+    expect(again.get_by_test_id("join-name")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
+    again.get_by_test_id("join-name").fill("Ivo")
+    again.get_by_test_id("join-submit").click()
+    _joined_once_and_sorting(again, api, s, "Ivo", pid)
+
+
+def test_a_join_whose_answer_was_lost_is_the_same_participant_when_clicked_again(new_context, api) -> None:
+    """The landing page's Join clicked again in the same tab once the connection is back."""
+    s = h.create_session(api)
+    ctx = new_context()
+    connection = h.DeadSocket(ctx)
+    page = ctx.new_page()
+    page.goto("/")
+    page.get_by_test_id("join-code").fill(s.code)
+    page.get_by_test_id("join-name").fill("Lu")
+    pid = _join_whose_answer_is_lost(connection, page, api, s)
+    page.get_by_test_id("join-submit").click()
+    _joined_once_and_sorting(page, api, s, "Lu", pid)

@@ -24,9 +24,11 @@ import reflex as rx
 
 import cardsort_app.cardsort_app  # noqa: F401  (registers every page state)
 from cardsort_app.domain.state import PILES
+from cardsort_app.service.sessions import MALFORMED_JOIN_TOKEN
 from cardsort_app.ui.board_state import NOT_A_PARTICIPANT, BoardState
 from cardsort_app.ui.dashboard_state import DashboardState
 from cardsort_app.ui.firewall import handlers
+from cardsort_app.ui.guard import MALFORMED
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.landing import LandingState
 from cardsort_app.ui.replay_state import ReplayState
@@ -41,6 +43,8 @@ ERROR_TOAST = "An error occurred"
 #: The hostile tabs connect from their own loopback address: their thousands of calls count against that
 #: address's limits (join attempts, sessions), not against the other tests' 127.0.0.1.
 HOSTILE_ADDRESS = "127.0.0.9"
+#: A well-formed join token (what ui/cardsort_join.jsx makes): 128 bits as 32 hex digits.
+JOIN_TOKEN = uuid.uuid4().hex
 SENTINEL = (LandingState.get_full_name() + ".set_title", "value")
 IDENTITIES = IdentityState.get_full_name() + "." + var("identities")
 FACILITATOR_KEYS = IdentityState.get_full_name() + "." + var("facilitator_keys")
@@ -114,7 +118,7 @@ def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
         ("BoardState", "setvar"): {"var_name": "join_name", "value": "Mallory"},
         ("BoardState", "load"): {},
         ("BoardState", "set_join_name"): {"value": "Mallory"},
-        ("BoardState", "join"): {"_form": {}},
+        ("BoardState", "join"): {"_form": {"name": "Mallory", "token": JOIN_TOKEN}},
         ("BoardState", "dismiss_notice"): {},
         ("BoardState", "send_changes"): {
             "batch": {
@@ -180,7 +184,7 @@ def _valid_args(victim: Victim) -> dict[tuple[str, str], dict[str, Any]]:
         ("LandingState", "set_join_name"): {"value": "Mallory"},
         ("LandingState", "prefill"): {},
         ("LandingState", "create"): {},
-        ("LandingState", "join"): {"form": {}},
+        ("LandingState", "join"): {"form": {"code": victim.code, "name": "Mallory", "token": JOIN_TOKEN}},
         ("LandingState", "set_anonymous"): {"value": True},
         ("LandingState", "set_facilitator_paced"): {"value": True},
         ("LandingState", "upload_deck"): {"files": []},
@@ -332,6 +336,11 @@ async def test_every_handler_refuses_hostile_callers(app_server: AppServer) -> N
             for key in sorted(wire):
                 for payload in cases(valid[key]) + HOSTILE_PAYLOADS:
                     await attempt(tab, caller, key, payload)
+                if key[1] == "join":  # the join request's own fields, each hostile in turn
+                    ((arg, form),) = valid[key].items()
+                    for field in form:
+                        for value in HOSTILE_VALUES:
+                            await attempt(tab, caller, key, {arg: {**form, field: value}})
                 if key[1] == "setvar":
                     for name in SENSITIVE_VARS:
                         for value in (victim.code, "ready", victim.pid, {"x": 1}):
@@ -405,6 +414,42 @@ async def test_a_forged_identity_cannot_probe_piles(app_server: AppServer) -> No
 
 def _wire_of(cls: type[rx.State], name: str) -> str:
     return f"{cls.get_full_name()}.{name}"
+
+
+async def test_a_malformed_join_token_is_refused_in_words_and_joins_nobody(app_server: AppServer) -> None:
+    """Both join forms' handlers, called with a token the browser never makes: the form says so, nobody
+    joins; the same call with a well-formed token joins once, and its repeat resumes that participant."""
+    async with httpx.AsyncClient(base_url=app_server.url, timeout=30) as api:
+        r = await api.post("/api/sessions", json={"title": "Tokens", "deck": "values-mini"})
+        code, key = r.json()["code"], r.json()["facilitatorKey"]
+        landing = WsTab(app_server.url, sentinel_event=SENTINEL, source=HOSTILE_ADDRESS)
+        board = WsTab(app_server.url, sentinel_event=SENTINEL, source=HOSTILE_ADDRESS)
+        await landing.open("/", {})
+        await board.open(f"/s/{code}", {"code": code})
+        await board.wait_for(lambda: board.get(BoardState, "status") == "join", what="the join form")
+        try:
+            for bad in ("short", "a" * 31 + "!", "ａ" * 32, "x" * 65):
+                # Over 64 characters the request is not even read (the generic refusal); else the service
+                # names the problem.
+                said = MALFORMED_JOIN_TOKEN if len(bad) <= 64 else MALFORMED
+                await landing.call(
+                    _wire_of(LandingState, "join"), {"form": {"code": code, "name": "Ann", "token": bad}}
+                )
+                assert landing.get(LandingState, "join_error") == said
+                await board.call(_wire_of(BoardState, "join"), {"_form": {"name": "Bo", "token": bad}})
+                shown = "join_error" if len(bad) <= 64 else "notice"
+                assert board.get(BoardState, shown) == said
+                assert board.get(BoardState, "status") == "join"
+            headers = {"Authorization": f"Bearer {key}"}
+            assert (await api.get(f"/api/sessions/{code}", headers=headers)).json()["participants"] == []
+            for _ in range(2):  # the second is a join sent again: the same participant
+                await board.call(_wire_of(BoardState, "join"), {"_form": {"name": "Bo", "token": JOIN_TOKEN}})
+                assert board.get(BoardState, "status") == "ready"
+            people = (await api.get(f"/api/sessions/{code}", headers=headers)).json()["participants"]
+            assert [(p["id"], p["name"]) for p in people] == [(board.get(BoardState, "me"), "Bo")]
+        finally:
+            await landing.close()
+            await board.close()
 
 
 async def test_private_methods_are_not_handlers(app_server: AppServer) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -81,6 +83,24 @@ def test_participants(store: EventStore) -> None:
     assert store.participant_token_hash(code, "p1") == "hash-1"
     with pytest.raises(UnknownSession):
         store.add_participant(new_code(), "p1", "hash-1")
+
+
+def test_the_same_participant_registered_at_once_by_several_writers_is_one_row(store: EventStore) -> None:
+    """A join sent again while its first copy is still being decided (another worker, a double click):
+    both register the same id and hash at once; neither fails, one row stays (PostgreSQL takes no table
+    lock, so the second insert meets the first one's primary key)."""
+    code = _session(store)
+    for round_ in range(5):
+        barrier = threading.Barrier(4)
+
+        def register(pid: str = f"p{round_}", barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            store.add_participant(code, pid, "hash-same")
+
+        with ThreadPoolExecutor(4) as pool:
+            for done in [pool.submit(register) for _ in range(4)]:
+                done.result()
+        assert store.participant_token_hash(code, f"p{round_}") == "hash-same"
 
 
 def test_append_assigns_consecutive_seqs(store: EventStore) -> None:

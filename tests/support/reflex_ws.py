@@ -313,8 +313,8 @@ async def join_board(tab: Tab, code: str, timeout: float) -> None:
     """Join through the board's form, keep the identity the delta stores, then reload the tab."""
     await tab.open(f"/s/{code}", {"code": code}, timeout)
     await tab.until(lambda: tab.get(BOARD, "status") == "join", timeout, "the join form")
-    await tab.send(BoardState, "set_join_name", value=tab.name)
-    await tab.send(BoardState, "join", _form={})
+    # What the browser's join form sends (ui/cardsort_join.jsx): the name and a token of its own.
+    await tab.send(BoardState, "join", _form={"code": code, "name": tab.name, "token": uuid.uuid4().hex})
     stored = lambda: code in json.loads(tab.local_storage.get(LOCAL_STORAGE_NAME, "{}"))  # noqa: E731
     await tab.until(stored, timeout, "the identity in localStorage")
     await tab.close()
