@@ -140,7 +140,7 @@ def test_a_reveal_sent_into_a_dead_connection_lands_once_it_reconnects(new_conte
     h.complete_step(page, 2)
     h.pick(page, "top8", 8)
     h.complete_step(page, 3)
-    page.wait_for_function("window.__cardsortQueue.queue.length === 0")  # the step change is stored
+    page.wait_for_function("() => window.__cardsortQueue.queue.length === 0")  # the step change is stored
 
     connection.dead = True
     page.get_by_test_id("reveal-selection").click()

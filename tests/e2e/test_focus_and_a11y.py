@@ -110,7 +110,7 @@ def test_the_board_works_with_the_keyboard_alone(new_context, api) -> None:
     expect(page.locator("[role=menu][data-state=open]")).to_be_visible()
     # The menu takes the focus (its first item) before the arrow key moves it on.
     page.wait_for_function(
-        "document.activeElement && document.activeElement.getAttribute('role') === 'menuitem'"
+        "() => document.activeElement && document.activeElement.getAttribute('role') === 'menuitem'"
     )
     first_item = page.evaluate("document.activeElement.dataset.testid")
     page.keyboard.press("ArrowDown")
