@@ -231,9 +231,15 @@ class SessionService:
             claimed = Identity(secrets.participant_id_for(normalized, token), token)
         held = None
         for candidate in (identity, claimed):
-            if candidate is not None and await self._verify(normalized, candidate):
-                held = candidate
-                break
+            if candidate is None or not await self._verify(normalized, candidate):
+                continue
+            if await self._erased(normalized, candidate.participant_id):
+                # "Leave and erase my name" ended that identity: whoever joins next from this browser (a
+                # shared tablet) is someone new, who must not get the erased person's sort.
+                claimed = None if candidate is claimed else claimed
+                continue
+            held = candidate
+            break
         if held is None:
             self.limits.join_attempt(client)
         code = await self.require_session(code)
@@ -269,6 +275,10 @@ class SessionService:
         if identity is None or not await self._verify(code, identity):
             raise Forbidden("This browser is not a participant of this session; join first")
         return identity.participant_id
+
+    async def _erased(self, code: str, participant_id: str) -> bool:
+        person = (await self.hub.state(code)).participant(participant_id)
+        return person is not None and not person.active and not person.name
 
     async def _verify(self, code: str, identity: Identity) -> bool:
         key = (code, identity.participant_id)

@@ -36,6 +36,18 @@ export function joinToken(code) {
   return token;
 }
 
+// "Leave and erase my name" ends the participant this token stands for: the next join from this browser (a
+// shared tablet) is someone new, with a token of its own (the server would not resume the erased one anyway).
+export function forgetJoinToken(code) {
+  const key = PREFIX + code;
+  delete inMemory[key];
+  try {
+    window.localStorage.removeItem(key);
+  } catch (e) {
+    // storage refused: nothing was stored there
+  }
+}
+
 function valueOf(id) {
   const el = id && typeof document !== "undefined" ? document.getElementById(id) : null;
   return el ? String(el.value) : "";

@@ -13,6 +13,7 @@
 import React, { useEffect, useLayoutEffect, useSyncExternalStore } from "react";
 // Where Reflex copies the outbox's asset (ui/outbox.py); stateless helpers only, so a second copy is harmless.
 import { amberNotice, createSender, newId, useConnection } from "$/public/external/cardsort_app/ui/outbox/cardsort_outbox.jsx";
+import { forgetJoinToken } from "$/public/external/cardsort_app/ui/join/cardsort_join.jsx";
 
 const MAX_BATCH = 50; // the server refuses bigger batches
 const STORAGE_PREFIX = "cardsort_pending:";
@@ -347,6 +348,7 @@ export function leaveSession() {
 export function eraseMe() {
   if (!store.view.ready) return;
   store.leaveAsked = true;
+  forgetJoinToken(store.code);
   enqueue({ id: newId(), kind: "erase" });
 }
 

@@ -14,6 +14,7 @@ import reflex as rx
 from reflex.utils.imports import ImportVar
 from reflex.vars import Var, VarData
 
+from cardsort_app.ui import join  # noqa: F401 - registers cardsort_join.jsx, which cardsort_offline.jsx imports
 from cardsort_app.ui.outbox import js_call, js_function
 
 _LIBRARY = "$/public" + rx.asset("cardsort_offline.jsx", shared=True)

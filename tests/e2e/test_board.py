@@ -41,6 +41,34 @@ def test_reload_second_tab_and_rejoin_resume_the_same_participant(new_context, a
     assert names == ["Dana", "Dana"]  # joined, left, rejoined: never a "Dana-2"
 
 
+def test_after_leave_and_erase_the_next_person_on_that_browser_starts_afresh(new_context, api) -> None:
+    """A shared tablet: Ola sorts a card and leaves with "Leave and erase my name"; Pim then joins on the
+    same browser and gets a board of his own, all cards unsorted, never Ola's sort or identity."""
+    s = h.create_session(api)
+    ctx = new_context()
+    page = h.join(ctx, s.code, "Ola")
+    card = h.pile_cards(page, "unsorted")[0]
+    h.move(page, card, "very-important")
+    ola = h.participants(page)["Ola"]["id"]
+
+    page.get_by_test_id("erase-me").click()
+    expect(page).to_have_url(f"/?code={s.code}")
+    assert h.rest_state(api, s)["participants"] == []
+    assert page.evaluate("(code) => localStorage.getItem('cardsort_join:' + code)", s.code) is None
+
+    board = h.join(ctx, s.code, "Pim")
+    expect(board.locator('[data-pile="unsorted"] [data-testid=card]')).to_have_count(12)
+    expect(h.card_in(board, "very-important", card)).to_have_count(0)
+    pim = h.participants(board)["Pim"]["id"]
+    assert pim != ola
+    state = h.rest_state(api, s)
+    assert [p["name"] for p in state["participants"]] == ["Pim"]
+    assert state["piles"][pim]["very-important"] == []
+    board.reload()  # Pim stays Pim
+    expect(board.get_by_test_id("board")).to_be_visible()
+    assert h.participants(board)["Pim"]["id"] == pim
+
+
 def test_a_taken_name_is_refused_with_a_message(new_context, api) -> None:
     s = h.create_session(api)
     h.join(new_context(), s.code, "Eve")

@@ -12,6 +12,7 @@ import secrets as stdlib_secrets
 
 import pytest
 
+from cardsort_app.domain import facilitation, rules
 from cardsort_app.domain.events import EventType
 from cardsort_app.service import secrets
 from cardsort_app.service.errors import Rejected
@@ -157,3 +158,30 @@ async def test_a_participant_id_registered_under_another_token_is_never_handed_o
     with pytest.raises(Rejected, match="malformed"):
         await rt.service.join(created.code, "Eve", token=token)
     assert await _joins(rt, created.code) == []
+
+
+async def test_after_leave_and_erase_the_next_join_from_that_browser_is_someone_new(rt: Runtime) -> None:
+    """`Leave and erase my name` ends that identity: on a shared device (a classroom tablet) whoever joins
+    next, with the identity and the token the browser still holds, is a new participant, and never sees
+    the erased person's sort."""
+    created, _ = await new_session(rt)
+    token = _token()
+    ola = await rt.service.join(created.code, "Ola", token=token)
+    card = (await rt.hub.state(created.code)).card_ids[0]
+    await rt.service.command(created.code, ola, lambda s, pid: rules.move_card(s, pid, card, "important"))
+    await rt.service.command(created.code, ola, facilitation.erase)
+
+    pim = await rt.service.join(created.code, "Pim", ola, token=token)  # what that browser still holds
+    assert pim.participant_id != ola.participant_id and pim.secret not in (ola.secret, token)
+    state = check_log(created.code, await stored_log(rt, created.code))
+    assert [p.name for p in state.active_participants] == ["Pim"]
+    assert state.participant(pim.participant_id).pile("unsorted") == state.card_ids  # a fresh sort
+    erased = state.participant(ola.participant_id)
+    assert not erased.active and erased.name == "" and erased.pile("important") == (card,)
+    assert await rt.service.join(created.code, "", pim) == pim  # Pim resumes as Pim
+    # The browser forgets its token on erase (cardsort_offline.jsx): its next one joins idempotently again.
+    fresh = _token()
+    cy = await rt.service.join(created.code, "Cy", ola, token=fresh)
+    assert cy.participant_id == secrets.participant_id_for(created.code, fresh)
+    assert await rt.service.join(created.code, "Cy", None, token=fresh) == cy
+    assert sorted(p.name for p in (await rt.hub.state(created.code)).active_participants) == ["Cy", "Pim"]
