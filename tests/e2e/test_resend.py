@@ -52,7 +52,7 @@ def _while_dead(connection: h.DeadSocket, page: Page, clicks) -> None:
     clicks()
     expect(page.get_by_test_id("commands-pending")).to_be_visible(timeout=10_000)
     # Past the outbox's resend interval (its copies are swallowed as well), within the server's ping timeout
-    # (a socket dead longer is closed by the server, and Reflex's client may then not reconnect by itself).
+    # (a socket dead for longer is closed and reconnected: test_offline.py's 40 s silent outage covers that).
     page.wait_for_timeout(3000)
 
 
