@@ -177,16 +177,23 @@ def _joined_once_and_sorting(page: Page, api: httpx.Client, s: h.Session, name: 
     )
 
 
-def test_a_join_whose_answer_was_lost_is_the_same_participant_after_a_reload(new_context, api) -> None:
-    """Landing page: the answer to Join is lost; the participant reloads and joins again with their name."""
+def _landing_join_whose_answer_is_lost(
+    new_context, api: httpx.Client, name: str
+) -> tuple[Page, h.Session, str]:
+    """The landing page's join form filled in and sent, its answer lost; (page, session, participant id)."""
     s = h.create_session(api)
     ctx = new_context()
     connection = h.DeadSocket(ctx)
     page = ctx.new_page()
     page.goto("/")
     page.get_by_test_id("join-code").fill(s.code)
-    page.get_by_test_id("join-name").fill("Noa")
-    pid = _join_whose_answer_is_lost(connection, page, api, s)
+    page.get_by_test_id("join-name").fill(name)
+    return page, s, _join_whose_answer_is_lost(connection, page, api, s)
+
+
+def test_a_join_whose_answer_was_lost_is_the_same_participant_after_a_reload(new_context, api) -> None:
+    """Landing page: the answer to Join is lost; the participant reloads and joins again with their name."""
+    page, s, pid = _landing_join_whose_answer_is_lost(new_context, api, "Noa")
     page.reload()
     page.get_by_test_id("join-code").fill(s.code)
     page.get_by_test_id("join-name").fill("Noa")
@@ -216,13 +223,6 @@ def test_a_join_whose_answer_was_lost_is_the_same_participant_in_a_new_tab(new_c
 
 def test_a_join_whose_answer_was_lost_is_the_same_participant_when_clicked_again(new_context, api) -> None:
     """The landing page's Join clicked again in the same tab once the connection is back."""
-    s = h.create_session(api)
-    ctx = new_context()
-    connection = h.DeadSocket(ctx)
-    page = ctx.new_page()
-    page.goto("/")
-    page.get_by_test_id("join-code").fill(s.code)
-    page.get_by_test_id("join-name").fill("Lu")
-    pid = _join_whose_answer_is_lost(connection, page, api, s)
+    page, s, pid = _landing_join_whose_answer_is_lost(new_context, api, "Lu")
     page.get_by_test_id("join-submit").click()
     _joined_once_and_sorting(page, api, s, "Lu", pid)
