@@ -236,7 +236,8 @@ class SessionService:
             if await self._erased(normalized, candidate.participant_id):
                 # "Leave and erase my name" ended that identity: whoever joins next from this browser (a
                 # shared tablet) is someone new, who must not get the erased person's sort.
-                claimed = None if candidate is claimed else claimed
+                if candidate is claimed:  # the token stands for the erased one: the server makes a new one
+                    claimed = None
                 continue
             held = candidate
             break
