@@ -36,7 +36,7 @@ from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import Runtime, get_runtime
 from cardsort_app.service.sessions import Identity
 from cardsort_app.ui.focus import FocusMode
-from cardsort_app.ui.guard import page_code, text_arg
+from cardsort_app.ui.guard import MAX_TYPED_CHARS, page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.join import read_join_request
 from cardsort_app.ui.live import live
@@ -45,7 +45,6 @@ from cardsort_app.ui.workshop_view import is_waiting, session_fields
 
 #: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
 NOT_A_PARTICIPANT = "This browser is not a participant of this session; join first"
-MAX_TYPED_CHARS = 200  # a name as typed (the rules allow 40 once trimmed)
 
 
 def _card(deck: Deck | None, card_id: str) -> dict[str, str]:

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 MALFORMED = "That request was malformed and was ignored."
 #: A session code taken from an address or an argument is cut to this before anything looks it up.
 MAX_CODE_CHARS = 32
+#: What a typed field may hold as typed; the rules then allow 40 (names) and 120 (titles).
+MAX_TYPED_CHARS = 200
 
 
 class BadArgument(ValueError):

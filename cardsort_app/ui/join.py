@@ -13,11 +13,10 @@ from typing import Any
 import reflex as rx
 from reflex.vars import Var
 
-from cardsort_app.ui.guard import MAX_CODE_CHARS, BadArgument, text_arg
+from cardsort_app.ui.guard import MAX_CODE_CHARS, MAX_TYPED_CHARS, BadArgument, text_arg
 from cardsort_app.ui.outbox import js_function
 
 LIBRARY = "$/public" + rx.asset("cardsort_join.jsx", shared=True)
-MAX_NAME_CHARS = 200  # a name as typed (the rules allow 40 once trimmed)
 MAX_TOKEN_CHARS = 64  # the service checks the token's form (service/secrets.py)
 
 
@@ -43,6 +42,6 @@ def read_join_request(form: Any) -> JoinRequest:
     code, name, token = form.get("code"), form.get("name"), form.get("token")
     return JoinRequest(
         code=None if code is None else text_arg(code, "The code", MAX_CODE_CHARS),
-        name=None if name is None else text_arg(name, "The name", MAX_NAME_CHARS),
+        name=None if name is None else text_arg(name, "The name", MAX_TYPED_CHARS),
         token=None if token is None else text_arg(token, "The join token", MAX_TOKEN_CHARS),
     )

@@ -9,7 +9,7 @@ from cardsort_app.domain.decks import deck_names, load_deck
 from cardsort_app.service.errors import ServiceError
 from cardsort_app.service.runtime import get_runtime
 from cardsort_app.service.secrets import normalize_code
-from cardsort_app.ui.guard import MAX_CODE_CHARS, page_code, text_arg
+from cardsort_app.ui.guard import MAX_CODE_CHARS, MAX_TYPED_CHARS, page_code, text_arg
 from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.join import join_request, read_join_request
 from cardsort_app.ui.theme import brand, error_callout, page_shell
@@ -20,9 +20,6 @@ MAX_DECK_FILE_BYTES = 64 * 1024
 
 def _deck_options() -> list[list[str]]:
     return [[name, f"{load_deck(name).title} ({len(load_deck(name).cards)} cards)"] for name in deck_names()]
-
-
-MAX_TYPED_CHARS = 200  # what a field may hold as typed; the rules then allow 40 (names) and 120 (titles)
 
 
 class LandingState(IdentityState):
