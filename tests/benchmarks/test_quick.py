@@ -64,3 +64,10 @@ def test_memory_quick() -> None:
 def test_replay_jump_quick() -> None:
     out = run("benchmarks.replay_jump")
     assert "Replay jump" in out and "jump p50 ms" in out, out
+
+
+def test_sqlite_layouts_quick() -> None:
+    out = run("benchmarks.sqlite_layouts")
+    assert "statement alone" in out and "rate ÷ eventsourcing" in out, out
+    for layout in ("ours", "eventsourcing", "clustered + outbox"):
+        assert layout in out, out
