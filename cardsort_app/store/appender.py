@@ -87,15 +87,21 @@ _PG = {
     True: _PG_APPEND.format(cond=" AND last_seq = %(expected)s"),
 }
 # One event per session (the group guarantees it): each session's counter moves by one, and only where
-# it is at the planned `expected` (NULL: anywhere).
+# it is at the planned `expected` (NULL: anywhere). `locked` takes the sessions' row locks in code order
+# first (the lock an UPDATE takes, so foreign-key checks elsewhere never wait on it): the UPDATE alone
+# would take them in whatever order its plan meets the rows, and two workers' groups over the same
+# sessions could then each hold a row the other waits for, a deadlock PostgreSQL breaks only after its
+# deadlock_timeout.
 _PG_MANY = f"""
 WITH req AS (
     SELECT * FROM unnest(
         %(code)s::text[], %(expected)s::int[], %(eid)s::text[], %(type)s::text[], %(pid)s::text[],
         %(prefix)s::text[], %(suffix)s::text[]
     ) AS r(code, expected, eid, type, pid, prefix, suffix)
+), locked AS (
+    SELECT code FROM sessions WHERE code IN (SELECT code FROM req) ORDER BY code FOR NO KEY UPDATE
 ), s AS (
-    UPDATE sessions SET last_seq = sessions.last_seq + 1 FROM req
+    UPDATE sessions SET last_seq = sessions.last_seq + 1 FROM req JOIN locked ON locked.code = req.code
     WHERE sessions.code = req.code AND (req.expected IS NULL OR sessions.last_seq = req.expected)
     RETURNING sessions.code, sessions.last_seq
 )

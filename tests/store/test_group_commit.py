@@ -18,10 +18,12 @@ from cardsort_app.domain.events import Event, InvalidEvent, Pile
 from cardsort_app.domain.reducer import reduce, replay
 from cardsort_app.domain.rules import DomainError
 from cardsort_app.domain.state import SessionState
+from cardsort_app.store import migrate
 from cardsort_app.store.async_store import AsyncStore
 from cardsort_app.store.errors import DuplicateEventId, StoreUnavailable, UnknownSession
 from cardsort_app.store.eventstore import IDLE_PING_AFTER_S, EventStore
 from cardsort_app.store.group_commit import Job
+from tests.support.databases import Database
 
 from .helpers import DECK, created, joined, moves, new_code, trace_group_writes
 
@@ -312,3 +314,88 @@ def test_a_session_stays_on_its_lane_while_it_has_appends_in_flight(db_url: str)
             held.result(10)
             assert queued.result(10) == move_a.sequenced(3)
         assert store._pinned == {}  # nothing in flight: no session pinned any more
+
+
+@pytest.fixture(scope="module")
+def pg_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL of this module's own (row-lock order is PostgreSQL's question only: SQLite
+    has one writer)."""
+    db = Database("postgresql", tmp_path_factory.mktemp("db-lock-order"), prefix="store_lock_order")
+    migrate.upgrade(db.url)
+    yield db.url
+    db.drop()
+
+
+@pytest.mark.parametrize("held", [0, 1])
+def test_a_group_locks_its_sessions_in_code_order(pg_db_url: str, held: int) -> None:
+    """Two workers' groups over the same sessions must take the session rows' locks in one order, or
+    each can hold a row the other waits for: a deadlock, which PostgreSQL breaks only after its
+    deadlock_timeout (a 1 s stall, then the appends run again alone). A group takes them in code order
+    whatever plan the server picks: here a hash join that scans the sessions table (nested loops and
+    merge joins off), whose later code was created first, so the scan meets it first. While the group
+    waits for the row another transaction holds, it must hold exactly the rows with a smaller code."""
+    url = sa.make_url(pg_db_url)
+    options = f"{url.query.get('options', '')} -c enable_nestloop=off -c enable_mergejoin=off"
+    kwargs = {"connect_args": {"options": options}}
+    with EventStore(pg_db_url, snapshot_every=10, write_lanes=1, engine_kwargs=kwargs) as store:
+        prefix = new_code()[:8]
+        (late, late_state), (early, early_state) = (
+            _session_named(store, f"{prefix}{s}") for s in ("Z9", "A1")
+        )
+        codes = [early, late]  # code order
+        states = {early: early_state, late: late_state}
+        other = sa.create_engine(pg_db_url, poolclass=sa.pool.NullPool)
+        try:
+            with other.connect() as holder, other.connect() as probe:
+                holder.execute(
+                    sa.text("SELECT 1 FROM sessions WHERE code = :c FOR UPDATE"), {"c": codes[held]}
+                )
+                go, lead = _hold_the_lead(store)
+                with ThreadPoolExecutor(2) as pool:
+                    futures = [pool.submit(store.append, moves(states[c], "ann", 1)[0][0]) for c in codes]
+                    deadline = time.monotonic() + 10
+                    while len(store._group._queue) < 2:
+                        assert time.monotonic() < deadline, "the appends did not queue"
+                        time.sleep(0.001)
+                    go.set()
+                    lead.result(10)
+                    _wait_for_a_lock_wait(probe)
+                    # a smaller code than the held one: the group holds it already; a larger: not taken
+                    free = [_try_lock(probe, code) for code in codes]
+                    holder.commit()  # the group goes on
+                    acked = [f.result(30) for f in futures]
+        finally:
+            other.dispose()
+        expected = [i > held for i in range(len(codes))]
+        expected[held] = False  # the holder's
+        assert free == expected, (codes, held, free)
+        assert [e.seq for e in acked] == [3, 3]
+        for code in codes:
+            assert store.last_seq(code) == 3
+
+
+def _session_named(store: EventStore, code: str) -> tuple[str, SessionState]:
+    store.create_session(code, "t", DECK, "h")
+    state = replay([store.append(created(code))])
+    return code, reduce(state, store.append(joined(state, "ann", "Ann")))
+
+
+def _wait_for_a_lock_wait(probe: sa.Connection) -> None:
+    """Until some backend waits for a row lock (the group, behind the holder)."""
+    deadline = time.monotonic() + 10
+    while not probe.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one():
+        assert time.monotonic() < deadline, "the group never waited for the held row"
+        probe.rollback()
+        time.sleep(0.01)
+    probe.rollback()
+
+
+def _try_lock(probe: sa.Connection, code: str) -> bool:
+    """Whether ``code``'s session row is free: locked at once (then released), or held by someone."""
+    try:
+        probe.execute(sa.text("SELECT 1 FROM sessions WHERE code = :c FOR UPDATE NOWAIT"), {"c": code})
+        return True
+    except sa.exc.OperationalError:  # lock_not_available
+        return False
+    finally:
+        probe.rollback()
