@@ -335,7 +335,9 @@ def test_a_group_locks_its_sessions_in_code_order(pg_db_url: str, held: int) -> 
     merge joins off), whose later code was created first, so the scan meets it first. While the group
     waits for the row another transaction holds, it must hold exactly the rows with a smaller code."""
     url = sa.make_url(pg_db_url)
+    name = f"cardsort-lock-order-{new_code()}"  # the store's connections, for pg_stat_activity
     options = f"{url.query.get('options', '')} -c enable_nestloop=off -c enable_mergejoin=off"
+    options += f" -c application_name={name}"
     kwargs = {"connect_args": {"options": options}}
     with EventStore(pg_db_url, snapshot_every=10, write_lanes=1, engine_kwargs=kwargs) as store:
         prefix = new_code()[:8]
@@ -359,7 +361,7 @@ def test_a_group_locks_its_sessions_in_code_order(pg_db_url: str, held: int) -> 
                         time.sleep(0.001)
                     go.set()
                     lead.result(10)
-                    _wait_for_a_lock_wait(probe)
+                    _wait_for_a_lock_wait(probe, name)
                     # a smaller code than the held one: the group holds it already; a larger: not taken
                     free = [_try_lock(probe, code) for code in codes]
                     holder.commit()  # the group goes on
@@ -380,10 +382,13 @@ def _session_named(store: EventStore, code: str) -> tuple[str, SessionState]:
     return code, reduce(state, store.append(joined(state, "ann", "Ann")))
 
 
-def _wait_for_a_lock_wait(probe: sa.Connection) -> None:
-    """Until some backend waits for a row lock (the group, behind the holder)."""
+def _wait_for_a_lock_wait(probe: sa.Connection, application_name: str) -> None:
+    """Until the store's connection waits for a lock (the group, behind the holder)."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = :n AND wait_event_type = 'Lock'"
+    )
     deadline = time.monotonic() + 10
-    while not probe.execute(sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one():
+    while not probe.execute(waiting, {"n": application_name}).scalar_one():
         assert time.monotonic() < deadline, "the group never waited for the held row"
         probe.rollback()
         time.sleep(0.01)
