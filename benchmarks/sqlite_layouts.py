@@ -18,9 +18,9 @@ statement's CPU alone), the layouts alternating round by round. Layouts:
   `UNIQUE(event_id)`, the seq read the way ours is: the least that keeps a gapless seq and idempotent
   retries; **clustered + outbox** adds a partial index of the unpublished events.
 
-Every layout stores the same events (the benchmark workload, bodies as the store writes them); event ids
-are uuid4, as the app makes them. Printed: microseconds per append, the bytes written to storage
-per event (`/proc/self/io`) and each layout's rate beside the reference's.
+Every layout stores the same events (the benchmark workload: uuid4 ids, as the app makes them; bodies
+as the store writes them, with the store's own statement parameters). Printed: microseconds per append,
+the bytes written to storage per event (`/proc/self/io`) and each layout's rate beside the reference's.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from rich.table import Table
 
 from benchmarks.es_compare import _written
 from benchmarks.workload import session_log
-from cardsort_app.store.appender import Prepared
+from cardsort_app.store.appender import Prepared, _params
 
 ROUNDS = 4
 CODE = "BENCH1"
@@ -54,7 +54,7 @@ SELECT :code, h.seq, :eid, :type, :pid, :prefix || h.seq || :suffix, :v, :now, 0
 FROM (SELECT coalesce(max(seq), 0) + 1 AS seq FROM events WHERE session_code = :code) AS h RETURNING seq"""
 _OUTBOX = "CREATE INDEX ix_unpublished ON events (session_code, seq) WHERE published = 0"
 
-Append = Callable[[int, str, Prepared], None]  # (i, event id, the event validated and split)
+Append = Callable[[int, Prepared], None]  # (i, the event validated and split)
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -69,10 +69,8 @@ def _seq_appender(conn: sqlite3.Connection, sql: str) -> Append:
     """Our statement shape: the head read and the row written in one autocommit statement."""
     cur = conn.cursor()
 
-    def append(i: int, eid: str, p: Prepared) -> None:
-        params = {"code": CODE, "eid": eid, "type": str(p.event.type), "pid": p.event.participant_id}
-        params.update(prefix=p.prefix, suffix=p.suffix, v=2, now=_BENCH_NOW, expected=None)
-        rows = cur.execute(sql, params).fetchall()
+    def append(i: int, p: Prepared) -> None:
+        rows = cur.execute(sql, _params(CODE, p, _BENCH_NOW, None)).fetchall()
         assert rows and rows[0][0] == i + 1, rows
 
     return append
@@ -112,7 +110,7 @@ def reference(tmp: Path, synchronous: str) -> Append:
     cur = conn.cursor()
     aggregate = uuid.uuid4().hex
 
-    def append(i: int, _eid: str, p: Prepared) -> None:
+    def append(i: int, p: Prepared) -> None:
         body, topic = p.body(i + 1).encode(), f"cardsort:{p.event.type}"
         cur.execute("BEGIN")
         cur.execute(recorder.insert_events_statement, (aggregate, i + 1, topic, body))
@@ -137,11 +135,10 @@ def measure(tmp: Path, synchronous: str, per_round: int) -> dict[str, tuple[floa
     written = dict.fromkeys(appenders, 0)
     for r in range(ROUNDS):
         for name in appenders if r % 2 == 0 else reversed(appenders):
-            append, ids = appenders[name], [str(uuid.uuid4()) for _ in range(per_round)]
+            append = appenders[name]
             before, t0 = _written(), time.perf_counter()
-            for k in range(per_round):
-                i = r * per_round + k
-                append(i, ids[k], bodies[i])
+            for i in range(r * per_round, (r + 1) * per_round):
+                append(i, bodies[i])
             seconds[name] += time.perf_counter() - t0
             written[name] += _written() - before
     n = per_round * ROUNDS
