@@ -39,8 +39,8 @@ def store(db_url: str) -> Iterator[EventStore]:
     s.dispose()
 
 
-def _session(store: EventStore, pid: str = "ann") -> tuple[str, SessionState]:
-    code = new_code()
+def _session(store: EventStore, pid: str = "ann", code: str | None = None) -> tuple[str, SessionState]:
+    code = code or new_code()
     store.create_session(code, "t", DECK, "h")
     state = replay([store.append(created(code))])
     state = reduce(state, store.append(joined(state, pid, pid.title())))
@@ -342,7 +342,7 @@ def test_a_group_locks_its_sessions_in_code_order(pg_db_url: str, held: int) -> 
     with EventStore(pg_db_url, snapshot_every=10, write_lanes=1, engine_kwargs=kwargs) as store:
         prefix = new_code()[:8]
         (late, late_state), (early, early_state) = (
-            _session_named(store, f"{prefix}{s}") for s in ("Z9", "A1")
+            _session(store, code=f"{prefix}{s}") for s in ("Z9", "A1")
         )
         codes = [early, late]  # code order
         states = {early: early_state, late: late_state}
@@ -374,12 +374,6 @@ def test_a_group_locks_its_sessions_in_code_order(pg_db_url: str, held: int) -> 
         assert [e.seq for e in acked] == [3, 3]
         for code in codes:
             assert store.last_seq(code) == 3
-
-
-def _session_named(store: EventStore, code: str) -> tuple[str, SessionState]:
-    store.create_session(code, "t", DECK, "h")
-    state = replay([store.append(created(code))])
-    return code, reduce(state, store.append(joined(state, "ann", "Ann")))
 
 
 def _wait_for_a_lock_wait(probe: sa.Connection, application_name: str) -> None:
