@@ -195,6 +195,9 @@ def test_a_join_whose_answer_was_lost_is_the_same_participant_after_a_reload(new
     """Landing page: the answer to Join is lost; the participant reloads and joins again with their name."""
     page, s, pid = _landing_join_whose_answer_is_lost(new_context, api, "Noa")
     page.reload()
+    # The tab's state outlives the reload: the form comes back filled in. Typing before it has (the page not
+    # yet hydrated) races the restored value into the field, so wait for it, as a person would see it.
+    expect(page.get_by_test_id("join-code")).to_have_value(s.code, timeout=h.BOARD_TIMEOUT_MS)
     page.get_by_test_id("join-code").fill(s.code)
     page.get_by_test_id("join-name").fill("Noa")
     page.get_by_test_id("join-submit").click()
