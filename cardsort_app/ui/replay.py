@@ -13,16 +13,24 @@ from cardsort_app.ui.replay_state import SPEEDS, ReplayState
 
 
 def _piles(r: rx.Var) -> rx.Component:
-    return rx.box(
-        rx.text(r["name"], weight="bold", size="1"),
+    """One participant's piles, folded under a one-line headline: 30 people × 48 cards spelled out would
+    bury the rest of the dashboard."""
+    return rx.el.details(
+        rx.el.summary(
+            rx.text.span(r["name"], weight="bold"),
+            rx.text.span(" · ", r["headline"], color_scheme="gray"),
+            style={"cursor": "pointer", "fontSize": "var(--font-size-1)", "lineHeight": "1.6"},
+        ),
         rx.foreach(
             r["piles"].to(list[dict[str, str]]),
             lambda p: rx.text(
                 rx.text.span(p["pile"], ": ", color_scheme="gray"), p["cards"], size="1", line_height="1.4"
             ),
         ),
-        padding_y="4px",
+        padding_y="2px",
         key=r["id"],
+        data_testid="replay-piles",
+        data_participant_name=r["name"],
     )
 
 

@@ -34,6 +34,19 @@ def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
     each participant's piles by card name."""
     deck = _deck(state)
     revealed = {(r.participant_id, str(r.reveal_type)) for r in state.reveals}
+
+    def names(cards: tuple[str, ...] | list[str]) -> str:
+        return ", ".join(_card(deck, c)["name"] for c in cards)
+
+    def headline(p: Any) -> str:
+        """The furthest a participant got, in one line: their top 3, else their top 8, else how far along."""
+        top3, top8 = p.pile("top3"), p.pile("top8")
+        if top3:
+            return f"Top 3: {names(top3)}"
+        if top8:
+            return f"Top 8: {names(top8)}"
+        return f"{len(state.card_ids) - len(p.pile('unsorted'))} of {len(state.card_ids)} cards sorted"
+
     rows = []
     for p in state.active_participants:
         rows.append(
@@ -46,10 +59,11 @@ def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
                 "sorted": len(state.card_ids) - len(p.pile("unsorted")),
                 "revealed_top8": (p.id, "top8") in revealed,
                 "revealed_top3": (p.id, "top3") in revealed,
+                "headline": headline(p),
                 "piles": [
                     {
                         "pile": PILE_LABELS[pile],  # type: ignore[index]  # a Pile is its str value
-                        "cards": ", ".join(_card(deck, c)["name"] for c in p.pile(pile)),
+                        "cards": names(p.pile(pile)),
                     }
                     for pile in PILES
                     if p.pile(pile)

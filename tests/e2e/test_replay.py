@@ -131,6 +131,15 @@ def test_replay_shows_the_live_rows_at_the_head_and_the_log_s_past_when_scrubbed
     )
     for row in shown:
         assert counts_shown(row) == [str(want[row["name"]]["counts"][p]) for p in PILES], row
+    # Each participant's piles are folded under a one-line headline (a 30-person session stays readable).
+    ann_piles = dash.locator('[data-testid=replay-piles][data-participant-name="Ann"]')
+    bo_piles = dash.locator('[data-testid=replay-piles][data-participant-name="Bo"]')
+    expect(ann_piles.locator("summary")).to_contain_text("Ann · Top 3: ")
+    expect(bo_piles.locator("summary")).to_contain_text(f"Bo · {DECK_SIZE} of {DECK_SIZE} cards sorted")
+    expect(bo_piles.locator("p").first).to_be_hidden()
+    bo_piles.locator("summary").click()
+    expect(bo_piles.locator("p")).to_have_count(sum(1 for n in want["Bo"]["counts"].values() if n))
+    expect(bo_piles.locator("p").first).to_be_visible()
     # The team board was not open yet.
     expect(dash.get_by_test_id("replay-team-values")).to_contain_text("none yet")
     # ... and before Bo joined, only Ann is there.
