@@ -94,10 +94,15 @@ def _card(c: rx.Var, pile: str) -> rx.Component:
     )
 
 
-def _pile(pile: str, title: str, rows: rx.Var, badge: rx.Component) -> rx.Component:
+def _pile(pile: str, title: str, rows: rx.Var, badge: rx.Component, empty: rx.Var | str) -> rx.Component:
+    """`empty` says why the pile is empty, and what fills it."""
     tone = TONE[pile]
     return team_pile_drop(
         rx.hstack(rx.text(title, weight="bold", size="3"), badge, justify="between", width="100%"),
+        rx.cond(
+            rows.length() == 0,
+            rx.text(empty, size="2", color_scheme="gray", padding_top="8px", data_testid="pile-empty"),
+        ),
         rx.vstack(rx.foreach(rows, lambda c: _card(c, pile)), spacing="2", width="100%", padding_top="8px"),
         pile=pile,
         disabled=~TeamState.editable,
@@ -166,6 +171,12 @@ def _board() -> rx.Component:
                     "Candidates",
                     TeamState.candidates,
                     rx.badge(TeamState.candidates.length(), color_scheme="blue", radius="full"),
+                    rx.cond(
+                        TeamState.values.length() == 0,
+                        "No top 3 revealed yet: cards appear here as people finish step 3 and reveal "
+                        "their top 3.",
+                        "Every revealed card is in the team values.",
+                    ),
                 ),
                 _pile(
                     "team-values",
@@ -175,6 +186,11 @@ def _board() -> rx.Component:
                         TeamState.values.length().to_string() + f" / {TEAM_CAP}",
                         color_scheme="amber",
                         radius="full",
+                    ),
+                    rx.cond(
+                        TeamState.locked,
+                        "The team board was locked with no team values.",
+                        "None agreed yet: drag a candidate here, or use its ⋯ menu.",
                     ),
                 ),
                 columns=rx.breakpoints(initial="1", sm="2"),

@@ -178,6 +178,10 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
     ann, bo, cy = pages
     rest = converge(api, s, pages)
     assert len(rest["candidates"]) == 8 and rest["values"] == [] and rest["open"] and not rest["locked"]
+    # An empty pile says what fills it; a pile with cards does not.
+    empty = '[data-pile="{}"] [data-testid=pile-empty]'
+    expect(ann.locator(empty.format("team-values"))).to_contain_text("None agreed yet")
+    expect(ann.locator(empty.format("candidates"))).to_have_count(0)
 
     # Everyone adds cards in turn until the team values hold five.
     for i, page in enumerate([ann, bo, cy, ann, bo]):
@@ -188,6 +192,7 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
         ).to_be_visible()
     rest = converge(api, s, pages)
     assert len(rest["values"]) == 5
+    expect(ann.locator(empty.format("team-values"))).to_have_count(0)
     # Who made each move shows on the card for everyone.
     first = rest["values"][0]
     expect(cy.locator(f'[data-pile="team-values"] [data-card-id="{first}"]')).to_have_attribute(
