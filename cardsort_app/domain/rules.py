@@ -28,7 +28,11 @@ from .events import (
     RevealType,
     SelectionRevealedEvent,
     SessionCreatedEvent,
+    SessionEndedEvent,
+    StepOpenedEvent,
     StepTransitionedEvent,
+    TeamBoardLockedEvent,
+    TeamBoardOpenedEvent,
     new_event,
 )
 from .facilitation import (
@@ -169,15 +173,25 @@ def check(state: SessionState, event: Event | BaseEvent) -> None:
 
 
 def is_noop(state: SessionState, event: Event | BaseEvent) -> bool:
-    """True for an event that passes ``check`` but would change nothing (joining again while active).
+    """True for an event that asks for what already holds: joining again while active, or the facilitator
+    opening an open step, opening the open team board, locking the locked one or ending the ended session.
 
-    The service acknowledges such a command without appending it, so reloads and second tabs do not
-    fill the log.
+    The service acknowledges such a command without appending it (it runs before ``check``), so reloads,
+    second tabs and double clicks neither fill the log nor answer with an error. Anyone else asking is
+    still refused by ``check``, with its reason.
     """
     if isinstance(event, ParticipantJoinedEvent):
         person = state.participant(event.participant_id)
         return person is not None and person.active
-    return False
+    if event.participant_id != FACILITATOR_ID:
+        return False
+    if isinstance(event, StepOpenedEvent):
+        return state.pacing == "facilitator" and event.payload.step <= state.open_step
+    if isinstance(event, TeamBoardOpenedEvent):
+        return state.team.open and not state.team.locked
+    if isinstance(event, TeamBoardLockedEvent):
+        return state.team.locked
+    return isinstance(event, SessionEndedEvent) and state.ended
 
 
 def _check_created(state: SessionState, event: SessionCreatedEvent) -> None:

@@ -210,7 +210,10 @@ def _header() -> rx.Component:
 def _ready() -> rx.Component:
     return rx.vstack(
         _header(),
-        rx.cond(DashboardState.message != "", rx.callout(DashboardState.message, icon="info", size="1")),
+        rx.cond(
+            DashboardState.message != "",
+            rx.callout(DashboardState.message, icon="info", size="1", data_testid="dashboard-message"),
+        ),
         command_outbox(DashboardState, "dashboard", DashboardState.status == "ready"),
         rx.flex(
             _stat("Participants", live_rows(DashboardState.live).length(), "users"),

@@ -113,6 +113,25 @@ def _counts(state: dict) -> dict[str, tuple[int, int, int]]:
     return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
 
 
+def test_a_double_click_on_a_dashboard_control_is_one_change_and_no_error(new_context, api) -> None:
+    """Both clicks go out before the first one's answer disables the button: the second asks for what
+    already holds, and is acknowledged without an event or an error."""
+    s = create(api, pacing="facilitator")
+    dash = open_dashboard(new_context(), s)
+    expect(dash.get_by_test_id("open-step-2")).to_be_enabled(timeout=30_000)
+    dash.get_by_test_id("open-step-2").dblclick()
+    expect(dash.get_by_test_id("open-step-2")).to_be_disabled()
+    expect(dash.get_by_test_id("commands-pending")).to_have_count(0)
+    expect(dash.get_by_test_id("dashboard-message")).to_have_text("Step opened for everyone.")
+    dash.get_by_test_id("team-open").dblclick()
+    expect(dash.get_by_test_id("team-lock")).to_be_enabled()
+    expect(dash.get_by_test_id("commands-pending")).to_have_count(0)
+    dash.wait_for_timeout(1000)  # any answer to the second click has arrived
+    expect(dash.get_by_test_id("dashboard-message")).to_have_text("The team board is open.")
+    types = h.event_types(api, s)
+    assert (types.count("STEP_OPENED"), types.count("TEAM_BOARD_OPENED")) == (1, 1), types
+
+
 def test_the_timer_is_the_same_in_two_tabs_and_after_a_reload(new_context, api) -> None:
     s = create(api)
     dash = open_dashboard(new_context(), s)

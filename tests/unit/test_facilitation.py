@@ -14,6 +14,7 @@ from cardsort_app.domain.rules import (
     DomainError,
     check,
     create_session,
+    is_noop,
     join,
     leave,
     move_card,
@@ -133,6 +134,19 @@ def test_open_step_rules() -> None:
     refused(self_paced(), f.open_step(self_paced(), 2), "self-paced")
     with pytest.raises(InvalidEvent):
         f.open_step(state, 4)
+
+
+def test_asking_again_for_what_already_holds_is_a_noop_not_a_refusal() -> None:
+    """A double click or a second dashboard tab: the service acknowledges it and appends nothing."""
+    state = apply(paced(), f.open_step(paced(), 3))
+    assert is_noop(state, f.open_step(state, 3)) and is_noop(state, f.open_step(state, 2))
+    assert not is_noop(state, f.open_step(state, 3).model_copy(update={"participant_id": "p1"}))
+    assert not is_noop(paced(), f.open_step(paced(), 2))
+    assert not is_noop(self_paced(), f.open_step(self_paced(), 2))  # refused: it says why
+    assert not is_noop(state, f.end_session(state))
+    state = apply(state, f.end_session(state))
+    assert is_noop(state, f.end_session(state))
+    assert not is_noop(state, f.end_session(state).model_copy(update={"participant_id": "p1"}))
 
 
 def test_self_paced_never_waits() -> None:

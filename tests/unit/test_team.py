@@ -6,7 +6,7 @@ import pytest
 
 from cardsort_app.domain import team
 from cardsort_app.domain.events import FACILITATOR_ID, TeamPile, parse_event
-from cardsort_app.domain.rules import DomainError, check, create_session, reveal
+from cardsort_app.domain.rules import DomainError, check, create_session, is_noop, reveal
 from cardsort_app.domain.state import SessionState
 from tests.unit.helpers import MINI, apply, finish_with_top3, joined, session_with
 
@@ -109,6 +109,15 @@ def test_locked_board_is_read_only_and_only_the_facilitator_opens_or_locks() -> 
         check(state, team.move(state, "p1", card, "team-values"))
     with pytest.raises(DomainError, match="locked"):
         check(state, team.lock_board(state))
+
+
+def test_opening_an_open_board_or_locking_a_locked_one_again_is_a_noop() -> None:
+    state = revealed_session()
+    assert is_noop(state, team.open_board(state)) and not is_noop(state, team.lock_board(state))
+    state = apply(state, team.lock_board(state))
+    assert is_noop(state, team.lock_board(state))
+    assert not is_noop(state, team.open_board(state))  # refused: the board is locked
+    assert not is_noop(state, team.lock_board(state).model_copy(update={"participant_id": "p1"}))
 
 
 def test_moves_need_an_open_board_and_an_active_participant() -> None:
