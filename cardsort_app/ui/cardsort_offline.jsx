@@ -352,12 +352,21 @@ export function eraseMe() {
   enqueue({ id: newId(), kind: "erase" });
 }
 
+// The second click of a double click (the click event's `detail` counts them) is not a second step: the
+// first one already moved the board on, and the second would be refused with a notice about the next step.
+// `window.event` is the click being handled (the handlers below get no event of their own).
+function secondClick() {
+  const e = typeof window !== "undefined" ? window.event : null;
+  return !!e && e.type === "click" && e.detail > 1;
+}
+
 export function completeStep() {
+  if (secondClick()) return;
   if (!store.waiting) changeStep(+1); // facilitator-paced and ahead: the board says to wait
 }
 
 export function backStep() {
-  changeStep(-1);
+  if (!secondClick()) changeStep(-1);
 }
 
 export function dismissNotice() {

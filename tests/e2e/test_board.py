@@ -127,6 +127,28 @@ def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
     assert [r["revealType"] for r in state["reveals"]] == ["top8"]
 
 
+def test_a_double_click_on_complete_or_back_is_one_step(new_context, api) -> None:
+    """The second click of a double click would be a second step: refused (complete) or one too far (back)."""
+    s = h.create_session(api)
+    page = h.join(new_context(), s.code, "Dot")
+    h.sort_step1(page)
+    for button, step in (("complete-step", "2"), ("back-step", "1")):
+        page.get_by_test_id(button).dblclick()
+        expect(page.get_by_test_id("board")).to_have_attribute("data-step", step)
+        page.wait_for_timeout(300)  # a refusal of the second click is the board's own: it shows at once
+        expect(page.get_by_test_id("refused-notice")).to_have_count(0)
+    page.get_by_test_id("complete-step").click()  # a single click after a double click still counts
+    expect(page.get_by_test_id("board")).to_have_attribute("data-step", "2")
+
+    def stored_steps() -> list[int]:
+        return [e["payload"]["toStep"] for e in h.events(api, s) if e["type"] == "STEP_TRANSITIONED"]
+
+    h.eventually(stored_steps, lambda t: len(t) >= 3, "three step changes stored", 15, page)
+    page.wait_for_timeout(500)  # a fourth would have been sent by now
+    assert stored_steps() == [2, 1, 2]
+    expect(page.get_by_test_id("refused-notice")).to_have_count(0)
+
+
 def test_a_mouse_drag_moves_a_card_and_every_other_view_follows(new_context, api) -> None:
     s = h.create_session(api)
     ctx = new_context(viewport={"width": 1280, "height": 1600})  # source and target pile both on screen
