@@ -56,6 +56,17 @@ PILE_TONE = {
     "top3": "amber",
 }
 
+#: What an empty pile says: (while the step uses it, before it does). A first-time participant sees
+#: where cards go, and that the top 8 and top 3 come later.
+EMPTY_HINTS = {
+    "unsorted": ("All sorted.", "All sorted."),
+    "very-important": ("Drop cards here.", ""),
+    "important": ("Drop cards here.", ""),
+    "not-important": ("Drop cards here.", ""),
+    "top8": ("Move your 8 most important cards here.", "Step 2: your 8 most important cards."),
+    "top3": ("Move the 3 that matter most here, from your top 8.", "Step 3: your top 3, from your top 8."),
+}
+
 
 def _menu_item(card_id: rx.Var, from_pile: str, to_pile: str) -> rx.Component:
     return rx.cond(
@@ -172,6 +183,12 @@ def _pile(pile: str, min_height: str = "96px") -> rx.Component:
             align="center",
             width="100%",
             padding_bottom="6px",
+        ),
+        rx.cond(
+            VIEW_COUNTS[pile] == 0,
+            rx.text(
+                rx.cond(active, *EMPTY_HINTS[pile]), size="1", color_scheme="gray", data_testid="pile-empty"
+            ),
         ),
         rx.grid(
             rx.foreach(VIEW_PILES[pile], lambda c: _card(c, pile)),

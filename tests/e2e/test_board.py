@@ -94,13 +94,17 @@ def test_participant_names_are_shown_whole_on_a_phone(new_context, api) -> None:
 def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
     s = h.create_session(api)
     page = h.join(new_context(), s.code, "Finn")
+    top8_hint = page.locator('[data-testid=pile][data-pile="top8"] [data-testid=pile-empty]')
+    expect(top8_hint).to_have_text("Step 2: your 8 most important cards.")  # empty piles say what comes
     page.get_by_test_id("complete-step").click()
     expect(page.get_by_test_id("refused-notice")).to_contain_text("Sort all 12 cards before finishing step 1")
     expect(page.get_by_test_id("board")).to_have_attribute("data-step", "1")
 
     h.sort_step1(page)
     h.complete_step(page, 2)
+    expect(top8_hint).to_have_text("Move your 8 most important cards here.")
     h.pick(page, "top8", 5)
+    expect(top8_hint).to_have_count(0)
     page.get_by_test_id("complete-step").click()
     expect(page.get_by_test_id("refused-notice")).to_contain_text(
         "Pick exactly 8 cards for your top 8 (you have 5)"
