@@ -13,6 +13,8 @@ import asyncio
 import time
 from typing import Any, Literal
 
+from websockets.exceptions import ConnectionClosed
+
 from cardsort_app.service.bus_port import PublishError
 
 Kind = Literal["transient", "renew", "permanent"]
@@ -27,6 +29,8 @@ class BusUnavailable(PublishError):
 
 
 def error_code(exc: BaseException) -> int | None:
+    if isinstance(exc, ConnectionClosed):  # the ably SDK's socket (its `.code` is deprecated): the close
+        return exc.rcvd.code if exc.rcvd is not None else 1006  # frame received, or 1006 "abnormal"
     code = getattr(exc, "code", None)
     return code if isinstance(code, int) else None
 

@@ -110,7 +110,7 @@ async def test_every_error_class_is_survived_and_later_events_still_reach_the_ot
 def test_errors_are_classified_by_code() -> None:
     from ably.util.exceptions import AblyException
 
-    from cardsort_app.bus.ably_errors import classify
+    from cardsort_app.bus.ably_errors import classify, error_code
 
     def kind(code: int, status: int) -> str:
         return classify(AblyException("x", status, code))
@@ -127,8 +127,11 @@ def test_errors_are_classified_by_code() -> None:
     # The SDK's socket dropped under a publish: websockets raises with close code 1006 (seen in this
     # file's dropped-connection case, which was then given up as permanent). Transient, like any drop.
     from websockets.exceptions import ConnectionClosedError
+    from websockets.frames import Close
 
     assert classify(ConnectionClosedError(None, None)) == "transient"
+    assert error_code(ConnectionClosedError(None, None)) == 1006  # no close frame: abnormal closure
+    assert error_code(ConnectionClosedError(Close(1011, "server error"), None)) == 1011
 
 
 async def test_a_bus_that_keeps_failing_unexpectedly_cannot_stall_the_relay(tmp_path) -> None:
