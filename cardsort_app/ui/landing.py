@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import reflex as rx
 
 from cardsort_app.domain.custom_decks import DeckProblem, parse_deck_csv
@@ -16,6 +18,8 @@ from cardsort_app.ui.theme import brand, error_callout, page_shell
 
 #: An uploaded deck file may be at most this big (a 200-card deck with descriptions is ~40 KiB).
 MAX_DECK_FILE_BYTES = 64 * 1024
+#: A second "Create session" with the same settings this soon after the first is its double click.
+REPEAT_CREATE_S = 3.0
 
 
 def _deck_options() -> list[list[str]]:
@@ -34,6 +38,8 @@ class LandingState(IdentityState):
     created_key: str = ""
     create_error: str = ""
     creating: bool = False
+    _created_with: str = ""  # the settings the last session was created with, and when (epoch s)
+    _created_at: float = 0.0
 
     join_code: str = ""
     join_name: str = ""
@@ -101,6 +107,13 @@ class LandingState(IdentityState):
 
     @rx.event
     async def create(self):
+        settings = repr((self.title, self.deck, self.anonymous, self.facilitator_paced, self.deck_file))
+        if (
+            self.created_code
+            and settings == self._created_with
+            and time.time() - self._created_at < REPEAT_CREATE_S
+        ):
+            return  # a double click: its first click made the session shown (this tab's events run in turn)
         self.creating, self.create_error = True, ""
         yield
         try:
@@ -116,6 +129,7 @@ class LandingState(IdentityState):
             self.create_error = str(exc)
         else:
             self.created_code, self.created_key = created.code, created.facilitator_key
+            self._created_with, self._created_at = settings, time.time()
             self._remember_facilitator_key(created.code, created.facilitator_key)
         finally:
             self.creating = False

@@ -21,6 +21,22 @@ def test_create_session_through_the_ui_shows_its_code(page: Page, api) -> None:
     assert body["code"] == code and body["participants"] == []
 
 
+def test_a_double_click_on_create_makes_one_session(page: Page) -> None:
+    """Both clicks reach the server; the second asks for the session the first one made."""
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Run a workshop")).to_be_visible()
+    page.wait_for_timeout(1000)  # hydrated: both clicks are sent
+    page.get_by_test_id("create-session").dblclick()
+    expect(page.get_by_test_id("session-code")).to_have_text(CODE)
+    page.wait_for_timeout(1500)  # the second click's answer
+    keys = page.evaluate("Object.keys(JSON.parse(localStorage.getItem('cardsort_facilitator_keys') || '{}'))")
+    assert keys == [page.get_by_test_id("session-code").inner_text()]
+    # A deliberate second session later is still made.
+    page.wait_for_timeout(2000)
+    page.get_by_test_id("create-session").click()
+    expect(page.get_by_test_id("session-code")).not_to_have_text(keys[0])
+
+
 def test_joining_with_a_wrong_code_says_so(page: Page) -> None:
     page.goto("/")
     page.get_by_test_id("join-code").fill("ZZZZZZ")
