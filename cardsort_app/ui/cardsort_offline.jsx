@@ -330,10 +330,19 @@ function changeStep(direction) {
   enqueue({ id: newId(), kind: "step", ...s });
 }
 
+// The second click of a double click (the click event's `detail` counts them) is not a second step or
+// reveal: the first one already moved the board on (the second would be refused with a notice about the
+// next step) or revealed the selection (the second would store the same reveal again). `window.event` is
+// the click being handled (these handlers get no event of their own).
+function secondClick() {
+  const e = typeof window !== "undefined" ? window.event : null;
+  return !!e && e.type === "click" && e.detail > 1;
+}
+
 // Reveal goes through the queue too: resent until acknowledged (a send into a dead socket is not lost), and
 // after this participant's queued moves, so it reveals the selection they made.
 export function revealSelection() {
-  if (store.view.ready) enqueue({ id: newId(), kind: "reveal" });
+  if (store.view.ready && !secondClick()) enqueue({ id: newId(), kind: "reveal" });
 }
 
 // Leaving (and erasing one's name) goes through the queue too, after the participant's queued changes.
@@ -350,14 +359,6 @@ export function eraseMe() {
   store.leaveAsked = true;
   forgetJoinToken(store.code);
   enqueue({ id: newId(), kind: "erase" });
-}
-
-// The second click of a double click (the click event's `detail` counts them) is not a second step: the
-// first one already moved the board on, and the second would be refused with a notice about the next step.
-// `window.event` is the click being handled (the handlers below get no event of their own).
-function secondClick() {
-  const e = typeof window !== "undefined" ? window.event : null;
-  return !!e && e.type === "click" && e.detail > 1;
 }
 
 export function completeStep() {

@@ -131,8 +131,9 @@ def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
     assert [r["revealType"] for r in state["reveals"]] == ["top8"]
 
 
-def test_a_double_click_on_complete_or_back_is_one_step(new_context, api) -> None:
-    """The second click of a double click would be a second step: refused (complete) or one too far (back)."""
+def test_a_double_click_on_complete_back_or_reveal_is_one_change(new_context, api) -> None:
+    """The second click of a double click would be a second step (refused, or one too far back) or the same
+    reveal stored again."""
     s = h.create_session(api)
     page = h.join(new_context(), s.code, "Dot")
     h.sort_step1(page)
@@ -148,8 +149,16 @@ def test_a_double_click_on_complete_or_back_is_one_step(new_context, api) -> Non
         return [e["payload"]["toStep"] for e in h.events(api, s) if e["type"] == "STEP_TRANSITIONED"]
 
     h.eventually(stored_steps, lambda t: len(t) >= 3, "three step changes stored", 15, page)
-    page.wait_for_timeout(500)  # a fourth would have been sent by now
-    assert stored_steps() == [2, 1, 2]
+    h.pick(page, "top8", 8)
+    h.complete_step(page, 3)
+    page.get_by_test_id("reveal-selection").dblclick()
+    expect(page.locator("[data-testid=reveal][data-reveal-type=top8]")).to_have_count(1)
+    h.eventually(
+        lambda: h.event_types(api, s), lambda t: "SELECTION_REVEALED" in t, "the reveal stored", 15, page
+    )
+    page.wait_for_timeout(1000)  # a second reveal would have been stored by now
+    types = h.event_types(api, s)
+    assert stored_steps() == [2, 1, 2, 3] and types.count("SELECTION_REVEALED") == 1, types
     expect(page.get_by_test_id("refused-notice")).to_have_count(0)
 
 
