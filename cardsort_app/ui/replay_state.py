@@ -38,17 +38,18 @@ def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
     def names(cards: tuple[str, ...] | list[str]) -> str:
         return ", ".join(_card(deck, c)["name"] for c in cards)
 
-    def headline(p: Any) -> str:
-        """The furthest a participant got, in one line: their top 3, else their top 8, else how far along."""
-        top3, top8 = p.pile("top3"), p.pile("top8")
-        if top3:
-            return f"Top 3: {names(top3)}"
-        if top8:
-            return f"Top 8: {names(top8)}"
-        return f"{len(state.card_ids) - len(p.pile('unsorted'))} of {len(state.card_ids)} cards sorted"
-
     rows = []
     for p in state.active_participants:
+        sorted_count = len(state.card_ids) - len(p.pile("unsorted"))
+        top3, top8 = p.pile("top3"), p.pile("top8")
+        # The furthest they got, in one line: their top 3, else their top 8, else how far along.
+        headline = (
+            f"Top 3: {names(top3)}"
+            if top3
+            else f"Top 8: {names(top8)}"
+            if top8
+            else f"{sorted_count} of {len(state.card_ids)} cards sorted"
+        )
         rows.append(
             {
                 "id": p.id,
@@ -56,10 +57,10 @@ def replay_rows(state: SessionState, online: set[str]) -> list[dict[str, Any]]:
                 "step": p.step,
                 "online": "true" if p.id in online else "false",
                 "counts": {pile: len(p.pile(pile)) for pile in PILES},
-                "sorted": len(state.card_ids) - len(p.pile("unsorted")),
+                "sorted": sorted_count,
                 "revealed_top8": (p.id, "top8") in revealed,
                 "revealed_top3": (p.id, "top3") in revealed,
-                "headline": headline(p),
+                "headline": headline,
                 "piles": [
                     {
                         "pile": PILE_LABELS[pile],  # type: ignore[index]  # a Pile is its str value
