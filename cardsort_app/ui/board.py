@@ -56,16 +56,26 @@ PILE_TONE = {
     "top3": "amber",
 }
 
-#: What an empty pile says: (while the step uses it, before it does). A first-time participant sees
-#: where cards go, and that the top 8 and top 3 come later.
+#: What an empty pile says: (the step that fills it, the hint in that step, the hint before it; after it,
+#: nothing). A first-time participant sees where cards go, and that the top 8 and top 3 come later.
 EMPTY_HINTS = {
-    "unsorted": ("All sorted.", "All sorted."),
-    "very-important": ("Drop cards here.", ""),
-    "important": ("Drop cards here.", ""),
-    "not-important": ("Drop cards here.", ""),
-    "top8": ("Move your 8 most important cards here.", "Step 2: your 8 most important cards."),
-    "top3": ("Move the 3 that matter most here, from your top 8.", "Step 3: your top 3, from your top 8."),
+    "unsorted": (1, "All sorted.", ""),
+    "very-important": (1, "Drop cards here.", ""),
+    "important": (1, "Drop cards here.", ""),
+    "not-important": (1, "Drop cards here.", ""),
+    "top8": (2, "Move your 8 most important cards here.", "Step 2: your 8 most important cards."),
+    "top3": (3, "Move the 3 that matter most here, from your top 8.", "Step 3: your top 3, from your top 8."),
 }
+
+
+def _empty_hint(pile: str) -> rx.Component:
+    step, during, before = EMPTY_HINTS[pile]
+    now = VIEW_STEP
+    hint = rx.cond(now == step, during, rx.cond(now < step, before, ""))
+    return rx.cond(
+        (VIEW_COUNTS[pile] == 0) & (hint != ""),
+        rx.text(hint, size="1", color_scheme="gray", data_testid="pile-empty"),
+    )
 
 
 def _menu_item(card_id: rx.Var, from_pile: str, to_pile: str) -> rx.Component:
@@ -184,12 +194,7 @@ def _pile(pile: str, min_height: str = "96px") -> rx.Component:
             width="100%",
             padding_bottom="6px",
         ),
-        rx.cond(
-            VIEW_COUNTS[pile] == 0,
-            rx.text(
-                rx.cond(active, *EMPTY_HINTS[pile]), size="1", color_scheme="gray", data_testid="pile-empty"
-            ),
-        ),
+        _empty_hint(pile),
         rx.grid(
             rx.foreach(VIEW_PILES[pile], lambda c: _card(c, pile)),
             grid_template_columns="repeat(auto-fill, minmax(200px, 1fr))",
