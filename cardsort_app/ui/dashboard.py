@@ -194,6 +194,7 @@ def _header() -> rx.Component:
                 rx.icon("eye"),
                 "Reveal all",
                 on_click=command("reveal_all"),
+                disabled=DashboardState.ended,  # nothing changes in an ended session
                 data_testid="reveal-all",
             ),
             align="center",

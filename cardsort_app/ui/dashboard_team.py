@@ -32,14 +32,14 @@ def team_panel() -> rx.Component:
             rx.button(
                 "Open team board",
                 on_click=command("team_open"),
-                disabled=opened,
+                disabled=opened | DashboardState.ended,
                 size="2",
                 data_testid="team-open",
             ),
             rx.button(
                 "Lock team values",
                 on_click=command("team_lock"),
-                disabled=~opened | locked,
+                disabled=~opened | locked | DashboardState.ended,
                 color_scheme="green",
                 size="2",
                 data_testid="team-lock",

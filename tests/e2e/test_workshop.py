@@ -96,6 +96,9 @@ def test_a_facilitator_paced_run_of_three_from_join_to_the_end(new_context, api)
         page.get_by_test_id("summary-link").click()
         expect(page.get_by_test_id("summary")).to_contain_text(name)
     assert h.rest_state(api, s)["ended"] is True
+    # Nothing changes in an ended session: the dashboard offers no control that would be refused.
+    for control in ("reveal-all", "team-open", "team-lock", "open-step-2", "open-step-3", "timer-start"):
+        expect(dash.get_by_test_id(control)).to_be_disabled()
 
 
 def _counts(state: dict) -> dict[str, tuple[int, int, int]]:
