@@ -8,7 +8,7 @@ from cardsort_app.domain.rules import PILE_LABELS
 from cardsort_app.domain.state import PILES
 from cardsort_app.ui.components import online_dot, reveal_block, step_badge
 from cardsort_app.ui.dashboard_controls import join_card, workshop_card
-from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.dashboard_state import FROZEN, DashboardState
 from cardsort_app.ui.dashboard_team import team_panel
 from cardsort_app.ui.live_view import count_where, live_head, live_list, live_reveals, live_rows
 from cardsort_app.ui.outbox import command, command_outbox
@@ -194,7 +194,7 @@ def _header() -> rx.Component:
                 rx.icon("eye"),
                 "Reveal all",
                 on_click=command("reveal_all"),
-                disabled=DashboardState.ended,  # nothing changes in an ended session
+                disabled=FROZEN,
                 data_testid="reveal-all",
             ),
             align="center",

@@ -6,7 +6,7 @@ import reflex as rx
 
 from cardsort_app.domain.facilitation import TIMER_PRESETS
 from cardsort_app.service.workshop import MAX_TIMER_MINUTES
-from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.dashboard_state import FROZEN, DashboardState
 from cardsort_app.ui.outbox import command, input_value
 from cardsort_app.ui.workshop_board import timer_badge
 
@@ -36,14 +36,14 @@ def _pacing() -> rx.Component:
                     rx.button(
                         "Open step 2",
                         on_click=command("open_step", 2),
-                        disabled=(S.steps_open >= 2) | S.ended,
+                        disabled=(S.steps_open >= 2) | FROZEN,
                         size="2",
                         data_testid="open-step-2",
                     ),
                     rx.button(
                         "Open step 3",
                         on_click=command("open_step", 3),
-                        disabled=(S.steps_open >= 3) | S.ended,
+                        disabled=(S.steps_open >= 3) | FROZEN,
                         size="2",
                         data_testid="open-step-3",
                     ),
@@ -73,7 +73,7 @@ def _timer() -> rx.Component:
                     on_click=command("start_timer", m),
                     variant="soft",
                     size="2",
-                    disabled=S.ended,
+                    disabled=FROZEN,
                     data_testid=f"timer-preset-{m}",
                 )
                 for m in TIMER_PRESETS
@@ -98,14 +98,14 @@ def _timer() -> rx.Component:
                 rx.icon("play", size=14),
                 "Start",
                 on_click=command("start_timer", input_value("timer-minutes")),
-                disabled=S.ended,
+                disabled=FROZEN,
                 size="2",
                 data_testid="timer-start",
             ),
             rx.button(
                 "+1 min",
                 on_click=command("add_minute"),
-                disabled=(S.timer_ends_at == 0) | S.ended,
+                disabled=(S.timer_ends_at == 0) | FROZEN,
                 variant="soft",
                 size="2",
                 data_testid="timer-add-minute",
@@ -114,7 +114,7 @@ def _timer() -> rx.Component:
                 rx.icon("square", size=14),
                 "Stop",
                 on_click=command("stop_timer"),
-                disabled=(S.timer_ends_at == 0) | S.ended,
+                disabled=(S.timer_ends_at == 0) | FROZEN,
                 variant="soft",
                 color_scheme="gray",
                 size="2",
@@ -163,6 +163,10 @@ def _end() -> rx.Component:
         rx.cond(
             S.ended,
             rx.badge("This session has ended", color_scheme="gray", size="2", data_testid="session-ended"),
+        ),
+        rx.cond(S.read_only & ~S.ended, rx.badge("A read-only import", color_scheme="gray", size="2")),
+        rx.cond(
+            ~FROZEN,
             rx.alert_dialog.root(
                 rx.alert_dialog.trigger(
                     rx.button(

@@ -315,6 +315,7 @@ class DashboardState(WorkshopControls, ResentCommands, IdentityState):
             page = "results" if self.router.url.path.endswith("/results") else "facilitate"  # as asked
             return rx.redirect(f"/s/{code}/{page}", replace=True)
         self.status = "ready"
+        self.read_only = await get_runtime().service.is_read_only(code)
         self.worker = str(os.getpid())
         session = self.router.session
         await live.attach(
@@ -376,3 +377,7 @@ class DashboardState(WorkshopControls, ResentCommands, IdentityState):
             self._verified_code, self._key, build, event_id=command_id
         )
         return await self._run(command, done)
+
+
+#: Nothing a control does could land (the session ended, or it is a read-only import): they are disabled.
+FROZEN = DashboardState.ended | DashboardState.read_only

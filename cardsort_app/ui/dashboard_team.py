@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from cardsort_app.ui.dashboard_state import DashboardState
+from cardsort_app.ui.dashboard_state import FROZEN, DashboardState
 from cardsort_app.ui.outbox import command
 
 
@@ -32,14 +32,14 @@ def team_panel() -> rx.Component:
             rx.button(
                 "Open team board",
                 on_click=command("team_open"),
-                disabled=opened | DashboardState.ended,
+                disabled=opened | FROZEN,
                 size="2",
                 data_testid="team-open",
             ),
             rx.button(
                 "Lock team values",
                 on_click=command("team_lock"),
-                disabled=~opened | locked | DashboardState.ended,
+                disabled=~opened | locked | FROZEN,
                 color_scheme="green",
                 size="2",
                 data_testid="team-lock",

@@ -55,6 +55,7 @@ class WorkshopControls(rx.State, mixin=True):
     steps_open: int = 3
     timer_ends_at: int = 0
     ended: bool = False
+    read_only: bool = False  # an imported session: it can be viewed and replayed, not changed
     anonymous: bool = False
     results: list[dict[str, Any]] = []
     export_csv_url: str = ""
@@ -78,7 +79,7 @@ class WorkshopControls(rx.State, mixin=True):
             False,
             False,
         )
-        self.results = []
+        self.results, self.read_only = [], False
         self.export_csv_url = self.export_json_url = self.join_url = self.join_qr = ""
         self._key_hash = ""
 

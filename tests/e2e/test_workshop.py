@@ -116,6 +116,22 @@ def _counts(state: dict) -> dict[str, tuple[int, int, int]]:
     return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
 
 
+def test_an_imported_session_s_dashboard_offers_no_control_that_would_be_refused(new_context, api) -> None:
+    s = create(api, pacing="facilitator")
+    h.join(new_context(), s.code, "Ada")
+    export = api.get(f"/api/sessions/{s.code}/export.json", headers=s.auth).json()
+    r = api.post("/api/sessions/import", json=export)
+    assert r.status_code == 201, r.text
+    imported = h.Session(r.json()["code"], r.json()["facilitatorKey"])
+    dash = open_dashboard(new_context(), imported)
+    expect(dash.locator("[data-testid=participants] [data-testid=participant]")).to_have_count(1)
+    expect(dash.get_by_text("A read-only import")).to_be_visible()
+    expect(dash.get_by_test_id("end-session")).to_have_count(0)
+    for control in ("reveal-all", "team-open", "open-step-2", "timer-start", "timer-preset-5"):
+        expect(dash.get_by_test_id(control)).to_be_disabled()
+    expect(dash.get_by_test_id("replay-slider")).to_be_enabled()  # viewing and replaying still work
+
+
 def test_a_double_click_on_a_dashboard_control_is_one_change_and_no_error(new_context, api) -> None:
     """Both clicks go out before the first one's answer disables the button: the second asks for what
     already holds, and is acknowledged without an event or an error."""
