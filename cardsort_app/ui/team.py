@@ -122,10 +122,14 @@ def _pile(pile: str, title: str, rows: rx.Var, badge: rx.Component, empty: rx.Va
 def _status_line() -> rx.Component:
     return rx.hstack(
         rx.match(
-            TeamState.board_open.to_string() + TeamState.locked.to_string(),
-            ("truetrue", rx.badge("Locked: these are the team values", color_scheme="green", size="2")),
-            ("truefalse", rx.badge("Open: everyone can move cards", color_scheme="amber", size="2")),
-            rx.badge("Not open yet: the facilitator opens the team board", color_scheme="gray", size="2"),
+            TeamState.board_open.to_string() + TeamState.locked.to_string() + TeamState.ended.to_string(),
+            ("truetruefalse", rx.badge("Locked: these are the team values", color_scheme="green", size="2")),
+            ("truefalsefalse", rx.badge("Open: everyone can move cards", color_scheme="amber", size="2")),
+            (
+                "falsefalsefalse",
+                rx.badge("Not open yet: the facilitator opens the team board", color_scheme="gray", size="2"),
+            ),
+            rx.badge("The session has ended: these are the team values", color_scheme="gray", size="2"),
         ),
         rx.cond(
             TeamState.activity != "",
@@ -188,8 +192,8 @@ def _board() -> rx.Component:
                         radius="full",
                     ),
                     rx.cond(
-                        TeamState.locked,
-                        "The team board was locked with no team values.",
+                        TeamState.locked | TeamState.ended,
+                        "No team values were agreed.",
                         "None agreed yet: drag a candidate here, or use its ⋯ menu.",
                     ),
                 ),

@@ -96,6 +96,7 @@ class TeamState(ResentCommands, IdentityState):
     my_name: str = ""
     board_open: bool = False
     locked: bool = False
+    ended: bool = False  # the session ended: nothing moves any more, locked or not
     version: int = 0  # the view's version: sent back with every move ("what I saw")
     candidates: list[dict[str, Any]] = []
     values: list[dict[str, Any]] = []
@@ -108,7 +109,7 @@ class TeamState(ResentCommands, IdentityState):
 
     @rx.var
     def editable(self) -> bool:
-        return self.board_open and not self.locked
+        return self.board_open and not self.locked and not self.ended
 
     @rx.var
     def full(self) -> bool:
@@ -121,7 +122,7 @@ class TeamState(ResentCommands, IdentityState):
         """Nobody proven in this tab: nothing of any session stays visible."""
         self._code, self._pid, self._key, self.role, self.my_name, self.title = "", "", "", "", "", ""
         self.board_open, self.locked, self.version, self.activity, self.notice = False, False, 0, "", ""
-        self.candidates, self.values = [], []
+        self.candidates, self.values, self.ended = [], [], False
 
     @rx.event
     async def load(self):
@@ -185,6 +186,7 @@ class TeamState(ResentCommands, IdentityState):
         self._set("version", confirmed.version)
         self._set("board_open", view.team.open)
         self._set("locked", view.team.locked)
+        self._set("ended", confirmed.ended)
         self._set("candidates", candidates)
         self._set("values", values)
         self._set("activity", last_move(view))

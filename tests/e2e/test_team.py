@@ -277,3 +277,19 @@ def test_a_team_move_made_into_a_dead_connection_lands_once_it_reconnects(new_co
     assert converge(api, s, [page])["values"] == [card, second]
     assert h.event_types(api, s).count("TEAM_CARD_MOVED") == 2
     expect(page.get_by_test_id("conflict-notice")).to_have_count(0)
+
+
+def test_an_open_team_board_is_read_only_once_the_session_ends(new_context, api) -> None:
+    s = h.create_session(api)
+    ctx = new_context(viewport={"width": 1280, "height": 1100})
+    finish_and_reveal(h.join(ctx, s.code, "Ann"), 0)
+    dashboard = new_context().new_page()
+    dashboard.goto(f"/s/{s.code}/facilitate?key={s.key}")
+    open_board(api, dashboard)
+    team = open_team(ctx, s.code)
+    expect(team.locator("[data-testid^=card-menu-]")).to_have_count(3)  # open: the candidates can move
+    dashboard.get_by_test_id("end-session").click()
+    dashboard.get_by_test_id("confirm-yes").click()
+    expect(team.get_by_text("The session has ended: these are the team values")).to_be_visible()
+    expect(team.locator("[data-testid^=card-menu-]")).to_have_count(0)  # nothing to be refused
+    assert rest_team(api, s)["open"] and not rest_team(api, s)["locked"]
