@@ -12,7 +12,7 @@
 //   (cardsort_outbox.jsx). A rejected change is rolled back with a notice.
 import React, { useEffect, useLayoutEffect, useSyncExternalStore } from "react";
 // Where Reflex copies the outbox's asset (ui/outbox.py); stateless helpers only, so a second copy is harmless.
-import { amberNotice, createSender, newId, useConnection } from "$/public/external/cardsort_app/ui/outbox/cardsort_outbox.jsx";
+import { amberNotice, createSender, newId, secondClick, useConnection } from "$/public/external/cardsort_app/ui/outbox/cardsort_outbox.jsx";
 import { forgetJoinToken } from "$/public/external/cardsort_app/ui/join/cardsort_join.jsx";
 
 const MAX_BATCH = 50; // the server refuses bigger batches
@@ -330,17 +330,8 @@ function changeStep(direction) {
   enqueue({ id: newId(), kind: "step", ...s });
 }
 
-// The second click of a double click (the click event's `detail` counts them) is not a second step or
-// reveal: the first one already moved the board on (the second would be refused with a notice about the
-// next step) or revealed the selection (the second would store the same reveal again). `window.event` is
-// the click being handled (these handlers get no event of their own).
-function secondClick() {
-  const e = typeof window !== "undefined" ? window.event : null;
-  return !!e && e.type === "click" && e.detail > 1;
-}
-
 // Reveal goes through the queue too: resent until acknowledged (a send into a dead socket is not lost), and
-// after this participant's queued moves, so it reveals the selection they made.
+// after this participant's queued moves, so it reveals the selection they made. A double click is one reveal.
 export function revealSelection() {
   if (store.view.ready && !secondClick()) enqueue({ id: newId(), kind: "reveal" });
 }
@@ -362,7 +353,7 @@ export function eraseMe() {
 }
 
 export function completeStep() {
-  if (secondClick()) return;
+  if (secondClick()) return; // a double click is one step: the second would be refused for the next step
   if (!store.waiting) changeStep(+1); // facilitator-paced and ahead: the board says to wait
 }
 

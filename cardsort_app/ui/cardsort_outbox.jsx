@@ -148,8 +148,17 @@ function pumpCommands() {
   );
 }
 
+// The second click of a double click (the click event's `detail` counts them; a key press is 0) is not a
+// second command: the first one already asked for it. `window.event` is the click being handled (these
+// handlers get no event of their own); a drop or a key press is never one.
+export function secondClick() {
+  const e = typeof window !== "undefined" ? window.event : null;
+  return !!e && e.type === "click" && e.detail > 1;
+}
+
 /** A click's command (`name`, `args` as the page's state lists it in ui/resend.py), sent until acknowledged. */
 export function sendCommand(name, ...args) {
+  if (secondClick()) return;
   outbox.entries = [...outbox.entries, { id: newId(), name, args, at: Date.now() }];
   save();
   notify();
