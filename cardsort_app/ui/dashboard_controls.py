@@ -163,43 +163,46 @@ def _end() -> rx.Component:
         rx.cond(
             S.ended,
             rx.badge("This session has ended", color_scheme="gray", size="2", data_testid="session-ended"),
-        ),
-        rx.cond(S.read_only & ~S.ended, rx.badge("A read-only import", color_scheme="gray", size="2")),
-        rx.cond(
-            ~FROZEN,
-            rx.alert_dialog.root(
-                rx.alert_dialog.trigger(
-                    rx.button(
-                        "End the session",
-                        color_scheme="red",
-                        variant="soft",
-                        size="2",
-                        data_testid="end-session",
-                    ),
-                ),
-                rx.alert_dialog.content(
-                    rx.alert_dialog.title("End the session for everyone?"),
-                    rx.alert_dialog.description(
-                        "Boards become read-only and show each participant's final selection. "
-                        "This cannot be undone.",
-                    ),
-                    rx.hstack(
-                        rx.alert_dialog.cancel(
-                            rx.button(
-                                "Keep going", variant="soft", color_scheme="gray", data_testid="confirm-no"
-                            )
+            rx.cond(
+                S.read_only,
+                rx.badge("A read-only import", color_scheme="gray", size="2"),
+                rx.alert_dialog.root(
+                    rx.alert_dialog.trigger(
+                        rx.button(
+                            "End the session",
+                            color_scheme="red",
+                            variant="soft",
+                            size="2",
+                            data_testid="end-session",
                         ),
-                        rx.alert_dialog.action(
-                            rx.button(
-                                "End the session",
-                                color_scheme="red",
-                                on_click=command("end_session"),
-                                data_testid="confirm-yes",
-                            )
+                    ),
+                    rx.alert_dialog.content(
+                        rx.alert_dialog.title("End the session for everyone?"),
+                        rx.alert_dialog.description(
+                            "Boards become read-only and show each participant's final selection. "
+                            "This cannot be undone.",
                         ),
-                        spacing="3",
-                        justify="end",
-                        padding_top="12px",
+                        rx.hstack(
+                            rx.alert_dialog.cancel(
+                                rx.button(
+                                    "Keep going",
+                                    variant="soft",
+                                    color_scheme="gray",
+                                    data_testid="confirm-no",
+                                )
+                            ),
+                            rx.alert_dialog.action(
+                                rx.button(
+                                    "End the session",
+                                    color_scheme="red",
+                                    on_click=command("end_session"),
+                                    data_testid="confirm-yes",
+                                )
+                            ),
+                            spacing="3",
+                            justify="end",
+                            padding_top="12px",
+                        ),
                     ),
                 ),
             ),

@@ -121,15 +121,15 @@ def _pile(pile: str, title: str, rows: rx.Var, badge: rx.Component, empty: rx.Va
 
 def _status_line() -> rx.Component:
     return rx.hstack(
-        rx.match(
-            TeamState.board_open.to_string() + TeamState.locked.to_string() + TeamState.ended.to_string(),
-            ("truetruefalse", rx.badge("Locked: these are the team values", color_scheme="green", size="2")),
-            ("truefalsefalse", rx.badge("Open: everyone can move cards", color_scheme="amber", size="2")),
-            (
-                "falsefalsefalse",
+        rx.cond(
+            TeamState.ended,
+            rx.badge("The session has ended: these are the team values", color_scheme="gray", size="2"),
+            rx.match(
+                TeamState.board_open.to_string() + TeamState.locked.to_string(),
+                ("truetrue", rx.badge("Locked: these are the team values", color_scheme="green", size="2")),
+                ("truefalse", rx.badge("Open: everyone can move cards", color_scheme="amber", size="2")),
                 rx.badge("Not open yet: the facilitator opens the team board", color_scheme="gray", size="2"),
             ),
-            rx.badge("The session has ended: these are the team values", color_scheme="gray", size="2"),
         ),
         rx.cond(
             TeamState.activity != "",
