@@ -217,6 +217,29 @@ class NetworkSwitch:
         self.ctx.set_offline(False)
 
 
+class HeldSocket:
+    """A slow network on the way to the server: while `held`, what the page sends waits here (the page
+    still thinks it sent it); `release()` sends it on, in order. A page held from the start has not loaded
+    yet: its hydrate and every event after it wait."""
+
+    def __init__(self, ctx: BrowserContext) -> None:
+        self.held = True
+        self.waiting: list[tuple] = []
+        ctx.route_web_socket(lambda url: "/_event" in url, self._route)
+
+    def _route(self, ws) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(
+            lambda message: self.waiting.append((server, message)) if self.held else server.send(message)
+        )
+
+    def release(self) -> None:
+        self.held = False
+        waiting, self.waiting = self.waiting, []
+        for server, message in waiting:
+            server.send(message)
+
+
 class DeadSocket:
     """A connection that dies silently: while `dead`, what the page sends is swallowed (the socket still
     looks open, as on a network that went away without closing it); while `deaf`, what the server sends is

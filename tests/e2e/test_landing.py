@@ -2,7 +2,11 @@
 
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
+
+from tests.e2e import helpers as h
+from tests.e2e.helpers import HeldSocket
 
 CODE = re.compile(r"^[A-Z0-9]{6}$")
 
@@ -43,6 +47,27 @@ def test_joining_with_a_wrong_code_says_so(page: Page) -> None:
     page.get_by_test_id("join-name").fill("Ann")
     page.get_by_test_id("join-submit").click()
     expect(page.get_by_test_id("join-error")).to_contain_text("No session with code 'ZZZZZZ'")
+
+
+@pytest.mark.parametrize("link", ["/?code={code}", "/join/{code}"])
+def test_join_clicked_before_the_linked_page_has_loaded_joins_that_session(new_context, api, link) -> None:
+    """A participant on a slow phone follows the join link, types a name and clicks Join before the page
+    has loaded, so before it has put the link's code into the code field: the join goes to that session.
+    (The page's on-load event is queued behind the hydrate, after the Join.)"""
+    s = h.create_session(api)
+    ctx = new_context()
+    network = HeldSocket(ctx)
+    page = ctx.new_page()
+    page.goto(link.format(code=s.code))
+    h.eventually(lambda: len(network.waiting), bool, "the hydrate", page=page)  # the page runs; it waits
+    page.get_by_test_id("join-name").fill("Swift")
+    expect(page.get_by_test_id("join-code")).to_have_value("")
+    page.get_by_test_id("join-submit").click()
+    page.wait_for_timeout(300)
+    network.release()
+    expect(page.get_by_test_id("board")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
+    assert page.url.endswith(f"/s/{s.code}")
+    assert [p["name"] for p in h.rest_state(api, s)["participants"]] == ["Swift"]
 
 
 def test_health_answers(api) -> None:
