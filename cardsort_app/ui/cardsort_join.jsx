@@ -53,23 +53,10 @@ function valueOf(id) {
   return el ? String(el.value) : "";
 }
 
-// The code a join link names (`/?code=K7QX2M`, `/join/K7QX2M`, the QR code). The page's `prefill` puts it
-// into the code field, but only once the page has loaded: a Join clicked before that (a phone on a slow
-// network) finds the field empty and means this code.
-function linkedCode() {
-  if (typeof window === "undefined") return "";
-  const path = window.location.pathname.match(/\/join\/([^/]+)\/?$/);
-  try {
-    return (path ? decodeURIComponent(path[1]) : new URLSearchParams(window.location.search).get("code")) || "";
-  } catch (e) {
-    return ""; // a malformed link (`/join/%E0`): the code field is all there is
-  }
-}
-
-// The join form's request: the code (the page's own `pageCode`, or typed into `codeInput`, or the join
-// link's) and the name as the page shows them when Join is clicked (not the state's copies, which a lost
-// frame leaves behind), and this browser's token for that code.
+// The join form's request: the code (typed into `codeInput`, or the page's own `pageCode`) and the name as
+// the page shows them when Join is clicked (not the state's copies, which a lost frame leaves behind), and
+// this browser's token for that code.
 export function joinRequest(codeInput, nameInput, pageCode) {
-  const code = String(pageCode || valueOf(codeInput) || linkedCode()).trim().toUpperCase();
+  const code = String(pageCode || valueOf(codeInput)).trim().toUpperCase();
   return { code, name: valueOf(nameInput), token: code ? joinToken(code) : "" };
 }

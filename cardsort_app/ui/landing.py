@@ -20,6 +20,10 @@ from cardsort_app.ui.theme import brand, error_callout, page_shell
 MAX_DECK_FILE_BYTES = 64 * 1024
 #: A second "Create session" with the same settings this soon after the first is its double click.
 REPEAT_CREATE_S = 3.0
+#: The page is connected and its on-load event (`prefill`) has run. Until then Create and Join are disabled:
+#: the page is served pre-rendered, so a click before React runs is lost (or a native form submit), and a
+#: Join queued behind the hydrate is sent before `prefill` has put a join link's code into the field.
+LOADED = rx.State.is_hydrated
 
 
 def _deck_options() -> list[list[str]]:
@@ -203,6 +207,7 @@ def _create_card() -> rx.Component:
                 "Create session",
                 on_click=LandingState.create,
                 loading=LandingState.creating,
+                disabled=~LOADED,
                 size="3",
                 width="100%",
                 data_testid="create-session",
@@ -286,6 +291,7 @@ def _join_card() -> rx.Component:
                     "Join",
                     type="submit",
                     loading=LandingState.joining,
+                    disabled=~LOADED,
                     size="3",
                     width="100%",
                     data_testid="join-submit",

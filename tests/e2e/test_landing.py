@@ -50,10 +50,11 @@ def test_joining_with_a_wrong_code_says_so(page: Page) -> None:
 
 
 @pytest.mark.parametrize("link", ["/?code={code}", "/join/{code}"])
-def test_join_clicked_before_the_linked_page_has_loaded_joins_that_session(new_context, api, link) -> None:
-    """A participant on a slow phone follows the join link, types a name and clicks Join before the page
-    has loaded, so before it has put the link's code into the code field: the join goes to that session.
-    (The page's on-load event is queued behind the hydrate, after the Join.)"""
+def test_join_waits_until_the_linked_page_has_loaded(new_context, api, link) -> None:
+    """A participant on a slow phone follows the join link and types a name before the page has loaded.
+    Join stays disabled until the page is connected and has put the link's code into the code field (a
+    Join sent earlier would go out with the field empty: "Enter the session code you were given"); then it
+    joins that session."""
     s = h.create_session(api)
     ctx = new_context()
     network = HeldSocket(ctx)
@@ -61,10 +62,12 @@ def test_join_clicked_before_the_linked_page_has_loaded_joins_that_session(new_c
     page.goto(link.format(code=s.code))
     h.eventually(lambda: len(network.waiting), bool, "the hydrate", page=page)  # the page runs; it waits
     page.get_by_test_id("join-name").fill("Swift")
+    expect(page.get_by_test_id("join-submit")).to_be_disabled()
+    expect(page.get_by_test_id("create-session")).to_be_disabled()
     expect(page.get_by_test_id("join-code")).to_have_value("")
-    page.get_by_test_id("join-submit").click()
-    page.wait_for_timeout(300)
     network.release()
+    expect(page.get_by_test_id("join-code")).to_have_value(s.code)
+    page.get_by_test_id("join-submit").click()
     expect(page.get_by_test_id("board")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
     assert page.url.endswith(f"/s/{s.code}")
     assert [p["name"] for p in h.rest_state(api, s)["participants"]] == ["Swift"]
