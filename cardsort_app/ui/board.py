@@ -17,7 +17,7 @@ from cardsort_app.ui.join import join_request
 from cardsort_app.ui.live_view import live_reveals, live_rows
 from cardsort_app.ui.offline import call, handler, offline_queue, view
 from cardsort_app.ui.theme import brand, error_callout, page_shell
-from cardsort_app.ui.workshop_board import ended_panel, timer_badge, waiting_banner
+from cardsort_app.ui.workshop_board import ended_panel, released_banner, timer_badge, waiting_banner
 
 STEP_TITLES = {
     1: "Step 1 · Sort every card",
@@ -423,6 +423,7 @@ def _board() -> rx.Component:
                 rx.vstack(
                     _step_bar(),
                     waiting_banner(),
+                    released_banner(),
                     _notice(),
                     rx.cond(BoardState.focus & (BoardState.step == 1), focus_view(BoardState), _piles()),
                     spacing="3",

@@ -41,7 +41,7 @@ from cardsort_app.ui.identity import IdentityState
 from cardsort_app.ui.join import read_join_request
 from cardsort_app.ui.live import live
 from cardsort_app.ui.resend import ack, read_batch, well_formed_id
-from cardsort_app.ui.workshop_view import is_waiting, session_fields
+from cardsort_app.ui.workshop_view import is_released, is_waiting, session_fields
 
 #: One answer for every command from a browser that cannot prove its identity (none, or a forged one).
 NOT_A_PARTICIPANT = "This browser is not a participant of this session; join first"
@@ -233,6 +233,7 @@ class BoardState(FocusMode, IdentityState):
     ended: bool = False
     anonymous: bool = False
     waiting: bool = False
+    released: bool = False  # facilitator-paced: this step done, the next one just opened (is_released)
     team_open: bool = False  # the team board is open: the board links to it
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
 
@@ -333,6 +334,7 @@ class BoardState(FocusMode, IdentityState):
         if person is None:
             return
         self._set("waiting", is_waiting(confirmed, person))
+        self._set("released", is_released(confirmed, person))
         if not person.active and self.status == "ready":
             self.status = "left"
         deck = _deck(view)

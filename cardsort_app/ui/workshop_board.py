@@ -45,6 +45,19 @@ def waiting_banner() -> rx.Component:
     )
 
 
+def released_banner() -> rx.Component:
+    return rx.cond(
+        BoardState.released,
+        rx.callout(
+            "Step " + (BoardState.step + 1).to_string() + " is open: press Complete step to go on.",
+            icon="circle-arrow-right",
+            color_scheme="green",
+            data_testid="step-opened",
+            width="100%",
+        ),
+    )
+
+
 def _selection(title: str, cards: rx.Var, testid: str) -> rx.Component:
     return rx.box(
         rx.text(title, weight="bold", size="2"),

@@ -36,6 +36,17 @@ def is_waiting(state: SessionState, person: ParticipantState) -> bool:
     )
 
 
+def is_released(state: SessionState, person: ParticipantState) -> bool:
+    """A facilitator-paced participant whose step's work is done and whose next step the facilitator has
+    opened: they may have pressed Complete while it was closed, and are told to go on."""
+    return (
+        not state.ended
+        and state.pacing == "facilitator"
+        and person.step < steps_open(state)
+        and step_blocker(state, person) is None
+    )
+
+
 def result_rows(state: SessionState) -> list[dict[str, Any]]:
     """One row per card, ranked by top-3 then top-8 count (see domain/results.py)."""
     return [

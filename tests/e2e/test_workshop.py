@@ -61,13 +61,16 @@ def test_a_facilitator_paced_run_of_three_from_join_to_the_end(new_context, api)
     expect(dash.get_by_test_id("open-step-2")).to_be_disabled()
     for page in people.values():
         expect(page.get_by_test_id("waiting-for-facilitator")).to_have_count(0)
+        expect(page.get_by_test_id("step-opened")).to_contain_text("Step 2 is open")  # press Complete
         h.complete_step(page, 2)
+        expect(page.get_by_test_id("step-opened")).to_have_count(0)
         h.pick(page, "top8", 8)
         expect(page.get_by_test_id("waiting-for-facilitator")).to_be_visible()
     assert h.rest_state(api, s)["openStep"] == 2
 
     dash.get_by_test_id("open-step-3").click()
     for page in people.values():
+        expect(page.get_by_test_id("step-opened")).to_contain_text("Step 3 is open")
         h.complete_step(page, 3)
         h.pick(page, "top3", 3)
         h.complete_step(page, 4)  # finishing needs no opening
