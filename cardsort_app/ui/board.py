@@ -423,7 +423,7 @@ def _board() -> rx.Component:
                 rx.vstack(
                     _step_bar(),
                     waiting_banner(),
-                    released_banner(),
+                    rx.cond(BoardState.step == VIEW_STEP, released_banner()),  # no step change queued
                     _notice(),
                     rx.cond(BoardState.focus & (BoardState.step == 1), focus_view(BoardState), _piles()),
                     spacing="3",

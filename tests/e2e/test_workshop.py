@@ -119,6 +119,28 @@ def _counts(state: dict) -> dict[str, tuple[int, int, int]]:
     return {k: (v[0], v[1], v[2]) for k, v in counts.items()}
 
 
+def test_going_on_while_offline_takes_the_step_opened_notice_away_at_once(new_context, api) -> None:
+    """Complete step, pressed offline, shows step 2 at once (queued); the notice that said to press it goes
+    with it rather than waiting for the server (it would say "Step 3 is open" on a step-2 board)."""
+    s = create(api, pacing="facilitator")
+    ctx = new_context()
+    network = h.NetworkSwitch(ctx)
+    page = h.join(ctx, s.code, "Oona")
+    h.sort_step1(page)
+    dash = open_dashboard(new_context(), s)
+    dash.get_by_test_id("open-step-2").click()
+    expect(page.get_by_test_id("step-opened")).to_contain_text("Step 2 is open")
+    network.go_offline()
+    page.get_by_test_id("complete-step").click()
+    expect(page.get_by_test_id("board")).to_have_attribute("data-step", "2")
+    expect(page.get_by_test_id("step-opened")).to_have_count(0)
+    network.go_online()
+    h.eventually(  # after Reflex's reconnect backoff
+        lambda: h.rest_state(api, s)["participants"][0]["step"], lambda n: n == 2, "step 2", 45, page
+    )
+    expect(page.get_by_test_id("step-opened")).to_have_count(0)
+
+
 def test_an_imported_session_s_dashboard_offers_no_control_that_would_be_refused(new_context, api) -> None:
     s = create(api, pacing="facilitator")
     h.join(new_context(), s.code, "Ada")
