@@ -58,6 +58,7 @@ __all__ = [
     "move_card",
     "normalize_name",
     "reveal",
+    "reveal_shows",
     "selection_sizes",
     "step_blocker",
     "transition",
@@ -173,8 +174,9 @@ def check(state: SessionState, event: Event | BaseEvent) -> None:
 
 
 def is_noop(state: SessionState, event: Event | BaseEvent) -> bool:
-    """True for an event that asks for what already holds: joining again while active, or the facilitator
-    opening an open step, opening the open team board, locking the locked one or ending the ended session.
+    """True for an event that asks for what already holds: joining again while active, revealing the very
+    selection already revealed, or the facilitator opening an open step, opening the open team board,
+    locking the locked one or ending the ended session.
 
     The service acknowledges such a command without appending it (it runs before ``check``), so reloads,
     second tabs and double clicks neither fill the log nor answer with an error. Anyone else asking is
@@ -183,6 +185,8 @@ def is_noop(state: SessionState, event: Event | BaseEvent) -> bool:
     if isinstance(event, ParticipantJoinedEvent):
         person = state.participant(event.participant_id)
         return person is not None and person.active
+    if isinstance(event, SelectionRevealedEvent):
+        return reveal_shows(state, event.participant_id, event.payload.reveal_type, event.payload.cards)
     if event.participant_id != FACILITATOR_ID:
         return False
     if isinstance(event, StepOpenedEvent):
@@ -192,6 +196,15 @@ def is_noop(state: SessionState, event: Event | BaseEvent) -> bool:
     if isinstance(event, TeamBoardLockedEvent):
         return state.team.locked
     return isinstance(event, SessionEndedEvent) and state.ended
+
+
+def reveal_shows(
+    state: SessionState, participant_id: str, reveal_type: RevealType | str, cards: Sequence[str]
+) -> bool:
+    """The participant's standing reveal of ``reveal_type`` shows ``cards`` (as a set, as ``check`` reads a
+    reveal: moving cards from the top 8 on into the top 3 leaves the top 8 what it was)."""
+    shown = state.reveal_of(participant_id, reveal_type)
+    return shown is not None and set(shown.cards) == set(cards)
 
 
 def _check_created(state: SessionState, event: SessionCreatedEvent) -> None:

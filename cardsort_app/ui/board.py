@@ -250,7 +250,7 @@ def _step_bar() -> rx.Component:
                 rx.cond(
                     VIEW_STEP >= 3,
                     rx.button(
-                        rx.icon("eye"),
+                        rx.cond(BoardState.selection_revealed, rx.icon("check-check"), rx.icon("eye")),
                         BoardState.reveal_label,
                         on_click=call("revealSelection"),
                         variant="outline",

@@ -237,9 +237,12 @@ class BoardState(FocusMode, IdentityState):
     team_open: bool = False  # the team board is open: the board links to it
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
 
+    selection_revealed: bool = False  # the group sees this step's selection as it is (revealing is a no-op)
+
     @rx.var
     def reveal_label(self) -> str:
-        return "Reveal my top 3" if self.step >= 4 else "Reveal my top 8"
+        which = "top 3" if self.step >= rules.FINAL_STEP else "top 8"
+        return f"My {which} is revealed" if self.selection_revealed else f"Reveal my {which}"
 
     # --- loading --------------------------------------------------------------------------------------
     @rx.event
@@ -335,6 +338,9 @@ class BoardState(FocusMode, IdentityState):
             return
         self._set("waiting", is_waiting(confirmed, person))
         self._set("released", is_released(confirmed, person))
+        reveal_type = RevealType.TOP3 if person.step >= rules.FINAL_STEP else RevealType.TOP8
+        shown = rules.reveal_shows(view, self.me, reveal_type, person.selection(reveal_type))
+        self._set("selection_revealed", shown)
         if not person.active and self.status == "ready":
             self.status = "left"
         deck = _deck(view)

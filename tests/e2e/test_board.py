@@ -120,15 +120,24 @@ def test_three_steps_with_rule_messages_and_reveal(new_context, api) -> None:
     )
     h.pick(page, "top8", 8)
     h.complete_step(page, 3)
-    page.get_by_test_id("reveal-selection").click()
+    button = page.get_by_test_id("reveal-selection")
+    expect(button).to_have_text("Reveal my top 8")
+    button.click()
     expect(page.locator("[data-testid=reveal][data-reveal-type=top8] [data-testid=card]")).to_have_count(8)
+    expect(button).to_have_text("My top 8 is revealed")
 
     h.pick(page, "top3", 3)
+    expect(button).to_have_text("My top 8 is revealed")  # moved on into the top 3: still the same 8
     h.complete_step(page, 4)
     expect(page.get_by_test_id("step-title")).to_have_text("Done")
-    page.get_by_test_id("reveal-selection").click()
+    expect(button).to_have_text("Reveal my top 3")
+    button.click()
     reveal = page.locator('[data-testid=reveal][data-reveal-type=top3][data-participant-name="Finn"]')
     expect(reveal.locator("[data-testid=card]")).to_have_count(3)
+    expect(button).to_have_text("My top 3 is revealed")
+    button.click()  # again, later (a second tab, a doubt): nothing new is stored
+    page.wait_for_timeout(1000)
+    assert h.event_types(api, s).count("SELECTION_REVEALED") == 2
 
     # Back from Done reopens step 3 and withdraws the top 3 reveal; the top 8 stays revealed.
     page.get_by_test_id("back-step").click()

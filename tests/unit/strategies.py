@@ -32,6 +32,7 @@ from cardsort_app.domain.rules import (
     leave,
     move_card,
     reveal,
+    reveal_shows,
     selection_sizes,
     step_blocker,
     transition,
@@ -142,9 +143,15 @@ def _actions(state: SessionState, max_people: int) -> list[tuple[str, str | None
             actions.append(("forward", pid))
         if person.step > 1:
             actions.append(("back", pid))
-        if person.step >= 3:
+        if _fresh_reveals(state, person):
             actions.append(("reveal", pid))
     return [a for a in actions for _ in range(_WEIGHTS[a[0]])]
+
+
+def _fresh_reveals(state: SessionState, person: ParticipantState) -> list[str]:
+    """What the participant may reveal that would change what shows (revealing it again is a no-op)."""
+    types = {3: ["top8"], FINAL_STEP: ["top8", "top3"]}.get(person.step, [])
+    return [t for t in types if not reveal_shows(state, person.id, t, person.selection(t))]
 
 
 def _build(draw: Any, state: SessionState, kind: str, pid: str | None) -> Event:
@@ -179,8 +186,7 @@ def _build(draw: Any, state: SessionState, kind: str, pid: str | None) -> Event:
     if kind == "back":
         return transition(state, pid, -1)
     if kind == "reveal":
-        reveal_type = "top3" if person.step == FINAL_STEP and draw(st.booleans()) else "top8"
-        return reveal(state, pid, reveal_type)
+        return reveal(state, pid, draw(st.sampled_from(_fresh_reveals(state, person))))
     raise AssertionError(kind)
 
 

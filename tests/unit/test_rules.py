@@ -24,6 +24,7 @@ from cardsort_app.domain.rules import (
     move_card,
     normalize_name,
     reveal,
+    reveal_shows,
     selection_sizes,
     step_blocker,
     transition,
@@ -113,6 +114,32 @@ def test_is_noop_is_false_for_real_changes() -> None:
     assert not is_noop(state, join(state, "p3", "Cleo"))
     assert not is_noop(state, move_card(state, "p1", MINI[0], Pile.IMPORTANT))
     assert not is_noop(state, leave(state, "p1"))
+
+
+def test_revealing_the_revealed_selection_again_is_a_noop() -> None:
+    """A second click, a second tab: the reveal that shows stays where it is (no event, no reordering)."""
+    state = session_with(step=3)
+    top8 = state.participants["p1"].top8
+    assert not reveal_shows(state, "p1", "top8", top8)
+    state = apply(state, reveal(state, "p1", "top8"))
+    assert reveal_shows(state, "p1", RevealType.TOP8, top8)
+    assert is_noop(state, reveal(state, "p1", "top8"))
+    assert not is_noop(state, reveal(state, "p2", "top8"))  # nobody else's is shown
+    # Choosing the top 3 moves cards on from the top 8: the top 8 is still the one shown.
+    for card in top8[:3]:
+        state = apply(state, move_card(state, "p1", card, Pile.TOP3))
+    assert state.participants["p1"].top8 != top8 and is_noop(state, reveal(state, "p1", "top8"))
+    state = apply(state, transition(state, "p1", +1))
+    assert not is_noop(state, reveal(state, "p1", "top3"))  # the top 3 is not shown yet
+    state = apply(state, reveal(state, "p1", "top3"))
+    assert is_noop(state, reveal(state, "p1", "top3"))
+    # A changed selection is a new reveal: back to step 3, swap a card into the top 3, finish again.
+    state = apply(state, transition(state, "p1", -1))
+    assert not reveal_shows(state, "p1", "top3", state.participants["p1"].top3)  # going back withdrew it
+    state = apply(state, move_card(state, "p1", state.participants["p1"].pile(Pile.TOP3)[0], Pile.TOP8))
+    state = apply(state, move_card(state, "p1", state.participants["p1"].pile(Pile.TOP8)[0], Pile.TOP3))
+    state = apply(state, transition(state, "p1", +1))
+    assert not is_noop(state, reveal(state, "p1", "top3"))
 
 
 def test_join_payload_must_name_the_sender() -> None:
