@@ -31,6 +31,7 @@ from cardsort_app.domain.events import (
 )
 from cardsort_app.domain.facilitation import display_names
 from cardsort_app.domain.state import PILES, ParticipantState, SessionState
+from cardsort_app.domain.team import card_label
 from cardsort_app.service.errors import Rejected, ServiceError
 from cardsort_app.service.limits import LimitExceeded
 from cardsort_app.service.runtime import Runtime, get_runtime
@@ -235,6 +236,7 @@ class BoardState(FocusMode, IdentityState):
     waiting: bool = False
     released: bool = False  # facilitator-paced: this step done, the next one just opened (is_released)
     team_open: bool = False  # the team board is open: the board links to it
+    team_values: list[str] = []  # the locked team board's values, in order (the workshop's outcome)
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
 
     selection_revealed: bool = False  # the group sees this step's selection as it is (revealing is a no-op)
@@ -333,6 +335,8 @@ class BoardState(FocusMode, IdentityState):
         for name, value in session_fields(confirmed).items():
             self._set(name, value)
         self._set("team_open", confirmed.team.open)
+        locked = confirmed.team.values if confirmed.team.locked else ()
+        self._set("team_values", [card_label(confirmed, card) for card in locked])
         person = view.participant(self.me) if self.me else None
         if person is None:
             return

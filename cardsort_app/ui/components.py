@@ -103,3 +103,16 @@ def reveal_block(r: rx.Var) -> rx.Component:
         width="100%",
         key=r["participant_id"].to(str) + r["reveal_type"].to(str),
     )
+
+
+def team_value_badges(names: rx.Var, **props) -> rx.Component:
+    """The team values in their order: "1. Honesty", "2. Fun", …"""
+    return rx.flex(
+        rx.foreach(
+            names,
+            lambda name, i: rx.badge((i + 1).to_string() + ". " + name, size="2", color_scheme="amber"),
+        ),
+        wrap="wrap",
+        gap="6px",
+        **props,
+    )

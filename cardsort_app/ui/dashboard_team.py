@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from cardsort_app.ui.components import team_value_badges
 from cardsort_app.ui.dashboard_state import FROZEN, DashboardState
 from cardsort_app.ui.outbox import command
 
@@ -51,17 +52,8 @@ def team_panel() -> rx.Component:
         ),
         rx.cond(
             DashboardState.team_names.length() > 0,
-            rx.hstack(
-                rx.foreach(
-                    DashboardState.team_names,
-                    lambda name, i: rx.badge(
-                        (i + 1).to_string() + ". " + name, size="2", color_scheme="amber"
-                    ),
-                ),
-                spacing="2",
-                wrap="wrap",
-                padding_top="8px",
-                data_testid="team-values-summary",
+            team_value_badges(
+                DashboardState.team_names, padding_top="8px", data_testid="team-values-summary"
             ),
             rx.text(
                 "Once participants reveal their top 3, open the team board to agree on shared values.",

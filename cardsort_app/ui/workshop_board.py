@@ -6,7 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from cardsort_app.ui.board_state import BoardState
-from cardsort_app.ui.components import mini_card
+from cardsort_app.ui.components import mini_card, team_value_badges
 from cardsort_app.ui.theme import brand, page_shell
 from cardsort_app.ui.workshop_components import countdown, print_button
 
@@ -71,11 +71,25 @@ def _selection(title: str, cards: rx.Var, testid: str) -> rx.Component:
     )
 
 
+def _team_values() -> rx.Component:
+    """The values the group agreed on, once the facilitator locked the team board."""
+    return rx.cond(
+        BoardState.team_values.length() > 0,
+        rx.box(
+            rx.text("Our team values", weight="bold", size="2"),
+            team_value_badges(BoardState.team_values, padding_top="6px"),
+            data_testid="summary-team-values",
+            width="100%",
+        ),
+    )
+
+
 def final_selection() -> rx.Component:
     return rx.vstack(
         _selection("My top 3", BoardState.piles["top3"], "summary-top3"),
         _selection("The rest of my top 8", BoardState.piles["top8"], "summary-top8"),
         _selection("Very important", BoardState.piles["very-important"], "summary-very-important"),
+        _team_values(),
         spacing="3",
         width="100%",
     )

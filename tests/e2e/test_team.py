@@ -238,6 +238,13 @@ def test_three_people_fill_and_reorder_the_team_values(new_context, api) -> None
     rest = rest_team(api, s)
     assert rest["locked"] and rest["values"] == expected
     expect(dashboard.get_by_test_id("team-values-summary").locator("span")).to_have_count(5)
+    # The session ends: each participant's final view ends with the team's values, in their order.
+    dashboard.get_by_test_id("end-session").click()
+    dashboard.get_by_test_id("confirm-yes").click()
+    labels = dashboard.get_by_test_id("team-values-summary").locator("span").all_inner_texts()
+    assert len(labels) == 5 and labels[0].startswith("1. ")
+    for board in boards:
+        expect(board.get_by_test_id("summary-team-values").locator("span")).to_have_text(labels)
 
 
 def test_a_team_move_made_into_a_dead_connection_lands_once_it_reconnects(new_context, api) -> None:
