@@ -237,9 +237,8 @@ class BoardState(FocusMode, IdentityState):
     released: bool = False  # facilitator-paced: this step done, the next one just opened (is_released)
     team_open: bool = False  # the team board is open: the board links to it
     team_values: list[str] = []  # the locked team board's values, in order (the workshop's outcome)
+    selection_revealed: bool = False  # the group sees this step's selection as it is: revealing is a no-op
     worker: str = ""  # which backend worker process serves this tab (diagnostics, multi-worker tests)
-
-    selection_revealed: bool = False  # the group sees this step's selection as it is (revealing is a no-op)
 
     @rx.var
     def reveal_label(self) -> str:
