@@ -133,7 +133,7 @@ class WorkshopControls(rx.State, mixin=True):
         """Facilitator-paced: let everyone work in `step` (2 or 3)."""
         step = int_arg(step, "The step to open", 2, 3)
         opened = self._workshop().open_step(self._verified_code, self._key, step, event_id=command_id)
-        return await self._run(opened, "Step opened for everyone.")
+        return await self._run(opened, f"Step {step} is open for everyone.")
 
     async def _do_start_timer(self, command_id: str, minutes: Any) -> str:
         """A countdown of `minutes`: a preset (a number), or what was typed in `timer-minutes` (text, which

@@ -167,7 +167,7 @@ def test_a_double_click_on_a_dashboard_control_is_one_change_and_no_error(new_co
     dash.get_by_test_id("open-step-2").dblclick()
     expect(dash.get_by_test_id("open-step-2")).to_be_disabled()
     expect(dash.get_by_test_id("commands-pending")).to_have_count(0)
-    expect(dash.get_by_test_id("dashboard-message")).to_have_text("Step opened for everyone.")
+    expect(dash.get_by_test_id("dashboard-message")).to_have_text("Step 2 is open for everyone.")
     dash.get_by_test_id("team-open").dblclick()
     expect(dash.get_by_test_id("team-lock")).to_be_enabled()
     expect(dash.get_by_test_id("commands-pending")).to_have_count(0)
