@@ -24,6 +24,22 @@ REPEAT_CREATE_S = 3.0
 #: the page is served pre-rendered, so a click before React runs is lost (or a native form submit), and a
 #: Join queued behind the hydrate is sent before `prefill` has put a join link's code into the field.
 LOADED = rx.State.is_hydrated
+#: A notice that matters only when a wait is long: hidden for its first 1.5 s (the keyframes are in
+#: cardsort.css; until that loads, this inline style keeps it hidden), and floating above the page, so that
+#: neither its coming nor its going moves what the person is about to tap.
+LATE_NOTICE = {
+    "visibility": "hidden",
+    "animation": "late-notice 0s linear 1.5s both",
+    "position": "fixed",
+    "z_index": "10",
+    "bottom": "16px",
+    "left": "50%",
+    "transform": "translateX(-50%)",
+    "width": "calc(100% - 32px)",
+    "max_width": "560px",
+    "background": "var(--gray-3)",
+    "box_shadow": "0 4px 16px rgba(0, 0, 0, 0.12)",
+}
 
 
 def _deck_options() -> list[list[str]]:
@@ -326,6 +342,17 @@ def landing_page() -> rx.Component:
                 spacing="3",
                 padding_y=["16px", "32px"],
                 width="100%",
+            ),
+            rx.cond(
+                ~LOADED,
+                rx.callout(
+                    "Connecting to the server… Join and Create session are ready as soon as it answers.",
+                    icon="loader",
+                    color_scheme="gray",
+                    size="1",
+                    style=LATE_NOTICE,
+                    data_testid="landing-connecting",
+                ),
             ),
             rx.grid(
                 _join_card(),

@@ -65,8 +65,10 @@ def test_join_waits_until_the_linked_page_has_loaded(new_context, api, link) -> 
     expect(page.get_by_test_id("join-submit")).to_be_disabled()
     expect(page.get_by_test_id("create-session")).to_be_disabled()
     expect(page.get_by_test_id("join-code")).to_have_value("")
+    expect(page.get_by_test_id("landing-connecting")).to_be_visible()  # why the buttons wait
     network.release()
     expect(page.get_by_test_id("join-code")).to_have_value(s.code)
+    expect(page.get_by_test_id("landing-connecting")).to_have_count(0)
     page.get_by_test_id("join-submit").click()
     expect(page.get_by_test_id("board")).to_be_visible(timeout=h.BOARD_TIMEOUT_MS)
     assert page.url.endswith(f"/s/{s.code}")
